@@ -1,0 +1,1 @@
+"""Layered, validated, hot-reloading configuration store."""

@@ -1,0 +1,9 @@
+"""Research core: data protocol, factors, models, risk and portfolio construction.
+
+Pure computation: no network, no GUI, no broker. Adapters (Polygon, report
+writers, the CLI) sit at the edge and hand plain DataFrames in.
+"""
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

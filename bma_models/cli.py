@@ -1,0 +1,134 @@
+"""``bma`` — the research pipeline command line (also ``python -m bma_models``).
+
+This module is the composition root of the research side: it is the one place
+in :mod:`bma_models` allowed to reach the adapters (the Polygon source and the
+config store), and it hands plain frames and parameters to the pure core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bma_models.data.calendar import last_completed_session
+
+logger = logging.getLogger("bma")
+
+SOURCES = ("demo", "csv", "polygon")
+
+
+@dataclass(frozen=True)
+class DateRange:
+    start: pd.Timestamp | None
+    end: pd.Timestamp
+    clamped_from: pd.Timestamp | None = None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bma", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the research pipeline end to end")
+    run.add_argument("--source", choices=SOURCES, default=None,
+                     help="market data source (default: polygon when an API key is set, else demo)")
+    run.add_argument("--data", help="bars file for --source csv (.csv or .parquet)")
+    run.add_argument("--sectors", help="optional sectors file for --source csv")
+    run.add_argument("--start-date", help="first session (YYYY-MM-DD); env BMA_START_DATE")
+    run.add_argument("--end-date", help="last session, clamped to T-1; env BMA_END_DATE")
+    run.add_argument("--top-n", type=int, default=None, help="portfolio candidates (default 200)")
+    run.add_argument("--config", default="config", help="config directory (default: config/)")
+    run.add_argument("--output", default="result", help="output root (default: result/)")
+    run.add_argument("--seed", type=int, default=None, help="random seed (default from config)")
+    run.add_argument("--jobs", type=int, default=None, help="parallel jobs (default from config)")
+    run.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None, environ: dict[str, str]) -> argparse.Namespace:
+    """Parse ``argv`` plus the ``BMA_*`` environment overrides.
+
+    ``BMA_EXTRA_ARGS`` is split like a shell line and appended to the command
+    line; ``BMA_START_DATE`` / ``BMA_END_DATE`` fill the dates when the command
+    line does not give them.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    extra = environ.get("BMA_EXTRA_ARGS", "").strip()
+    if extra:
+        args += shlex.split(extra)
+    ns = build_parser().parse_args(args)
+    if getattr(ns, "start_date", None) is None and environ.get("BMA_START_DATE"):
+        ns.start_date = environ["BMA_START_DATE"]
+    if getattr(ns, "end_date", None) is None and environ.get("BMA_END_DATE"):
+        ns.end_date = environ["BMA_END_DATE"]
+    return ns
+
+
+def resolve_source(requested: str | None, environ: dict[str, str]) -> str:
+    """Pick the data source: explicit choice, else polygon with a key, else demo (loudly)."""
+    if requested:
+        return requested
+    if environ.get("POLYGON_API_KEY") or environ.get("MASSIVE_API_KEY"):
+        return "polygon"
+    logger.warning(
+        "no POLYGON_API_KEY/MASSIVE_API_KEY set: using the synthetic DEMO market; "
+        "every output of this run is labelled DEMO"
+    )
+    return "demo"
+
+
+def resolve_dates(start: str | None, end: str | None, now: dt.datetime) -> DateRange:
+    """Parse the dates and clamp the end to the last completed NYSE session (T-1).
+
+    Raises
+    ------
+    ValueError
+        If a date does not parse or the start is after the (clamped) end.
+    """
+    last = last_completed_session(now)
+    start_ts = _parse_date(start, "--start-date") if start else None
+    end_ts = _parse_date(end, "--end-date") if end else last
+    clamped_from = None
+    if end_ts > last:
+        clamped_from, end_ts = end_ts, last
+    if start_ts is not None and start_ts > end_ts:
+        raise ValueError(f"--start-date {start_ts.date()} is after the end date {end_ts.date()}")
+    return DateRange(start_ts, end_ts, clamped_from)
+
+
+def _parse_date(text: str, flag: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(text).normalize()
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{flag} {text!r} is not a date (expected YYYY-MM-DD)") from e
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bma_models.log import configure_logging
+
+    environ = dict(os.environ)
+    ns = parse_args(argv, environ)
+    configure_logging(ns.log_level, log_dir="logs", filename="bma.log")
+    try:
+        from bma_models.wiring import run_command
+
+        run_dir = run_command(ns, environ)
+    except KeyboardInterrupt:
+        logger.error("cancelled by the user; no run directory was written")
+        return 130
+    except Exception as e:  # the CLI boundary: report clearly, exit non-zero
+        logger.error("bma %s failed: %s", ns.command, e)
+        logger.debug("traceback", exc_info=True)
+        return 2
+    print(run_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

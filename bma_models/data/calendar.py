@@ -1,0 +1,70 @@
+"""The NYSE trading calendar (exchange_calendars ``XNYS``).
+
+Why a library: holidays, early closes and one-off closures (national days of
+mourning, hurricanes) are maintained upstream; a hand-written list drifts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@lru_cache(maxsize=1)
+def _calendar():
+    import exchange_calendars
+
+    # exchange_calendars 4.x reads ``Series.values`` of tz-aware columns while it
+    # builds a calendar, which pandas 3.1 deprecates (Pandas4Warning). The
+    # values it gets are still right (UTC nanoseconds); silence only that.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=Warning, message=".*Series.values returning")
+        return exchange_calendars.get_calendar("XNYS")
+
+
+def sessions(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DatetimeIndex:
+    """NYSE sessions in [start, end], as tz-naive midnight timestamps (datetime64[ns])."""
+    cal = _calendar()
+    start = max(pd.Timestamp(start).normalize(), cal.first_session)
+    end = min(pd.Timestamp(end).normalize(), cal.last_session)
+    if start > end:
+        return pd.DatetimeIndex([], dtype="datetime64[ns]")
+    out = cal.sessions_in_range(start, end)
+    return pd.DatetimeIndex(out.tz_localize(None) if out.tz else out).astype("datetime64[ns]")
+
+
+def last_completed_session(now: dt.datetime | None = None) -> pd.Timestamp:
+    """The latest session whose regular close is at or before ``now`` (default: current time).
+
+    ``now`` may be naive (taken as UTC) or aware.
+    """
+    cal = _calendar()
+    ts = pd.Timestamp(now if now is not None else dt.datetime.now(dt.timezone.utc))
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    day = ts.tz_convert(NEW_YORK).normalize().tz_localize(None)
+    schedule = cal.schedule.loc[day - pd.Timedelta(days=14): day, "close"]
+    closed = schedule[schedule <= ts]
+    if len(closed):
+        return pd.Timestamp(closed.index[-1]).tz_localize(None) if closed.index.tz else \
+            pd.Timestamp(closed.index[-1])
+    raise ValueError(f"no completed NYSE session in the 14 days before {ts}")
+
+
+def is_open(now: dt.datetime) -> bool:
+    """True when ``now`` (aware) is within a regular NYSE session (early closes honoured)."""
+    ts = pd.Timestamp(now)
+    if ts.tzinfo is None:
+        raise ValueError("is_open needs a timezone-aware datetime")
+    ts = ts.tz_convert("UTC")
+    day = ts.tz_convert(NEW_YORK).normalize().tz_localize(None)
+    schedule = _calendar().schedule
+    if day not in schedule.index:
+        return False
+    row = schedule.loc[day]
+    return bool(row["open"] <= ts < row["close"])

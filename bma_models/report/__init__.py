@@ -1,0 +1,1 @@
+"""Report writers: run directories, CSV/Excel/charts, manifest (the only file writers)."""

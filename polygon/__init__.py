@@ -1,0 +1,1 @@
+"""Polygon.io / Massive market-data adapter (HTTP client, parquet bar store, data source)."""
