@@ -1,0 +1,478 @@
+"""The trading runner: one cycle = refresh prices -> rebalance -> risk -> plan -> submit -> monitor.
+
+The runner is the only place where the pure engine meets the journal and the
+broker. Its one hard rule is *write before transmit*: every order is journaled
+(state ``PendingSubmit``) before :meth:`Broker.place` is called, and on start
+the journal is reconciled with the broker so that an order the broker already
+knows (by ``order_ref``) is never sent again, while one that never reached it
+is sent exactly once.
+
+Every decision is logged on one line (``DECISION ... SUBMIT`` or
+``DECISION ... DENY <check>: <reason>``) and counted in :class:`HealthMetrics`.
+
+Test hook: ``AUTOTRADER_TEST_HOOK=kill-after-journal`` makes the process
+SIGKILL itself right after the first order is journaled and before it is
+placed; ``kill-after-place`` right after the broker accepted it and before the
+journal marks it transmitted; ``sleep-after-journal:<seconds>`` sleeps there
+instead. Only the crash-safety tests set it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from autotrader.broker.base import Broker
+from autotrader.domain.errors import BrokerError, JournalError, RecommendationsError
+from autotrader.domain.orders import Order, OrderStatus
+from autotrader.domain.records import (
+    Fill,
+    OrderRequest,
+    OrderStatusEvent,
+    OrderType,
+    Position,
+    Side,
+)
+from autotrader.engine.cycle import BookState, Decision, decide, market_inputs
+from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings, StopSettings
+from autotrader.engine.planner import OrderPlan
+from autotrader.engine.risk import TradingState
+from autotrader.engine.stops import StopAction, plan_stop_update, trailing_stop_price
+from autotrader.journal import Journal, ReconcileReport
+from autotrader.services.recommendations import RecommendationSet
+
+logger = logging.getLogger(__name__)
+
+NEW_YORK = ZoneInfo("America/New_York")
+TEST_HOOK_ENV = "AUTOTRADER_TEST_HOOK"
+
+
+@dataclass(frozen=True)
+class TraderSettings:
+    """Everything the runner passes to the engine, plus its own fallback parameters."""
+
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    sizing: SizingSettings = field(default_factory=SizingSettings)
+    planner: PlannerSettings = field(default_factory=PlannerSettings)
+    stops: StopSettings = field(default_factory=StopSettings)
+    default_atr_pct: float = 0.02
+    order_ref_prefix: str = "bma"
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did; also what the GUI shows per cycle."""
+
+    started_at: dt.datetime
+    cycle_time_s: float = 0.0
+    run_id: str = ""
+    intents: int = 0
+    submitted: list[str] = field(default_factory=list)
+    denials: Counter[str] = field(default_factory=Counter)
+    fallbacks: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    stop_actions: list[str] = field(default_factory=list)
+    events: int = 0
+    exiting: set[str] = field(default_factory=set)
+
+
+@dataclass
+class HealthMetrics:
+    """Running totals over the runner's life: cycle time, denials, fallbacks, failures."""
+
+    cycles: int = 0
+    last_cycle_s: float = 0.0
+    max_cycle_s: float = 0.0
+    total_cycle_s: float = 0.0
+    orders_submitted: int = 0
+    denials: Counter[str] = field(default_factory=Counter)
+    fallbacks: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+
+    def record(self, report: CycleReport) -> None:
+        self.cycles += 1
+        self.last_cycle_s = report.cycle_time_s
+        self.max_cycle_s = max(self.max_cycle_s, report.cycle_time_s)
+        self.total_cycle_s += report.cycle_time_s
+        self.orders_submitted += len(report.submitted)
+        self.denials.update(report.denials)
+        self.fallbacks.update(report.fallbacks)
+        self.failures.update(f.split(":", 1)[0] for f in report.failures)
+
+
+def _test_hook(stage: str) -> None:
+    hook = os.environ.get(TEST_HOOK_ENV, "")
+    if hook == f"kill-{stage}":
+        logger.warning("test hook: SIGKILL %s", stage)
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif hook.startswith(f"sleep-{stage}:"):
+        time.sleep(float(hook.split(":", 1)[1]))
+
+
+def _is_exit_order(order: Order) -> bool:
+    return order.side is Side.SELL and (order.parent_ref is not None
+                                        or order.order_type is OrderType.STOP)
+
+
+def _default_market_open(now: dt.datetime) -> bool:
+    from bma_models.data import calendar
+
+    return calendar.is_open(now)
+
+
+class TradingRunner:
+    """Drive trading cycles against one broker and one journal.
+
+    Parameters
+    ----------
+    broker : any :class:`autotrader.broker.base.Broker`.
+    journal : an opened :class:`autotrader.journal.Journal`.
+    recommendations : returns the run to trade (raises ``RecommendationsError``).
+    settings : engine parameters (:class:`TraderSettings`).
+    clock : returns the current timezone-aware time (inject a fake one in tests).
+    market_open : ``now -> bool``; default is the NYSE calendar. An exception
+        counts as "unknown" and the risk chain fails closed.
+    settings_source : optional ``() -> TraderSettings`` called at the start of
+        every cycle (hot reload: a new config applies from the next cycle).
+    """
+
+    def __init__(self, broker: Broker, journal: Journal,
+                 recommendations: Callable[[], RecommendationSet],
+                 settings: TraderSettings | None = None,
+                 clock: Callable[[], dt.datetime] | None = None,
+                 market_open: Callable[[dt.datetime], bool] | None = None,
+                 settings_source: Callable[[], TraderSettings] | None = None) -> None:
+        self.broker = broker
+        self.journal = journal
+        self.recommendations = recommendations
+        self.settings = settings or TraderSettings()
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.market_open = market_open or _default_market_open
+        self.settings_source = settings_source
+        self.health = HealthMetrics()
+
+    # -- life cycle --------------------------------------------------------------------------
+    @property
+    def trading_state(self) -> TradingState:
+        """The kill switch, persisted in the journal so HALTED survives a restart."""
+        return TradingState(self.journal.get_value("trading_state", TradingState.ACTIVE.value))
+
+    def set_trading_state(self, state: TradingState) -> None:
+        logger.warning("trading state -> %s", TradingState(state).value)
+        self.journal.set_value("trading_state", TradingState(state).value)
+
+    def start(self) -> ReconcileReport:
+        """Connect, reconcile the journal with the broker and resume what never reached it.
+
+        An order journaled but never transmitted is sent now only if it was
+        journaled today, the market is open and the kill switch allows it;
+        otherwise it is closed in the journal with the reason (the next
+        rebalance recomputes what is still needed). Either way it is never
+        sent twice: the broker did not know its ``order_ref``.
+        """
+        self.broker.connect()
+        now = self.clock()
+        report = self.journal.reconcile(self.broker, now)
+        cycle = CycleReport(now)
+        dropped: set[str] = set()
+        for request in report.to_transmit:
+            reason = self._resume_refusal(request, now, cycle)
+            if reason is None and request.parent_ref in dropped:
+                reason = "parent not resumed"
+            if reason is not None:
+                dropped.add(request.order_ref)
+                logger.warning("not resuming untransmitted %s: %s", request.order_ref, reason)
+                self.journal.mark_cancelled(request.order_ref, now, f"not resumed: {reason}")
+                continue
+            logger.warning("resuming untransmitted order %s", request.order_ref)
+            self._transmit(request, now, cycle)
+        self._ingest_events(cycle)
+        return report
+
+    def _resume_refusal(self, request: OrderRequest, now: dt.datetime,
+                        report: CycleReport) -> str | None:
+        if self.journal.intent_day(request.order_ref) != now.astimezone(NEW_YORK).date():
+            return "journaled on an earlier day"
+        state = self.trading_state
+        if state is TradingState.HALTED or (state is TradingState.REDUCING
+                                            and request.side is Side.BUY):
+            return f"trading state {state.value}"
+        if not self._market_open(now, report):
+            return "market closed or calendar unavailable"
+        return None
+
+    def stop(self) -> None:
+        self.broker.disconnect()
+
+    def run_loop(self, interval_s: float, max_cycles: int | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        """Run cycles every ``interval_s`` seconds (``max_cycles`` None = forever)."""
+        sleep = sleep or time.sleep
+        done = 0
+        while max_cycles is None or done < max_cycles:
+            started = time.monotonic()
+            self.run_cycle()
+            done += 1
+            if max_cycles is None or done < max_cycles:
+                sleep(max(0.0, interval_s - (time.monotonic() - started)))
+
+    # -- one cycle ---------------------------------------------------------------------------
+    def run_cycle(self) -> CycleReport:
+        """Run one full cycle; never raises for broker, journal or input failures (recorded)."""
+        started = time.perf_counter()
+        now = self.clock()
+        report = CycleReport(now)
+        if self.settings_source is not None:
+            self.settings = self.settings_source()
+        try:
+            self._ingest_events(report)
+            recs = self._load_recommendations(report)
+            if recs is not None:
+                self._trade(recs, now, report)
+            self._ingest_events(report)
+            self._update_stops(recs, now, report)
+            self._ingest_events(report)
+        except (BrokerError, JournalError) as e:
+            logger.error("cycle aborted: %s", e)
+            report.failures.append(f"{type(e).__name__}: {e}")
+        report.cycle_time_s = time.perf_counter() - started
+        self.health.record(report)
+        logger.info("cycle %s: %d intents, %d submitted, denials %s, fallbacks %s, "
+                    "failures %d, %.3fs", now.isoformat(timespec="seconds"), report.intents,
+                    len(report.submitted), dict(report.denials), report.fallbacks,
+                    len(report.failures), report.cycle_time_s)
+        return report
+
+    def _load_recommendations(self, report: CycleReport) -> RecommendationSet | None:
+        try:
+            recs = self.recommendations()
+        except RecommendationsError as e:
+            logger.error("no recommendations this cycle: %s", e)
+            report.failures.append(f"recommendations: {e}")
+            return None
+        if recs.is_demo and self.broker.is_live:
+            report.failures.append(f"recommendations: demo run {recs.run_id} on a live broker")
+            logger.error("refusing demo run %s on a live broker", recs.run_id)
+            return None
+        report.run_id = recs.run_id
+        return recs
+
+    def _ingest_events(self, report: CycleReport) -> None:
+        now = self.clock()
+        for event in self.broker.poll_events():
+            report.events += 1
+            if isinstance(event, Fill):
+                self.journal.apply_fill(event)
+            elif isinstance(event, OrderStatusEvent):
+                self.journal.apply_status(event, now)
+
+    def _market_open(self, now: dt.datetime, report: CycleReport) -> bool | None:
+        try:
+            return bool(self.market_open(now))
+        except Exception as e:  # noqa: BLE001 - any calendar failure means "unknown" -> closed
+            logger.error("market calendar failed, failing closed: %s", e)
+            report.failures.append(f"calendar: {e}")
+            return None
+
+    def _book(self, prices: dict[str, float]) -> BookState:
+        account = self.broker.account()
+        positions = self.broker.positions()
+        active = self.journal.orders(active_only=True)
+        entries = [o for o in active if not _is_exit_order(o)]
+        in_flight: dict[str, int] = {}
+        for order in entries:
+            in_flight[order.symbol] = in_flight.get(order.symbol, 0) + order.side.sign * \
+                order.remaining
+        pending_buys = sum(o.remaining * (o.limit_price or prices.get(o.symbol, 0.0))
+                           for o in entries if o.side is Side.BUY)
+        local = self.clock().astimezone(NEW_YORK)
+        day = local.date()
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        key = f"day_start_equity:{day.isoformat()}"
+        if self.journal.get_value(key) is None:
+            self.journal.set_value(key, repr(account.equity))
+        return BookState(
+            account=account, positions=positions, in_flight=in_flight,
+            open_order_keys=frozenset((o.symbol, o.side.value) for o in entries),
+            exit_order_symbols=frozenset(o.symbol for o in active if _is_exit_order(o)),
+            pending_buy_value=pending_buys, daily_orders=self.journal.daily_orders(day),
+            day_start_equity=float(self.journal.get_value(key)),
+            stopped_out=frozenset(self.journal.stopped_out_symbols(midnight)))
+
+    def _trade(self, recs: RecommendationSet, now: dt.datetime, report: CycleReport) -> None:
+        symbols = {r.ticker for r in recs.rows} | set(self.broker.positions())
+        quotes = self.broker.quotes(sorted(symbols))
+        inputs = market_inputs(recs.rows, quotes, sorted(self.broker.positions()),
+                               self.settings.default_atr_pct, report.fallbacks)
+        prices = {s: q.reference_price for s, q in inputs.quotes.items()}
+        book = self._book(prices)
+        decisions = decide(
+            recs.rows, book, inputs, now=now, market_open=self._market_open(now, report),
+            limits=self.settings.risk, sizing=self.settings.sizing,
+            planner=self.settings.planner, trading_state=self.trading_state,
+            last_order_at=self.journal.last_order_times())
+        report.intents = len(decisions)
+        for decision in decisions:
+            self._act(decision, recs.run_id, now, report)
+
+    def _act(self, decision: Decision, run_id: str, now: dt.datetime,
+             report: CycleReport) -> None:
+        intent = decision.intent
+        head = f"DECISION {intent.side.value} {intent.quantity} {intent.symbol} ({intent.reason})"
+        if decision.denial is not None:
+            report.denials[decision.denial.check] += 1
+            logger.info("%s -> DENY %s: %s", head, decision.denial.check, decision.denial.reason)
+            if decision.denial.check == "exit_orders_working":
+                report.exiting.add(intent.symbol)
+                self._cancel_exit_orders(intent.symbol, now, report)
+            return
+        plan = decision.plan
+        assert plan is not None
+        requests = self._requests(plan, run_id, now)
+        logger.info("%s -> SUBMIT %s %d @ %s%s as %s", head, plan.order_type.value,
+                    plan.quantity, plan.limit_price,
+                    f" tp {plan.take_profit_price} sl {plan.stop_price}"
+                    if plan.order_type is OrderType.BRACKET else "", requests[0].order_ref)
+        day = now.astimezone(NEW_YORK).date()
+        for i, request in enumerate(requests):
+            self.journal.record_intent(request, now, day, run_id, count_as_order=(i == 0))
+        _test_hook("after-journal")
+        for i, request in enumerate(requests):
+            if not self._transmit(request, now, report):
+                for child in requests[i + 1:]:  # never leave orphans to be resumed later
+                    self.journal.mark_failed(child.order_ref, now, "parent not placed")
+                break
+
+    def _requests(self, plan: OrderPlan, run_id: str, now: dt.datetime) -> list[OrderRequest]:
+        day = now.astimezone(NEW_YORK).date()
+        ref = self.journal.next_order_ref(day, run_id, plan.symbol,
+                                          self.settings.order_ref_prefix)
+        if plan.order_type is not OrderType.BRACKET:
+            return [OrderRequest(ref, plan.symbol, plan.side, plan.quantity, plan.order_type,
+                                 limit_price=plan.limit_price)]
+        oca = f"{ref}-oca"
+        return [
+            OrderRequest(ref, plan.symbol, plan.side, plan.quantity, OrderType.LIMIT,
+                         limit_price=plan.limit_price),
+            OrderRequest(f"{ref}-tp", plan.symbol, Side.SELL, plan.quantity, OrderType.LIMIT,
+                         limit_price=plan.take_profit_price, parent_ref=ref, oca_group=oca),
+            OrderRequest(f"{ref}-sl", plan.symbol, Side.SELL, plan.quantity, OrderType.STOP,
+                         stop_price=plan.stop_price, parent_ref=ref, oca_group=oca),
+        ]
+
+    def _transmit(self, request: OrderRequest, now: dt.datetime, report: CycleReport) -> bool:
+        try:
+            broker_id = self.broker.place(request)
+        except BrokerError as e:
+            logger.error("place %s failed: %s", request.order_ref, e)
+            report.failures.append(f"place: {request.order_ref}: {e}")
+            self.journal.mark_failed(request.order_ref, now, str(e))
+            return False
+        _test_hook("after-place")
+        self.journal.mark_transmitted(request.order_ref, broker_id, now)
+        report.submitted.append(request.order_ref)
+        return True
+
+    def _cancel_exit_orders(self, symbol: str, now: dt.datetime, report: CycleReport) -> None:
+        for order in self.journal.orders(active_only=True):
+            if order.symbol == symbol and _is_exit_order(order) and \
+                    order.status != OrderStatus.PENDING_CANCEL:
+                self._cancel(order.order_ref, now, report)
+
+    def _cancel(self, order_ref: str, now: dt.datetime, report: CycleReport) -> None:
+        try:
+            self.broker.cancel(order_ref)
+        except BrokerError as e:
+            report.failures.append(f"cancel: {order_ref}: {e}")
+            logger.error("cancel %s failed: %s", order_ref, e)
+            return
+        self.journal.apply_status(OrderStatusEvent(order_ref, "PendingCancel"), now)
+        logger.info("cancel requested for %s", order_ref)
+
+    # -- dynamic stops -----------------------------------------------------------------------
+    def _update_stops(self, recs: RecommendationSet | None, now: dt.datetime,
+                      report: CycleReport) -> None:
+        if not self.settings.stops.enabled:
+            return
+        positions = self.broker.positions()
+        quotes = self.broker.quotes(sorted(positions))
+        atr_of = {r.ticker: r.atr for r in recs.rows} if recs else {}
+        stops: dict[str, list[Order]] = {}
+        active = self.journal.orders(active_only=True)
+        # a symbol being sold down gets no new or moved stop: the sell is the exit
+        exiting = report.exiting | {o.symbol for o in active
+                                    if o.side is Side.SELL and not _is_exit_order(o)}
+        for order in active:
+            if (order.order_type is OrderType.STOP and order.side is Side.SELL
+                    and order.status != OrderStatus.INACTIVE):  # inactive: parent not filled
+                stops.setdefault(order.symbol, []).append(order)
+        for symbol in sorted((set(positions) | set(stops)) - exiting):
+            live = [o for o in stops.get(symbol, []) if o.status != OrderStatus.PENDING_CANCEL]
+            for extra in live[1:]:  # safety net: one live stop per position, keep the oldest
+                self._cancel(extra.order_ref, now, report)
+            quantity = positions[symbol].quantity if symbol in positions else 0
+            if quantity <= 0:
+                self.journal.delete_value(f"trail:{symbol}")
+            quote = quotes.get(symbol)
+            if quantity > 0 and quote is None:
+                report.failures.append(f"stops: no price for {symbol}")
+                continue
+            new_stop = 0.0
+            if quantity > 0:
+                new_stop = self._trail(positions[symbol], quote.reference_price,
+                                       atr_of.get(symbol), now, report)
+            current = live[0] if live else next(iter(stops.get(symbol, [])), None)
+            action = plan_stop_update(new_stop, quantity, current, self.broker.supports_modify)
+            self._apply_stop_action(symbol, action, now, report)
+
+    def _trail(self, position: Position, price: float, atr: float | None, now: dt.datetime,
+               report: CycleReport) -> float:
+        # The high-water mark belongs to one position: a new average cost (a re-entry or an
+        # add) starts a new trail, so a stale high never puts a stop above a fresh entry.
+        key = f"trail:{position.symbol}"
+        state = json.loads(self.journal.get_value(key, "{}"))
+        if abs(state.get("avg_cost", -1.0) - position.avg_cost) > 1e-9:
+            state = {"avg_cost": position.avg_cost, "high": price, "since": now.isoformat()}
+        state["high"] = max(state["high"], price)
+        self.journal.set_value(key, json.dumps(state))
+        if atr is None or not atr > 0:
+            atr = price * self.settings.default_atr_pct
+            report.fallbacks["stop_atr_from_default_pct"] = \
+                report.fallbacks.get("stop_atr_from_default_pct", 0) + 1
+        days = (now - dt.datetime.fromisoformat(state["since"])).total_seconds() / 86400.0
+        return trailing_stop_price(position.avg_cost, state["high"], atr, days,
+                                   self.settings.stops)
+
+    def _apply_stop_action(self, symbol: str, action: StopAction, now: dt.datetime,
+                           report: CycleReport) -> None:
+        if action.kind in ("NONE", "WAIT"):
+            return
+        report.stop_actions.append(f"{action.kind} {symbol} {action.stop_price}")
+        logger.info("STOP %s %s qty=%d stop=%s ref=%s", action.kind, symbol, action.quantity,
+                    action.stop_price, action.order_ref)
+        if action.kind == "CANCEL":
+            self._cancel(action.order_ref, now, report)
+        elif action.kind == "MODIFY":
+            try:
+                self.broker.modify(action.order_ref, quantity=action.quantity,
+                                   stop_price=action.stop_price)
+            except BrokerError as e:
+                report.failures.append(f"modify: {action.order_ref}: {e}")
+                return
+            self.journal.record_modification(action.order_ref, now, action.quantity,
+                                             action.stop_price)
+        elif action.kind == "PLACE":
+            day = now.astimezone(NEW_YORK).date()
+            ref = self.journal.next_order_ref(day, "stop", symbol, self.settings.order_ref_prefix)
+            request = OrderRequest(ref, symbol, Side.SELL, action.quantity, OrderType.STOP,
+                                   stop_price=action.stop_price)
+            self.journal.record_intent(request, now, day, "stop", count_as_order=False)
+            self._transmit(request, now, report)

@@ -1,0 +1,386 @@
+"""Per-date (alphalens-style) evaluation of cross-sectional predictions, and leakage canaries.
+
+Every metric is computed date by date and then averaged over dates, because
+the workstation trades a cross-section: what matters is whether a model orders
+the stocks of one day correctly, not whether it fits the level of returns.
+
+Inputs are Series/DataFrames on the ``(date, ticker)`` MultiIndex of the
+research pipeline; predictions and labels are aligned on that index and rows
+missing either value are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from bma_models.cv import date_groups
+from bma_models.errors import DataError, LeakageError, SettingsError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FUTURE_LABEL_IC_THRESHOLD",
+    "SHUFFLED_LABEL_IC_FLOOR",
+    "evaluate",
+    "future_label_canary",
+    "grouped_correlation",
+    "hit_rate",
+    "icir",
+    "long_short_spread",
+    "per_date_ic",
+    "quantile_buckets",
+    "quantile_returns",
+    "rank_ic",
+    "shuffle_within_dates",
+    "shuffled_label_canary",
+    "top_quantile_turnover",
+]
+
+#: A properly lagged copy of the label may not reach a mean OOS rank IC above this.
+FUTURE_LABEL_IC_THRESHOLD = 0.10
+#: Smallest |mean rank IC| bound of the shuffled-label canary (see its docstring).
+SHUFFLED_LABEL_IC_FLOOR = 0.02
+
+
+def grouped_correlation(x, y, codes, *, min_count: int = 3) -> np.ndarray:
+    """Pearson correlation of ``x`` and ``y`` within each group code.
+
+    Parameters
+    ----------
+    x, y : array-like of float, shape (n,)
+    codes : array-like of int, shape (n,)
+        Group number ``0 .. G-1`` of each row.
+    min_count : int, default=3
+        Groups with fewer rows, or with a constant ``x`` or ``y``, give NaN.
+
+    Returns
+    -------
+    numpy.ndarray of shape (G,)
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    codes = np.asarray(codes, dtype=np.intp)
+    n_groups = int(codes.max()) + 1 if codes.size else 0
+    count = np.bincount(codes, minlength=n_groups).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xc = x - (np.bincount(codes, x, n_groups) / count)[codes]
+        yc = y - (np.bincount(codes, y, n_groups) / count)[codes]
+        var_x = np.bincount(codes, xc * xc, n_groups)
+        var_y = np.bincount(codes, yc * yc, n_groups)
+        corr = np.bincount(codes, xc * yc, n_groups) / np.sqrt(var_x * var_y)
+    # a constant column leaves rounding residue of ~1e-32 relative size; treat as no variance
+    flat = (var_x <= 1e-20 * np.bincount(codes, x * x, n_groups)) | (
+        var_y <= 1e-20 * np.bincount(codes, y * y, n_groups)
+    )
+    corr[flat | (count < min_count) | ~np.isfinite(corr)] = np.nan
+    return corr
+
+
+def _aligned(pred: pd.Series, label: pd.Series) -> pd.DataFrame:
+    if not isinstance(pred, pd.Series) or not isinstance(label, pd.Series):
+        raise DataError("pred and label must be pandas Series on a (date, ticker) index")
+    frame = pd.concat({"pred": pred, "label": label}, axis=1, join="inner").dropna()
+    return frame
+
+
+def per_date_ic(pred: pd.Series, label: pd.Series, method: str = "pearson") -> pd.Series:
+    """Information coefficient of each date: the cross-sectional correlation.
+
+    Parameters
+    ----------
+    pred, label : Series on a ``(date, ticker)`` MultiIndex
+    method : {"pearson", "spearman"}
+        Spearman ranks both series within each date first (average ties).
+
+    Returns
+    -------
+    Series indexed by date; dates with fewer than 3 names or constant values are dropped.
+    """
+    if method not in ("pearson", "spearman"):
+        raise SettingsError(f"method must be 'pearson' or 'spearman', got {method!r}")
+    frame = _aligned(pred, label)
+    dates = date_groups(frame)
+    codes, uniques = pd.factorize(dates, sort=True)
+    if method == "spearman":
+        frame = frame.groupby(codes).rank()
+    ic = grouped_correlation(frame["pred"], frame["label"], codes)
+    series = pd.Series(ic, index=pd.Index(uniques, name="date"), name=f"{method}_ic")
+    return series.dropna()
+
+
+def rank_ic(pred: pd.Series, label: pd.Series) -> pd.Series:
+    """Spearman rank IC of each date (see :func:`per_date_ic`)."""
+    return per_date_ic(pred, label, method="spearman")
+
+
+def icir(ic: pd.Series) -> float:
+    """Mean IC over its standard deviation (ddof=1), per date, not annualised."""
+    ic = pd.Series(ic).dropna()
+    if len(ic) < 2 or ic.std() == 0:
+        return float("nan")
+    return float(ic.mean() / ic.std())
+
+
+def hit_rate(ic: pd.Series) -> float:
+    """Share of dates whose IC is strictly positive."""
+    ic = pd.Series(ic).dropna()
+    return float((ic > 0).mean()) if len(ic) else float("nan")
+
+
+def quantile_buckets(pred: pd.Series, n_quantiles: int = 5) -> pd.Series:
+    """Per-date quantile of each prediction: ``0`` = lowest, ``n_quantiles - 1`` = highest.
+
+    Ties are broken by order of appearance so buckets have equal sizes (+-1).
+    """
+    if n_quantiles < 2:
+        raise SettingsError(f"n_quantiles must be >= 2, got {n_quantiles}")
+    pred = pred.dropna()
+    pct = pred.groupby(date_groups(pred)).rank(method="first", pct=True)
+    buckets = np.ceil(pct.to_numpy() * n_quantiles).astype(int) - 1
+    return pd.Series(np.clip(buckets, 0, n_quantiles - 1), index=pred.index, name="quantile")
+
+
+def quantile_returns(pred: pd.Series, label: pd.Series, n_quantiles: int = 5) -> pd.DataFrame:
+    """Mean forward return of each prediction quantile on each date (dates x quantiles)."""
+    frame = _aligned(pred, label)
+    keys = [
+        pd.Index(date_groups(frame), name="date"),
+        pd.Index(quantile_buckets(frame["pred"], n_quantiles).to_numpy(), name="quantile"),
+    ]
+    table = frame["label"].groupby(keys).mean().unstack("quantile")
+    return table.reindex(columns=range(n_quantiles))
+
+
+def long_short_spread(pred: pd.Series, label: pd.Series, n_quantiles: int = 5) -> pd.Series:
+    """Top-quantile minus bottom-quantile mean forward return, per date."""
+    table = quantile_returns(pred, label, n_quantiles)
+    return (table[n_quantiles - 1] - table[0]).rename("long_short")
+
+
+def top_quantile_turnover(pred: pd.Series, n_quantiles: int = 5) -> pd.Series:
+    """Share of the top quantile that is new versus the previous date present.
+
+    ``turnover_t = 1 - |top_t & top_{t-1}| / |top_t|``; the first date is dropped.
+    """
+    top = (quantile_buckets(pred, n_quantiles) == n_quantiles - 1).rename("top")
+    keys = [
+        pd.Index(date_groups(top), name="date"),
+        pd.Index(top.index.get_level_values(-1), name="ticker"),
+    ]
+    member = top.groupby(keys).max().unstack("ticker", fill_value=False).astype(bool)
+    kept = (member & member.shift(1, fill_value=False)).sum(axis=1)
+    turnover = 1.0 - kept / member.sum(axis=1).replace(0, np.nan)
+    return turnover.iloc[1:].rename("top_turnover")
+
+
+def _metrics(pred: pd.Series, label: pd.Series, folds, n_quantiles: int) -> dict:
+    ic = per_date_ic(pred, label)
+    ric = rank_ic(pred, label)
+    table = quantile_returns(pred, label, n_quantiles)
+    result = {
+        "n_dates": int(len(ric)),
+        "ic_mean": float(ic.mean()),
+        "rank_ic_mean": float(ric.mean()),
+        "icir": icir(ic),
+        "rank_icir": icir(ric),
+        "hit_rate": hit_rate(ric),
+        "quantile_mean_returns": {int(q): float(v) for q, v in table.mean().items()},
+        "long_short_mean": float((table[n_quantiles - 1] - table[0]).mean()),
+        "top_turnover_mean": float(top_quantile_turnover(pred, n_quantiles).mean()),
+    }
+    if folds is not None:
+        fold_of_date = pd.Series(np.asarray(folds), index=date_groups(folds)).groupby(level=0)
+        fold_of_date = fold_of_date.first().reindex(ric.index)
+        result["rank_ic_by_fold"] = {
+            int(k): float(v) for k, v in ric.groupby(fold_of_date.to_numpy()).mean().items()
+        }
+    return result
+
+
+def evaluate(
+    predictions: pd.DataFrame,
+    label: pd.Series,
+    folds: pd.Series | None = None,
+    *,
+    n_quantiles: int = 5,
+) -> dict[str, dict]:
+    """Per-date metrics for each prediction column.
+
+    Parameters
+    ----------
+    predictions : DataFrame on a ``(date, ticker)`` index
+        One column per model. A ``fold`` column (as returned by
+        :func:`bma_models.models.oof_predictions`) is used as ``folds`` and not scored;
+        columns named ``*fold`` are never scored.
+    label : Series
+        Forward returns on the same index.
+    folds : Series, optional
+        Fold number of each row; gives ``rank_ic_by_fold``.
+    n_quantiles : int, default=5
+
+    Returns
+    -------
+    dict
+        ``{model: {"n_dates", "ic_mean", "rank_ic_mean", "icir", "rank_icir",
+        "hit_rate", "quantile_mean_returns", "long_short_mean", "top_turnover_mean",
+        "rank_ic_by_fold"?}}``. NaN predictions (rows a model did not score) are dropped.
+    """
+    if folds is None and "fold" in predictions.columns:
+        folds = predictions["fold"]
+    models = [c for c in predictions.columns if not str(c).endswith("fold")]
+    if not models:
+        raise DataError("predictions has no model column to evaluate")
+    return {
+        str(name): _metrics(predictions[name].dropna(), label, folds, n_quantiles)
+        for name in models
+    }
+
+
+def _lag_per_ticker(label: pd.Series, sessions: int) -> pd.Series:
+    tickers = label.index.get_level_values(-1)
+    return label.groupby(tickers).shift(sessions)
+
+
+def future_label_canary(
+    X: pd.DataFrame,
+    y: pd.Series,
+    cv,
+    *,
+    horizon: int,
+    lag: Callable[[pd.Series], pd.Series] | None = None,
+    model=None,
+    threshold: float = FUTURE_LABEL_IC_THRESHOLD,
+    backend: str = "loky",
+) -> dict:
+    """Fail the run if a lagged copy of the label predicts the label out of sample.
+
+    The canary feature is the label itself (the *future* return) put through the
+    pipeline's normal lag -- by default a per-ticker shift of ``horizon`` sessions,
+    which makes it the last fully realised return. A model trained on that one
+    feature through ``cv`` must not reach a mean OOS rank IC above ``threshold``.
+
+    Why 0.10: a correctly lagged label carries only the genuine short-term
+    autocorrelation of returns (|rank IC| of a few hundredths on real and demo
+    data), while a lag ``k`` sessions short of the horizon leaves ``k`` of the
+    ``horizon`` daily returns shared by feature and label, a correlation of
+    ``k / horizon`` (0.2 for one session of a 5-day label); an unlagged copy
+    gives about 1. A lag below the horizon is a leak even when the features
+    themselves are lagged less: the label is only known ``horizon`` sessions
+    after its date.
+
+    Parameters
+    ----------
+    X : DataFrame on a ``(date, ticker)`` index
+        Only its index is used (the canary feature replaces the features).
+    y : Series
+        The label.
+    cv : splitter
+        The first-layer splitter, e.g. :class:`~bma_models.cv.PurgedGroupTimeSeriesSplit`.
+    horizon : int
+        Label horizon in sessions (the default lag).
+    lag : callable, optional
+        The pipeline's lag, ``Series -> Series`` on the same index.
+    model : estimator, optional
+        Default: ``Ridge(alpha=1.0)``.
+    threshold : float, default=FUTURE_LABEL_IC_THRESHOLD
+
+    Returns
+    -------
+    dict
+        ``{"rank_ic": float, "threshold": float, "passed": True}``.
+
+    Raises
+    ------
+    LeakageError
+        If the OOS rank IC exceeds ``threshold``.
+    """
+    # imported here: bma_models.models imports this module for its IC helpers
+    from sklearn.linear_model import Ridge
+
+    from bma_models.models.oof import oof_predictions
+
+    lagged = lag(y) if lag is not None else _lag_per_ticker(y, int(horizon))
+    feature = lagged.reindex(X.index).rename("future_label_canary")
+    keep = feature.notna() & y.reindex(X.index).notna()
+    frame, target = feature[keep].to_frame(), y.reindex(X.index)[keep]
+    oof = oof_predictions(
+        {"canary": model if model is not None else Ridge(alpha=1.0)},
+        frame, target, cv, backend=backend, n_jobs=1,
+    )
+    value = float(rank_ic(oof["canary"], target).mean())
+    if not value <= threshold:
+        logger.error("future-label canary FAILED: OOS rank IC %.3f > %.3f", value, threshold)
+        raise LeakageError(
+            f"a lagged copy of the label reached an OOS rank IC of {value:.3f} "
+            f"(threshold {threshold}); the lag or the split leaks the future"
+        )
+    logger.info("future-label canary passed: OOS rank IC %.3f <= %.3f", value, threshold)
+    return {"rank_ic": value, "threshold": float(threshold), "passed": True}
+
+
+def shuffle_within_dates(y: pd.Series, seed: int = 0) -> pd.Series:
+    """Return ``y`` with its values permuted across tickers within each date."""
+    rng = np.random.default_rng(seed)
+    codes = pd.factorize(date_groups(y))[0]
+    # both orders list rows date by date; the second in random order within each date
+    by_date = np.argsort(codes, kind="stable")
+    shuffled_by_date = np.lexsort((rng.random(len(y)), codes))
+    permuted = np.empty(len(y))
+    permuted[by_date] = y.to_numpy(dtype=float)[shuffled_by_date]
+    return pd.Series(permuted, index=y.index, name=y.name)
+
+
+def shuffled_label_canary(
+    models: Mapping[str, object],
+    X: pd.DataFrame,
+    y: pd.Series,
+    cv,
+    *,
+    seed: int = 0,
+    threshold: float | None = None,
+    backend: str = "loky",
+    n_jobs: int = 1,
+) -> dict[str, dict]:
+    """Fail the run if models predict a label shuffled within each date.
+
+    With the label permuted across tickers on each date, no feature can carry
+    information about it, so each model's mean OOS rank IC must be close to 0.
+    A large value means a model saw its own rows (a broken split or a label
+    leaking into a feature).
+
+    Why a data-dependent bound: the mean of ``D`` per-date ICs over ``N`` names
+    has a standard error near ``1/sqrt(N * D)``, so a fixed bound is either too
+    loose on a big panel or flaky on a small test panel. The default bound is
+    ``max(SHUFFLED_LABEL_IC_FLOOR, 4 * std(IC) / sqrt(D))``.
+
+    Returns
+    -------
+    dict
+        ``{model: {"rank_ic", "threshold", "passed"}}``.
+
+    Raises
+    ------
+    LeakageError
+        If any model's |mean rank IC| exceeds its bound.
+    """
+    from bma_models.models.oof import oof_predictions
+
+    shuffled = shuffle_within_dates(y, seed)
+    oof = oof_predictions(models, X, shuffled, cv, backend=backend, n_jobs=n_jobs)
+    report = {}
+    for name in models:
+        ic = rank_ic(oof[name], shuffled)
+        bound = threshold
+        if bound is None:
+            bound = max(SHUFFLED_LABEL_IC_FLOOR, 4 * float(ic.std()) / np.sqrt(len(ic)))
+        value = float(ic.mean())
+        # a constant model scores no date (NaN IC): no evidence of leakage
+        report[name] = {"rank_ic": value, "threshold": bound, "passed": not abs(value) > bound}
+    failed = {k: v for k, v in report.items() if not v["passed"]}
+    if failed:
+        logger.error("shuffled-label canary FAILED: %s", failed)
+        raise LeakageError(f"models predict a shuffled label out of sample: {failed}")
+    return report

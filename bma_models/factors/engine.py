@@ -1,0 +1,152 @@
+"""Compute a set of registered factors from long bars."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+from bma_models.errors import SettingsError
+from bma_models.factors.panel import build_panel, long_index
+from bma_models.factors.registry import FACTORS, FactorSpec
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_CELLS = 1 << 15
+
+
+def resolve_specs(
+    specs: Mapping[str, FactorSpec] | Iterable[FactorSpec | str] | None,
+) -> list[FactorSpec]:
+    """Normalise ``specs`` (None, a mapping, specs or registered names) to a list.
+
+    Raises
+    ------
+    SettingsError
+        On an unregistered name, a duplicated column name or an empty selection.
+    """
+    if specs is None:
+        return list(FACTORS.values())
+    items = specs.values() if isinstance(specs, Mapping) else specs
+    out: list[FactorSpec] = []
+    for item in items:
+        if isinstance(item, str):
+            if item not in FACTORS:
+                raise SettingsError(f"unknown factor {item!r}; registered: {sorted(FACTORS)}")
+            item = FACTORS[item]
+        out.append(item)
+    names = [spec.name for spec in out]
+    if not names:
+        raise SettingsError("no factors selected")
+    if len(set(names)) != len(names):
+        raise SettingsError(f"duplicated factor columns in {names}")
+    return out
+
+
+def compute_factors(
+    bars: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    specs: Mapping[str, FactorSpec] | Iterable[FactorSpec | str] | None = None,
+    *,
+    n_jobs: int = 1,
+    chunk_cells: int = DEFAULT_CHUNK_CELLS,
+) -> pd.DataFrame:
+    """Compute factors for every (date, ticker) bar.
+
+    Parameters
+    ----------
+    bars : DataFrame
+        Protocol bars (see :mod:`bma_models.data.protocol`).
+    reference : DataFrame, optional
+        Reference data; only ``shares_outstanding`` is used (turnover).
+    specs : mapping, iterable or None
+        Factor specs (or registered column names); None computes every
+        registered default factor in :data:`~bma_models.factors.FACTORS`.
+    n_jobs : int
+        Threads computing date chunks in parallel (numpy releases the GIL
+        inside its loops). The result does not depend on it.
+    chunk_cells : int
+        Target dates x tickers cells per tile (a tile spans at least twice the
+        factors' lookback in sessions, plus the lookback itself).
+
+    Returns
+    -------
+    DataFrame
+        MultiIndex ``(date, ticker)`` sorted by date then ticker, one float64
+        column per factor, one row per input bar. Warm-up and halt-affected
+        values are NaN (see :mod:`bma_models.factors.library`).
+
+    Notes
+    -----
+    Why arrays instead of ``groupby("ticker").rolling``: the bars are pivoted
+    once to dates x tickers arrays and every factor is a handful of whole-array
+    numpy operations, so there is no per-ticker Python work; the value of a
+    factor at date ``t`` only reads rows ``<= t`` of the arrays.
+
+    Why tiles: the value of a registered factor at ``t`` reads at most
+    ``spec.lookback`` sessions before ``t`` and nothing of other tickers, so the
+    panel is cut into blocks of consecutive sessions (each computed with
+    ``lookback`` sessions of history in front, its output one contiguous slice
+    of the result) and each block into groups of tickers. Tiles of a few hundred
+    kilobytes stay in the CPU cache and the allocator's reusable heap, whereas
+    whole 60 MB temporaries (3,000 tickers x 2,520 sessions) each are a fresh
+    ``mmap`` paying page faults; tiling made the engine 3-4x faster.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> bars = pd.DataFrame({
+    ...     "date": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"]),
+    ...     "ticker": "AAA", "open": [10.0, 11.0, 12.0], "high": [11.0, 12.0, 13.0],
+    ...     "low": [9.0, 10.0, 11.0], "close": [10.0, 11.0, 12.1],
+    ...     "volume": 1e6, "vwap": [10.0, 11.0, 12.0]})
+    >>> compute_factors(bars, specs=["mom_5", "overnight_gap"]).round(4)["overnight_gap"].tolist()
+    [nan, 0.1, 0.0909]
+    """
+    selected = resolve_specs(specs)
+    if n_jobs < 1 or chunk_cells < 1:
+        raise SettingsError(f"n_jobs and chunk_cells must be >= 1, got {n_jobs}, {chunk_cells}")
+    started = time.perf_counter()
+    panel = build_panel(bars, reference)
+    n_dates, n_tickers = panel.shape
+    lookbacks = [spec.lookback for spec in selected]
+    halo = n_dates if None in lookbacks else max(lookbacks)
+    step = max(4 * halo, 64)
+    width = max(16, chunk_cells // (step + halo))
+    offsets = np.concatenate([[0], np.cumsum(panel.has_bar.sum(axis=1))])
+    values = np.empty((len(selected), int(offsets[-1])))
+
+    def fill(first: int) -> None:
+        stop = min(first + step, n_dates)
+        start = max(0, first - halo)
+        block = panel.rows(start, stop)
+        buffer = np.empty((len(selected), stop - first, n_tickers))
+        for left in range(0, n_tickers, width):
+            right = min(left + width, n_tickers)
+            tile = block.columns(left, right)
+            for column, spec in enumerate(selected):
+                buffer[column, :, left:right] = spec.compute(tile)[first - start :]
+        mask = panel.has_bar[first:stop].ravel()
+        target = slice(int(offsets[first]), int(offsets[stop]))
+        dense = bool(mask.all())
+        for column in range(len(selected)):
+            flat = buffer[column].ravel()
+            values[column, target] = flat if dense else flat[mask]
+
+    firsts = range(0, n_dates, step)
+    if n_jobs == 1 or len(firsts) == 1:
+        for first in firsts:
+            fill(first)
+    else:
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            list(pool.map(fill, firsts))
+    logger.debug(
+        "computed %d factors on %r in %.2f s (n_jobs=%d)", len(selected), panel,
+        time.perf_counter() - started, n_jobs,
+    )
+    return pd.DataFrame(values.T, index=long_index(panel),
+                        columns=[s.name for s in selected], copy=False)

@@ -1,0 +1,135 @@
+"""The factor functions: each maps a :class:`Panel` to a dates x tickers array.
+
+Conventions shared by every function (the pandas baseline in
+``benchmarks/factors.py`` follows the same ones):
+
+* ``t`` counts market sessions (see :mod:`bma_models.factors.panel`); a shift by
+  ``k`` is ``k`` market sessions, a missing bar is NaN.
+* Rolling statistics need a complete window (``min_periods = window``): any NaN
+  in the window, including the warm-up rows, gives NaN.
+* A division by zero gives NaN, never inf.
+* Every output is a ratio, a return or a log-scaled liquidity measure, never a
+  raw price level, so cross-sections of different dates are comparable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bma_models.factors._rolling import ratio, rolling_mean, shift
+from bma_models.factors.panel import Panel
+
+AMIHUD_SCALE = 1e6  # |return| per one million dollars traded
+
+
+def ma_ratio(panel: Panel, window: int) -> np.ndarray:
+    """close / mean(close over ``window``) - 1."""
+    return ratio(panel.close, panel.rolling("close", "mean", window)) - 1.0
+
+
+def volatility(panel: Panel, window: int) -> np.ndarray:
+    """Sample std (ddof=1) of one-session returns over ``window`` sessions."""
+    return panel.rolling("returns", "std", window)
+
+
+def rsi(panel: Panel, window: int) -> np.ndarray:
+    """Relative strength index (simple-average form), 0..100.
+
+    ``100 * mean(gain) / (mean(gain) + mean(loss))`` over ``window`` close-to-close
+    changes; NaN when the close did not move at all in the window.
+
+    Why simple averages instead of Wilder's exponential smoothing: a finite
+    window gives exact warm-up and halt semantics (and a feature that provably
+    forgets a bad print after ``window`` sessions), which the leakage property
+    tests rely on.
+    """
+    change = panel.close - panel.prev_close
+    gain = rolling_mean(np.maximum(change, 0.0), window)
+    loss = rolling_mean(np.maximum(-change, 0.0), window)
+    return 100.0 * ratio(gain, gain + loss)
+
+
+def high_low_position(panel: Panel, window: int) -> np.ndarray:
+    """(close - min low) / (max high - min low) over ``window``; 0 = bottom of band."""
+    lowest = panel.rolling("low", "min", window)
+    highest = panel.rolling("high", "max", window)
+    return ratio(panel.close - lowest, highest - lowest)
+
+
+def momentum(panel: Panel, window: int) -> np.ndarray:
+    """close(t) / close(t - window) - 1."""
+    return ratio(panel.close, shift(panel.close, window)) - 1.0
+
+
+def momentum_skip(panel: Panel, window: int, skip: int) -> np.ndarray:
+    """close(t - skip) / close(t - window) - 1: momentum without the last ``skip`` sessions."""
+    if skip >= window:
+        raise ValueError(f"skip ({skip}) must be smaller than window ({window})")
+    return ratio(shift(panel.close, skip), shift(panel.close, window)) - 1.0
+
+
+def reversal(panel: Panel, window: int) -> np.ndarray:
+    """-(close(t) / close(t - window) - 1): short-term reversal, high = recent loser."""
+    return -momentum(panel, window)
+
+
+def volume_trend(panel: Panel, window: int, short: int) -> np.ndarray:
+    """mean(volume over ``short``) / mean(volume over ``window``) - 1."""
+    if short >= window:
+        raise ValueError(f"short ({short}) must be smaller than window ({window})")
+    recent = panel.rolling("volume", "mean", short)
+    return ratio(recent, panel.rolling("volume", "mean", window)) - 1.0
+
+
+def average_dollar_volume(panel: Panel, window: int) -> np.ndarray:
+    """log(1 + mean(close * volume over ``window``)).
+
+    Why the log: dollar volume spans six orders of magnitude across a universe;
+    on a log scale a cross-sectional z-score is meaningful.
+    """
+    return np.log1p(panel.rolling("dollar_volume", "mean", window))
+
+
+def amihud(panel: Panel, window: int) -> np.ndarray:
+    """Amihud illiquidity: mean(|return| / dollar volume) * 1e6 over ``window``.
+
+    A session without trading (zero dollar volume) is NaN, so is the window.
+    """
+    daily = ratio(np.abs(panel.returns), panel.dollar_volume) * AMIHUD_SCALE
+    return rolling_mean(daily, window)
+
+
+def atr_ratio(panel: Panel, window: int) -> np.ndarray:
+    """mean(true range over ``window``) / close (simple-average ATR)."""
+    return ratio(panel.rolling("true_range", "mean", window), panel.close)
+
+
+def overnight_gap(panel: Panel) -> np.ndarray:
+    """open(t) / close(t - 1) - 1."""
+    return ratio(panel.open, panel.prev_close) - 1.0
+
+
+def intraday_range(panel: Panel) -> np.ndarray:
+    """(high - low) / close."""
+    return ratio(panel.high - panel.low, panel.close)
+
+
+def close_location(panel: Panel) -> np.ndarray:
+    """Close location value ((close - low) - (high - close)) / (high - low), -1..1.
+
+    A bar with high == low (no range) has value 0, the middle of the band.
+    """
+    spread = panel.high - panel.low
+    value = ratio((panel.close - panel.low) - (panel.high - panel.close), spread)
+    value[(spread == 0) & np.isfinite(panel.close)] = 0.0
+    return value
+
+
+def vwap_distance(panel: Panel) -> np.ndarray:
+    """close / vwap - 1."""
+    return ratio(panel.close, panel.vwap) - 1.0
+
+
+def turnover(panel: Panel, window: int) -> np.ndarray:
+    """mean(volume over ``window``) / shares outstanding (NaN when shares unknown)."""
+    return ratio(panel.rolling("volume", "mean", window), panel.shares[np.newaxis, :])

@@ -1,0 +1,297 @@
+"""``ResearchPipeline``: the research subsystem's one public entry point.
+
+bars -> factors -> lagged, processed features and labels -> purged CV of the
+first layer -> stacked meta-learner -> regime fusion -> OOS evaluation ->
+factor risk model -> constrained optimizer. Pure computation: it takes a
+:class:`~bma_models.data.MarketData` and settings, returns a
+:class:`ResearchResult`, and writes nothing (the report writers do).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bma_models.cv import PurgedGroupTimeSeriesSplit
+from bma_models.data.protocol import MarketData
+from bma_models.errors import BMAError
+from bma_models.evaluation import evaluate, rank_ic
+from bma_models.factors import FACTORS, build_dataset
+from bma_models.models import (
+    ICWeightedAverage,
+    NonNegativeRidgeStack,
+    StackedModel,
+    make_first_layer,
+    threads_per_model,
+)
+from bma_models.optimizer import (
+    OptimizationResult,
+    PortfolioOptimizer,
+    expected_returns_from_scores,
+)
+from bma_models.regime import RegimeFusion, detect_regimes, market_index
+from bma_models.risk import FactorRiskModel, average_dollar_volume, risk_inputs_from_bars
+from bma_models.settings import ResearchSettings
+
+logger = logging.getLogger(__name__)
+
+STAGES: tuple[str, ...] = ("features", "train", "fusion", "evaluate", "risk", "optimize")
+ProgressCallback = Callable[[str, int, int], None]
+
+
+class PipelineCancelled(BMAError):
+    """The run was cancelled between stages; nothing was written."""
+
+
+@dataclass
+class ResearchResult:
+    """Everything a run computed; the report writers turn it into files."""
+
+    market: MarketData
+    settings: ResearchSettings
+    prediction_date: pd.Timestamp
+    predictions_oos: pd.DataFrame
+    metrics: dict[str, dict]
+    canaries: dict[str, Any]
+    stack_weights: pd.Series
+    factor_ic: pd.DataFrame
+    regimes: pd.DataFrame
+    recommendations: pd.DataFrame
+    portfolio: OptimizationResult
+    risk: dict[str, Any]
+    dataset: dict[str, Any]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+class ResearchPipeline:
+    """Run the whole research pipeline on one market.
+
+    Parameters
+    ----------
+    settings : ResearchSettings
+        The ``research`` section of the config.
+    progress : callable, optional
+        ``progress(stage, done, total)`` after each stage (tqdm in the CLI,
+        the GUI's queue in the workstation).
+    cancel : threading.Event, optional
+        Checked between stages; when set, :class:`PipelineCancelled` is raised.
+    """
+
+    def __init__(self, settings: ResearchSettings, progress: ProgressCallback | None = None,
+                 cancel: threading.Event | None = None) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.cancel = cancel
+
+    def run(self, market: MarketData) -> ResearchResult:
+        s = self.settings
+        timings: dict[str, float] = {}
+        with _stage(timings, "features", self):
+            X, y, _, meta = build_dataset(
+                market.bars, market.reference, horizon=s.labels.horizon,
+                base_lag=s.features.base_lag, safety_gap=s.features.safety_gap,
+                n_buckets=s.labels.relevance_buckets, lower=s.features.winsor_lower,
+                upper=s.features.winsor_upper, sector_neutral=s.features.sector_neutral)
+        with _stage(timings, "train", self):
+            model = self._stacked_model().fit(X, y)
+            oos = _oos_frame(model)
+            latest_stack = _on_date(model.predict_latest(meta.X_infer), meta.prediction_date)
+        with _stage(timings, "fusion", self):
+            regimes = detect_regimes(market_index(market.bars, market.reference),
+                                     vol_window=s.regime.vol_window,
+                                     threshold_window=s.regime.threshold_window)
+            fusion, signs = self._fusion(X, y, oos)
+            oos["fused"] = fusion.fuse(oos["stack"], X, regimes["state"])
+            latest_fused = fusion.fuse(latest_stack, meta.X_infer, regimes["state"])
+        with _stage(timings, "evaluate", self):
+            oos["label"] = y.reindex(oos.index)
+            metrics = evaluate(oos.drop(columns=["label"]), oos["label"], oos["fold"])
+            factor_ic = _factor_ic(X.loc[oos.index], oos["label"], signs)
+        with _stage(timings, "risk", self):
+            risk_model = FactorRiskModel().fit(**risk_inputs_from_bars(market.bars,
+                                                                       market.reference))
+        with _stage(timings, "optimize", self):
+            recs, result = self._portfolio(market, latest_stack, latest_fused, risk_model)
+        return ResearchResult(
+            market=market, settings=s, prediction_date=meta.prediction_date,
+            predictions_oos=oos, metrics=metrics, canaries={"future_label": model.canary_},
+            stack_weights=model.weights_, factor_ic=factor_ic, regimes=regimes,
+            recommendations=recs, portfolio=result,
+            risk=_risk_summary(risk_model, result.weights),
+            dataset={"training_rows": len(X), "dropped_rows": meta.dropped_rows,
+                     "features": list(X.columns), "lag": meta.lag, "horizon": meta.horizon,
+                     "n_tickers": market.bars["ticker"].nunique(),
+                     "n_dates": len(meta.market_dates)},
+            timings_s=timings,
+        )
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def _stacked_model(self) -> StackedModel:
+        s = self.settings
+        n_jobs = max(1, int(s.jobs))
+        first_layer = make_first_layer(s.models.enabled, s.models.params, seed=s.seed,
+                                       n_jobs_per_model=threads_per_model(n_jobs))
+        if s.stacking.method == "nonneg_ridge":
+            meta = NonNegativeRidgeStack()
+        else:
+            meta = ICWeightedAverage(temperature=s.stacking.temperature)
+        cv = PurgedGroupTimeSeriesSplit(
+            n_splits=s.cv.n_splits, gap=s.cv.gap, embargo=s.cv.embargo,
+            test_group_size=s.cv.test_group_size, max_train_group_size=s.cv.max_train_group_size)
+        meta_cv = PurgedGroupTimeSeriesSplit(
+            n_splits=s.cv.n_splits, gap=s.stacking.meta_gap, embargo=s.stacking.meta_embargo)
+        return StackedModel(first_layer, meta, cv, meta_cv, label_horizon=s.labels.horizon,
+                            backend=s.joblib_backend, n_jobs=n_jobs)
+
+    def _fusion(self, X: pd.DataFrame, y: pd.Series, oos: pd.DataFrame):
+        """The fusion with factor signs learned strictly before the first OOS date.
+
+        Why: a factor's direction (does a high value predict a high or a low
+        return?) differs between markets. It is estimated from the mean rank IC
+        of labelled rows whose label window ended before the first stack OOS
+        date (a purge of ``horizon`` sessions), so the fused OOS score never
+        uses a label from its own evaluation period.
+        """
+        s = self.settings
+        dates = X.index.get_level_values(0)
+        first_oos = oos.index.get_level_values(0).min()
+        cutoff = pd.Index(np.unique(dates))
+        cutoff = cutoff[max(0, cutoff.searchsorted(first_oos) - s.labels.horizon - 1)]
+        early = dates <= cutoff
+        signs = {}
+        for name in X.columns:
+            ic = rank_ic(X.loc[early, name], y[early]).mean()
+            signs[name] = -1 if ic < 0 else 1
+        categories = {name: FACTORS[name].category for name in X.columns}
+        fusion = RegimeFusion(w_ml=s.regime.w_ml, factor_categories=categories,
+                              factor_signs=signs)
+        return fusion, signs
+
+    def _portfolio(self, market, latest_stack, latest_fused, risk_model):
+        p = self.settings.portfolio
+        fused = latest_fused.droplevel(0) if isinstance(latest_fused.index, pd.MultiIndex) \
+            else latest_fused
+        stack = latest_stack.droplevel(0) if isinstance(latest_stack.index, pd.MultiIndex) \
+            else latest_stack
+        vol = risk_model.total_volatility()
+        fused = fused[fused.index.isin(vol.index)].dropna()
+        mu = expected_returns_from_scores(fused, vol, ic=p.expected_ic)
+        adv = average_dollar_volume(market.bars, window=20)
+        ref = market.reference.set_index("ticker")
+        sectors = ref["sector"].reindex(fused.index)
+        optimizer = PortfolioOptimizer(
+            risk_aversion=p.risk_aversion, turnover_penalty=p.turnover_penalty,
+            max_position=p.max_position, sector_cap=p.sector_cap, cash_reserve=p.cash_reserve,
+            max_turnover=p.max_turnover, adv_participation=p.adv_participation,
+            capital=p.capital, top_n=p.top_n)
+        result = optimizer.optimize(mu, risk_model, sectors=sectors, adv=adv)
+        horizon_mu = expected_returns_from_scores(fused, vol, ic=p.expected_ic,
+                                                  horizon=self.settings.labels.horizon)
+        recs = _recommendations(market, fused, stack, horizon_mu, result, risk_model, adv,
+                                sectors, p.capital, p.top_n)
+        return recs, result
+
+
+class _stage:
+    """Time a stage, report progress and honour cancellation between stages."""
+
+    def __init__(self, timings: dict[str, float], name: str, pipeline: ResearchPipeline):
+        self.timings, self.name, self.pipeline = timings, name, pipeline
+
+    def __enter__(self):
+        if self.pipeline.cancel is not None and self.pipeline.cancel.is_set():
+            raise PipelineCancelled(f"cancelled before stage {self.name!r}")
+        logger.info("stage %s ...", self.name)
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.timings[self.name] = round(time.perf_counter() - self.start, 3)
+        if exc_type is None:
+            logger.info("stage %s done in %.2fs", self.name, self.timings[self.name])
+            if self.pipeline.progress is not None:
+                self.pipeline.progress(self.name, STAGES.index(self.name) + 1, len(STAGES))
+        return False
+
+
+def _on_date(scores: pd.Series, date: pd.Timestamp) -> pd.Series:
+    """Index ticker-indexed scores by ``(date, ticker)`` (as the fusion expects)."""
+    if isinstance(scores.index, pd.MultiIndex):
+        return scores
+    index = pd.MultiIndex.from_product([[date], scores.index], names=["date", "ticker"])
+    return pd.Series(scores.to_numpy(), index=index, name=scores.name)
+
+
+def _oos_frame(model: StackedModel) -> pd.DataFrame:
+    """Rows the meta split tested: first-layer OOF columns, ``stack`` and the meta ``fold``."""
+    stack = model.stack_oof_
+    first = model.oof_.drop(columns=["fold"]).reindex(stack.index)
+    out = first.copy()
+    out["stack"] = stack["stack"]
+    out.insert(0, "fold", stack["fold"].astype(int))
+    return out
+
+
+def _factor_ic(X: pd.DataFrame, label: pd.Series, signs: dict[str, int]) -> pd.DataFrame:
+    rows = []
+    for name in X.columns:
+        ric = rank_ic(X[name], label)
+        rows.append({"factor": name, "category": FACTORS[name].category,
+                     "sign_used": signs[name], "rank_ic": float(ric.mean()),
+                     "rank_icir": float(ric.mean() / ric.std()) if ric.std() > 0 else np.nan,
+                     "n_dates": int(ric.notna().sum())})
+    return pd.DataFrame(rows).sort_values("rank_ic", key=np.abs, ascending=False,
+                                          ignore_index=True)
+
+
+def _recommendations(market, fused, stack, horizon_mu, result, risk_model, adv, sectors,
+                     capital, top_n) -> pd.DataFrame:
+    bars = market.bars
+    last = bars.sort_values("date").groupby("ticker").tail(1).set_index("ticker")
+    atr = _atr(bars, 14)
+    weights = result.weights.reindex(fused.index).fillna(0.0)
+    contrib = risk_model.risk_contributions(result.weights.reindex(risk_model.B_.index)
+                                            .fillna(0.0))
+    table = pd.DataFrame({
+        "ticker": fused.index, "sector": sectors.reindex(fused.index).to_numpy(),
+        "score": fused.to_numpy(), "stack_score": stack.reindex(fused.index).to_numpy(),
+        "expected_return": horizon_mu.reindex(fused.index).to_numpy(),
+        "weight": weights.to_numpy(),
+    })
+    table["target_usd"] = table["weight"] * capital
+    table["last_close"] = last["close"].reindex(fused.index).to_numpy()
+    table["target_shares"] = np.floor(table["target_usd"] / table["last_close"]).astype(int)
+    table["adv"] = adv.reindex(fused.index).to_numpy()
+    table["atr"] = atr.reindex(fused.index).to_numpy()
+    table["risk_contribution"] = contrib.reindex(fused.index).fillna(0.0).to_numpy()
+    table = table.sort_values(["score", "ticker"], ascending=[False, True], ignore_index=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table.head(max(top_n, int((table["weight"] > 0).sum())))
+
+
+def _atr(bars: pd.DataFrame, window: int) -> pd.Series:
+    """Latest ATR(window) in dollars per ticker (simple mean of the true range)."""
+    high = bars.pivot(index="date", columns="ticker", values="high")
+    low = bars.pivot(index="date", columns="ticker", values="low")
+    close = bars.pivot(index="date", columns="ticker", values="close")
+    prev = close.shift(1)
+    true_range = np.maximum(high - low, np.maximum((high - prev).abs(), (low - prev).abs()))
+    return true_range.rolling(window, min_periods=window).mean().iloc[-1]
+
+
+def _risk_summary(risk_model: FactorRiskModel, weights: pd.Series) -> dict[str, Any]:
+    w = weights.reindex(risk_model.B_.index).fillna(0.0)
+    exposures = risk_model.B_.T @ w
+    variance = risk_model.portfolio_variance(w)
+    return {"ex_ante_vol_daily": float(np.sqrt(variance)),
+            "ex_ante_vol_annual": float(np.sqrt(variance * 252)),
+            "factor_exposures": {str(k): float(v) for k, v in exposures.items()},
+            "shrinkage": float(risk_model.shrinkage_), "size_source": risk_model.size_source_}

@@ -1,0 +1,115 @@
+"""Run the pipeline and write its run directory (CSV, JSON, manifest) atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bma_models.data.protocol import MarketData
+from bma_models.pipeline import ResearchPipeline, ResearchResult
+from bma_models.report.manifest import build_manifest
+from bma_models.report.rundir import RunDirectory, clean_stale_staging
+from bma_models.settings import ResearchSettings
+
+logger = logging.getLogger(__name__)
+
+
+def run_id_for(market: MarketData, now: dt.datetime | None = None) -> str:
+    """``YYYYmmdd-HHMMSS-<source>``, with ``-DEMO`` for synthetic data."""
+    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{market.source}" + ("-DEMO" if market.is_demo else "")
+
+
+def run_and_report(market: MarketData, settings: ResearchSettings, output_root: Path,
+                   argv: list[str], progress=None, cancel=None, load_s: float = 0.0) -> Path:
+    """Run the research pipeline on ``market`` and write ``output_root/<run-id>/``."""
+    started = time.perf_counter()
+    clean_stale_staging(output_root)
+    result = ResearchPipeline(settings, progress=progress, cancel=cancel).run(market)
+    report_start = time.perf_counter()
+    run_id = run_id_for(market)
+    with RunDirectory(output_root, run_id) as run:
+        write_tables(run, result)
+        timings = {"load": round(load_s, 3), **result.timings_s}
+        timings["report"] = round(time.perf_counter() - report_start, 3)
+        timings["total"] = round(time.perf_counter() - started + load_s, 3)
+        run.write_json("metrics.json", metrics_document(run_id, result, timings))
+        manifest = build_manifest(run_id, market.source, settings.to_dict(), market.bars,
+                                  settings.seed, argv)
+        manifest["is_demo"] = market.is_demo
+        manifest["source_label"] = market.label
+        manifest["data_notes"] = list(market.notes)
+        run.write_json("manifest.json", manifest)
+    return run.final_path
+
+
+def write_tables(run: RunDirectory, result: ResearchResult) -> None:
+    source = result.market.label
+    recs = result.recommendations.copy()
+    recs["source"] = source
+    recs.to_csv(run.file("recommendations.csv"), index=False, float_format="%.10g")
+    oos = result.predictions_oos.drop(columns=["label"]).reset_index()
+    oos["date"] = oos["date"].dt.strftime("%Y-%m-%d")
+    # full round-trip precision: rounding could merge near-equal scores into ties
+    oos.to_csv(run.file("predictions_oos.csv"), index=False)
+    result.factor_ic.to_csv(run.file("factor_ic.csv"), index=False, float_format="%.10g")
+    regimes = result.regimes.reset_index()
+    regimes.to_csv(run.file("regimes.csv"), index=False, float_format="%.10g")
+
+
+def metrics_document(run_id: str, result: ResearchResult, timings: dict[str, float]) -> dict:
+    """``metrics.json`` in the documented schema (see the README)."""
+    market, s, portfolio = result.market, result.settings, result.portfolio
+    dates = market.bars["date"]
+    oos = {name: {"ic": _num(m["ic_mean"]), "rank_ic": _num(m["rank_ic_mean"]),
+                  "icir": _num(m["icir"]), "hit_rate": _num(m["hit_rate"]),
+                  "n_dates": m["n_dates"], "long_short_mean": _num(m["long_short_mean"]),
+                  "top_turnover_mean": _num(m["top_turnover_mean"]),
+                  "rank_ic_by_fold": {str(k): _num(v) for k, v in
+                                      m.get("rank_ic_by_fold", {}).items()}}
+           for name, m in result.metrics.items()}
+    held = portfolio.weights[portfolio.weights > 1e-6]
+    return {
+        "run": {"id": run_id, "source": market.source, "source_label": market.label,
+                "is_demo": market.is_demo,
+                "start": str(dates.min().date()), "end": str(dates.max().date()),
+                "n_tickers": int(market.bars["ticker"].nunique()),
+                "n_dates": int(dates.nunique()),
+                "prediction_date": str(result.prediction_date.date()),
+                "horizon": s.labels.horizon},
+        "oos": oos,
+        "stack_weights": {str(k): _num(v) for k, v in result.stack_weights.items()},
+        "canaries": _jsonable(result.canaries),
+        "portfolio": {"n_positions": int(len(held)), "invested": _num(held.sum()),
+                      "solver": portfolio.solver, "status": portfolio.status,
+                      "fallback": portfolio.fallback,
+                      "ex_ante_vol": _num(result.risk["ex_ante_vol_annual"]),
+                      "turnover": _num(portfolio.turnover)},
+        "dataset": _jsonable(result.dataset),
+        "timings_s": timings,
+    }
+
+
+def _num(value: Any) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return str(value.date())
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, float):
+        return _num(value)
+    return value

@@ -1,0 +1,243 @@
+"""Typed, frozen research-pipeline settings (the ``research`` section of the config).
+
+Every key is documented in ``config/default.yaml``. Fractions are written as
+fractions (``0.03`` = 3 %), horizons, gaps and windows in trading sessions.
+
+The research core never reads config files itself: the composition root (the
+``bma`` CLI, the GUI job runner) obtains a :class:`ResearchSettings` - from
+:class:`autotrader.config.ConfigStore` or :meth:`ResearchSettings.from_mapping`
+- and passes plain keyword parameters to the research components.
+
+Examples
+--------
+>>> s = ResearchSettings.from_mapping({"labels": {"horizon": 10},
+...                                    "cv": {"gap": 10}, "stacking": {"meta_gap": 12}})
+>>> s.labels.horizon, s.cv.gap, s.portfolio.top_n
+(10, 10, 200)
+>>> try:
+...     ResearchSettings.from_mapping({"cv": {"gap": 2}})
+... except SettingsError as e:
+...     print(e.keys)
+('cv.gap', 'labels.horizon')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from bma_models._schema import FieldError, Section, build, setting, to_dict
+from bma_models.errors import SettingsError
+
+__all__ = [
+    "MODEL_NAMES",
+    "CVSettings",
+    "DataSettings",
+    "FeatureSettings",
+    "LabelSettings",
+    "ModelSettings",
+    "PortfolioSettings",
+    "RegimeSettings",
+    "ResearchSettings",
+    "SettingsError",
+    "StackingSettings",
+]
+
+MODEL_NAMES: tuple[str, ...] = (
+    "ridge", "elastic_net", "random_forest", "xgboost", "lightgbm", "lgbm_ranker", "xgb_ranker",
+)
+ModelName = Literal[
+    "ridge", "elastic_net", "random_forest", "xgboost", "lightgbm", "lgbm_ranker", "xgb_ranker"
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings(Section):
+    """Where bars come from and which window to load."""
+
+    source: Literal["auto", "demo", "csv", "polygon"] = setting(
+        "auto", doc="auto = polygon if a key is set, else demo")
+    start_date: dt.date | None = setting(None, doc="first session; null = end - demo_sessions")
+    end_date: dt.date | None = setting(None, doc="last session; null = last completed session")
+    csv_path: str | None = setting(None, doc="bars CSV file or directory (source: csv)")
+    demo_tickers: int = setting(500, ge=10, le=10_000, doc="demo market universe size")
+    demo_sessions: int = setting(1260, ge=60, le=20_000, doc="demo market length in sessions")
+    demo_seed: int = setting(42, ge=0, doc="demo market random seed")
+
+    def check(self) -> None:
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise FieldError(("start_date", "end_date"), "start_date is after end_date")
+        if self.source == "csv" and not self.csv_path:
+            raise FieldError(("source", "csv_path"), "source 'csv' needs csv_path")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSettings(Section):
+    """Factor computation and cross-sectional processing."""
+
+    base_lag: int = setting(1, ge=1, le=20, doc="sessions between data and decision (>= 1)")
+    safety_gap: int = setting(3, ge=0, le=60, doc="extra sessions dropped at the train edge")
+    winsor_lower: float = setting(0.01, ge=0.0, lt=0.5, doc="lower winsorising quantile")
+    winsor_upper: float = setting(0.99, gt=0.5, le=1.0, doc="upper winsorising quantile")
+    sector_neutral: bool = setting(True, doc="demean factors within sector each date")
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelSettings(Section):
+    """Forward-return label."""
+
+    horizon: int = setting(5, ge=1, le=60, doc="forward return window T+1..T+horizon")
+    relevance_buckets: int = setting(5, ge=2, le=100, doc="per-date quantile buckets for rankers")
+
+
+@dataclasses.dataclass(frozen=True)
+class CVSettings(Section):
+    """Purged group time-series cross-validation (groups = sessions)."""
+
+    n_splits: int = setting(5, ge=2, le=50, doc="number of folds")
+    gap: int = setting(5, ge=0, le=250, doc="sessions purged between train and test")
+    embargo: int = setting(3, ge=0, le=250, doc="sessions dropped after each test block")
+    test_group_size: int | None = setting(None, ge=1, doc="sessions per test fold; null = auto")
+    max_train_group_size: int | None = setting(None, ge=1,
+                                               doc="rolling train window; null = expanding")
+
+
+def _empty_params() -> Mapping[str, Mapping[str, Any]]:
+    return types.MappingProxyType({})
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings(Section):
+    """First-layer models and their pass-through hyperparameters."""
+
+    enabled: tuple[ModelName, ...] = setting(MODEL_NAMES, doc="models to train")
+    params: Mapping[str, Mapping[str, Any]] = setting(
+        default_factory=_empty_params, doc="model name -> hyperparameters passed through")
+
+    def check(self) -> None:
+        if not self.enabled:
+            raise FieldError(("enabled",), "needs at least one model")
+        if len(set(self.enabled)) != len(self.enabled):
+            raise FieldError(("enabled",), "lists a model twice", self.enabled)
+        for name in self.params:
+            if name not in MODEL_NAMES:
+                raise FieldError((f"params.{name}",),
+                                 f"is not a model name (one of {'|'.join(MODEL_NAMES)})")
+
+
+@dataclasses.dataclass(frozen=True)
+class StackingSettings(Section):
+    """Second layer: how first-layer predictions are combined."""
+
+    method: Literal["ic_weighted", "nonneg_ridge"] = setting("ic_weighted",
+                                                             doc="combination method")
+    meta_gap: int = setting(10, ge=0, le=250, doc="purge for the meta-model's own CV")
+    meta_embargo: int = setting(5, ge=0, le=250, doc="embargo for the meta-model's own CV")
+    temperature: float = setting(0.02, gt=0.0, le=10.0, doc="softmax temperature on IC weights")
+
+
+@dataclasses.dataclass(frozen=True)
+class RegimeSettings(Section):
+    """Blend of ML score and regime/momentum score."""
+
+    w_ml: float = setting(0.7, ge=0.0, le=1.0, doc="weight of the ML score")
+    vol_window: int = setting(21, ge=2, le=756, doc="sessions of market volatility")
+    threshold_window: int | None = setting(None, ge=2, doc="regime threshold window; null = "
+                                           "expanding")
+
+
+@dataclasses.dataclass(frozen=True)
+class PortfolioSettings(Section):
+    """Portfolio construction from the final scores."""
+
+    top_n: int = setting(200, ge=1, le=5000, doc="candidates passed to the optimizer")
+    max_position: float = setting(0.03, gt=0.0, le=1.0, doc="max weight per name")
+    sector_cap: float = setting(0.25, gt=0.0, le=1.0, doc="max weight per sector")
+    risk_aversion: float = setting(1.0, ge=0.0, le=1000.0, doc="mean-variance lambda")
+    turnover_penalty: float = setting(0.0, ge=0.0, le=100.0, doc="L1 turnover cost weight")
+    max_turnover: float | None = setting(None, gt=0.0, le=2.0, doc="hard cap; null = none")
+    adv_participation: float = setting(0.05, gt=0.0, le=1.0, doc="max fraction of 20d ADV")
+    capital: float = setting(1_000_000.0, gt=0.0, doc="notional (USD) for ADV limits")
+    cash_reserve: float = setting(0.03, ge=0.0, lt=1.0, doc="weight left in cash")
+    expected_ic: float = setting(0.05, gt=0.0, le=0.5, doc="IC of the mu = IC x vol x z mapping")
+
+    def check(self) -> None:
+        if self.top_n * self.max_position < 1.0 - self.cash_reserve:
+            raise FieldError(("top_n", "max_position"),
+                             f"top_n * max_position = {self.top_n * self.max_position:g} < 1 - cash_reserve, "
+                             "so a fully invested portfolio is infeasible")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResearchSettings(Section):
+    """All research-pipeline settings.
+
+    Cross-field rules (raised as :class:`~bma_models.errors.SettingsError`
+    naming both keys) keep the validation leak-free: ``cv.gap >=
+    labels.horizon`` (a training label must not overlap the test window),
+    ``stacking.meta_gap > cv.gap`` and ``stacking.meta_embargo >= cv.embargo``
+    (the meta-model sees out-of-fold predictions whose labels reach further).
+    """
+
+    data: DataSettings = setting(default_factory=DataSettings, doc="")
+    features: FeatureSettings = setting(default_factory=FeatureSettings, doc="")
+    labels: LabelSettings = setting(default_factory=LabelSettings, doc="")
+    cv: CVSettings = setting(default_factory=CVSettings, doc="")
+    models: ModelSettings = setting(default_factory=ModelSettings, doc="")
+    stacking: StackingSettings = setting(default_factory=StackingSettings, doc="")
+    regime: RegimeSettings = setting(default_factory=RegimeSettings, doc="")
+    portfolio: PortfolioSettings = setting(default_factory=PortfolioSettings, doc="")
+    seed: int = setting(42, ge=0, doc="global random seed")
+    jobs: int = setting(2, ge=1, le=256, doc="parallel workers")
+    joblib_backend: Literal["loky", "threading", "multiprocessing"] = setting(
+        "loky", doc="joblib backend for parallel work")
+
+    def check(self) -> None:
+        if self.cv.gap < self.labels.horizon:
+            raise FieldError(
+                ("cv.gap", "labels.horizon"),
+                f"cv.gap ({self.cv.gap}) must be >= labels.horizon ({self.labels.horizon}) "
+                "so training labels cannot overlap the test window")
+        if self.stacking.meta_gap <= self.cv.gap:
+            raise FieldError(
+                ("stacking.meta_gap", "cv.gap"),
+                f"stacking.meta_gap ({self.stacking.meta_gap}) must be > cv.gap ({self.cv.gap})")
+        if self.stacking.meta_embargo < self.cv.embargo:
+            raise FieldError(
+                ("stacking.meta_embargo", "cv.embargo"),
+                f"stacking.meta_embargo ({self.stacking.meta_embargo}) must be >= "
+                f"cv.embargo ({self.cv.embargo})")
+
+    @classmethod
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any] | None,
+        *,
+        source: str | Callable[[str], str] | None = None,
+        prefix: str = "",
+    ) -> ResearchSettings:
+        """Build validated settings from a parsed YAML/JSON mapping.
+
+        Parameters
+        ----------
+        data : mapping or None
+            The ``research`` section; missing keys take their defaults.
+        source : str or callable, optional
+            File name (or ``dotted_key -> source`` function) named in errors.
+        prefix : str
+            Dotted path of this section in a larger document (``"research"``).
+
+        Raises
+        ------
+        bma_models.errors.SettingsError
+            Unknown key, wrong type, out-of-range value or failed cross-field rule.
+        """
+        source_of = (lambda _key: source) if isinstance(source, str) else source
+        return build(cls, data, prefix=prefix, source_of=source_of)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON-ready) of every setting."""
+        return to_dict(self)

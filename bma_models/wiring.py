@@ -1,0 +1,134 @@
+"""Composition root of ``bma run``: config store, data source, pipeline, reports.
+
+The research core is pure; this module is where it meets the outside world.
+It is the only module of :mod:`bma_models` that the import contracts allow to
+import the Polygon adapter and the config store (see ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from bma_models.cli import DateRange, resolve_dates, resolve_source
+from bma_models.data.protocol import MarketData
+from bma_models.errors import DataError
+
+logger = logging.getLogger("bma")
+
+
+def cli_overrides(ns: argparse.Namespace, source: str) -> dict[str, Any]:
+    """Runtime overrides (highest config precedence) from the command line."""
+    overrides: dict[str, Any] = {"research.data.source": source}
+    if ns.top_n is not None:
+        overrides["research.portfolio.top_n"] = ns.top_n
+    if ns.seed is not None:
+        overrides["research.seed"] = ns.seed
+    if ns.jobs is not None:
+        overrides["research.jobs"] = ns.jobs
+    if ns.data:
+        overrides["research.data.csv_path"] = ns.data
+    return overrides
+
+
+def load_settings(ns: argparse.Namespace, source: str):
+    """Build the layered settings (defaults < files < DB < hot config < CLI overrides)."""
+    from autotrader.config import ConfigStore
+
+    config_dir = Path(ns.config)
+    if not config_dir.is_dir():
+        raise DataError(f"--config {config_dir}: no such config directory")
+    return ConfigStore(config_dir, overrides=cli_overrides(ns, source)).get()
+
+
+def load_market_data(source: str, settings, dates: DateRange, ns: argparse.Namespace,
+                     environ: dict[str, str]) -> MarketData:
+    """Load bars and reference data from the chosen source for the configured universe."""
+    research = settings.research
+    if source == "demo":
+        from bma_models.data.demo import DemoSource
+
+        data = research.data
+        demo = DemoSource(n_tickers=data.demo_tickers, n_sessions=data.demo_sessions,
+                          seed=data.demo_seed, end=str(dates.end.date()))
+        return demo.load(None, dates.start, dates.end)
+    if source == "csv":
+        from bma_models.data.csv_source import CsvSource
+
+        path = ns.data or research.data.csv_path
+        if not path:
+            raise DataError("--source csv needs --data PATH (or research.data.csv_path)")
+        if not Path(path).exists():
+            raise DataError(f"--data {path}: no such file or directory")
+        if ns.sectors and not Path(ns.sectors).exists():
+            raise DataError(f"--sectors {ns.sectors}: no such file")
+        return CsvSource(path, ns.sectors).load(None, dates.start, dates.end)
+    return _load_polygon(settings, dates, environ)
+
+
+def _load_polygon(settings, dates: DateRange, environ: dict[str, str]) -> MarketData:
+    from autotrader.config.secrets import polygon_api_key
+    from autotrader.universe import resolve_universe
+    from polygon.source import PolygonSource, TqdmProgress
+
+    key = polygon_api_key(environ)
+    if not key:
+        raise DataError("--source polygon needs POLYGON_API_KEY (or MASSIVE_API_KEY) set")
+    app, poly = settings.app, settings.polygon
+    tickers = resolve_universe(app.universe_source, stocks_file=app.stocks_file)
+    progress = TqdmProgress("polygon download")
+    try:
+        source = PolygonSource.from_config(
+            base_url=poly.base_url, rate_limit_per_min=poly.requests_per_minute,
+            cache_dir=poly.cache_dir, timeout_s=poly.timeout_s, api_key=key, progress=progress)
+        loaded = source.load(tickers, dates.start, dates.end)
+    finally:
+        progress.close()
+    return MarketData(**loaded._asdict())
+
+
+def run_command(ns: argparse.Namespace, environ: dict[str, str],
+                now: dt.datetime | None = None) -> Path:
+    """Execute ``bma run``; returns the committed run directory."""
+    from bma_models.report.run import run_and_report
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    source = resolve_source(ns.source, environ)
+    dates = resolve_dates(ns.start_date, ns.end_date, now)
+    if dates.clamped_from is not None:
+        logger.warning("end date %s is not a completed NYSE session yet: clamped to %s (T-1)",
+                       dates.clamped_from.date(), dates.end.date())
+    settings = load_settings(ns, source)
+    load_start = time.perf_counter()
+    market = load_market_data(source, settings, dates, ns, environ)
+    load_s = time.perf_counter() - load_start
+    if market.bars.empty:
+        raise DataError(f"no bars from source {source!r} between {dates.start} and {dates.end}")
+    for note in market.notes:
+        logger.info("data: %s", note)
+    return run_and_report(market, settings.research, Path(ns.output), argv=_argv(ns),
+                          progress=_tqdm_progress(), load_s=load_s)
+
+
+def _tqdm_progress():
+    from tqdm import tqdm
+
+    from bma_models.pipeline import STAGES
+
+    bar = tqdm(total=len(STAGES), desc="bma run", unit="stage")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.set_postfix_str(stage)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return progress
+
+
+def _argv(ns: argparse.Namespace) -> list[str]:
+    return [f"{k}={v}" for k, v in sorted(vars(ns).items()) if v is not None]

@@ -1,0 +1,76 @@
+"""Registry and alphas_config: single source of truth, strict validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from bma_models.errors import SettingsError
+from bma_models.factors import (
+    CATEGORIES,
+    FACTORS,
+    FAMILIES,
+    factor_specs_from_config,
+    load_alphas_config,
+)
+
+REQUIRED = {
+    "ma_ratio_5", "ma_ratio_10", "ma_ratio_20", "ma_ratio_60", "vol_5", "vol_20", "vol_60",
+    "rsi_14", "hl_pos_20", "hl_pos_60", "mom_5", "mom_10", "mom_20", "mom_60",
+    "mom_20_skip5", "mom_60_skip5", "reversal_1", "volume_trend_20", "adv_20", "adv_60",
+    "amihud_20", "atr_ratio_14", "overnight_gap", "intraday_range", "clv", "vwap_distance",
+    "turnover_20",
+}
+
+
+def test_registry_lists_every_specified_factor_with_a_category():
+    assert set(FACTORS) == REQUIRED
+    for spec in FACTORS.values():
+        assert spec.category in CATEGORIES
+        assert spec.description
+        assert spec.family in FAMILIES
+
+
+def test_repository_config_selects_exactly_the_registry_defaults(repo_root):
+    specs = load_alphas_config(repo_root / "config" / "alphas_config.yaml")
+    assert list(specs) == list(FACTORS)
+    assert all(specs[n].params == FACTORS[n].params for n in specs)
+
+
+def test_config_changes_windows_disables_families_and_overrides_fixed_params():
+    specs = factor_specs_from_config({"factors": {
+        "momentum": {"windows": [3, 120]},
+        "momentum_skip": {"windows": [40], "skip": 10},
+        "volatility": {"enabled": False},
+    }})
+    assert {"mom_3", "mom_120", "mom_40_skip10"} <= set(specs)
+    assert not any(name.startswith(("vol_", "mom_5")) for name in specs)
+    assert specs["mom_40_skip10"].params == {"window": 40, "skip": 10}
+    assert specs["mom_120"].lookback == 121
+    assert "rsi_14" in specs  # not mentioned: registry default
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    ({"factors": {"alpha_magic": {}}}, "unknown factor families"),
+    ({"factors": {"momentum": {"window": [5]}}}, "unknown keys"),
+    ({"factors": {"overnight_gap": {"windows": [5]}}}, "unknown keys"),
+    ({"factors": {"momentum": {"windows": [0]}}}, "positive integer"),
+    ({"factors": {"momentum": {"windows": []}}}, "positive integer"),
+    ({"factors": {"momentum": {"enabled": "yes"}}}, "true or false"),
+    ({"factors": {"momentum_skip": {"windows": [5], "skip": 5}}}, "smaller than"),
+    ({"factors": {"volume_trend": {"short": 30}}}, "smaller than"),
+    ({"factorz": {}}, "unknown top-level"),
+    ({"factors": {name: {"enabled": False} for name in FAMILIES}}, "disables every"),
+    (["momentum"], "must be a mapping"),
+])
+def test_invalid_config_raises_settings_error_naming_the_problem(mapping, message):
+    with pytest.raises(SettingsError, match=message):
+        factor_specs_from_config(mapping)
+
+
+def test_unreadable_yaml_raises_settings_error_with_the_path(tmp_path):
+    path = tmp_path / "alphas.yaml"
+    path.write_text("factors: [unclosed\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="alphas.yaml"):
+        load_alphas_config(path)
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_alphas_config(tmp_path / "absent.yaml")

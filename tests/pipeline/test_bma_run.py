@@ -1,0 +1,96 @@
+"""``bma run`` end to end on a small demo market: run directory, metrics, trader hand-off."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autotrader.services.recommendations import load_recommendations
+from bma_models.cli import main
+from bma_models.data.demo import demo_market
+from bma_models.evaluation import rank_ic
+from bma_models.factors import FACTORS  # noqa: F401  (import order: factors before labels)
+from bma_models.labels import forward_returns  # noqa: I001
+
+SMALL = {"research": {
+    "data": {"demo_tickers": 120, "demo_sessions": 500, "demo_seed": 7},
+    "models": {"enabled": ["ridge", "lightgbm"]},
+    "portfolio": {"top_n": 60, "max_position": 0.05},
+}}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, repo_root):
+    root = tmp_path_factory.mktemp("bma")
+    config = root / "config"
+    config.mkdir()
+    shutil.copy(repo_root / "config" / "default.yaml", config / "default.yaml")
+    (config / "config.json").write_text(json.dumps(SMALL))
+    out = root / "result"
+    code = main(["run", "--source", "demo", "--config", str(config), "--output", str(out),
+                 "--end-date", "2025-06-30"])
+    assert code == 0
+    runs = [p for p in out.iterdir() if not p.name.startswith(".")]
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_run_directory_holds_every_output_and_is_labelled_demo(demo_run):
+    names = {p.name for p in demo_run.iterdir()}
+    assert {"recommendations.csv", "predictions_oos.csv", "metrics.json", "manifest.json",
+            "factor_ic.csv", "regimes.csv"} <= names
+    assert demo_run.name.endswith("-demo-DEMO")
+    recs = pd.read_csv(demo_run / "recommendations.csv")
+    assert (recs["source"].str.contains("DEMO")).all()
+    assert recs["weight"].sum() == pytest.approx(0.97, abs=1e-4)  # 1 - cash_reserve
+    assert (recs["weight"] <= 0.05 + 1e-9).all()
+    manifest = json.loads((demo_run / "manifest.json").read_text())
+    assert manifest["is_demo"] and manifest["source"] == "demo"
+    assert len(manifest["data"]["sha256"]) == 64
+
+
+def test_metrics_follow_the_schema(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    assert set(metrics["run"]) >= {"id", "source", "start", "end", "n_tickers", "n_dates",
+                                   "prediction_date", "horizon"}
+    assert set(metrics["oos"]) == {"ridge", "lightgbm", "stack", "fused"}
+    for model in metrics["oos"].values():
+        assert set(model) >= {"ic", "rank_ic", "icir", "hit_rate", "n_dates"}
+    assert set(metrics["portfolio"]) >= {"n_positions", "invested", "solver", "fallback",
+                                         "ex_ante_vol"}
+    assert set(metrics["timings_s"]) >= {"load", "features", "train", "risk", "optimize",
+                                         "report", "total"}
+    assert metrics["run"]["end"] <= "2025-06-30"
+
+
+def test_oos_metrics_are_recomputable_from_predictions_and_input_data(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    oos = pd.read_csv(demo_run / "predictions_oos.csv", parse_dates=["date"])
+    oos = oos.set_index(["date", "ticker"])
+    market = demo_market(n_tickers=120, n_sessions=500, seed=7, end=metrics["run"]["end"])
+    label = forward_returns(market.bars, metrics["run"]["horizon"]).reindex(oos.index)
+    for model in ("ridge", "lightgbm", "stack", "fused"):
+        ric = rank_ic(oos[model], label)
+        assert metrics["oos"][model]["rank_ic"] == pytest.approx(ric.mean(), abs=1e-9)
+        assert metrics["oos"][model]["n_dates"] == len(ric)
+    # every OOS row is a scored date T whose label window T+1..T+h lies inside the data
+    assert oos.index.get_level_values(0).max() < market.dates[-metrics["run"]["horizon"]]
+    assert np.isfinite(label).all()
+
+
+def test_trader_reads_the_run_and_refuses_it_when_live(demo_run):
+    recs = load_recommendations(demo_run, broker_is_live=False)
+    assert recs.is_demo and len(recs.rows) > 0
+    with pytest.raises(Exception, match="demo"):
+        load_recommendations(demo_run, broker_is_live=True)
+
+
+def test_bad_input_exits_non_zero_with_a_clear_message(tmp_path, caplog):
+    assert main(["run", "--source", "csv", "--data", str(tmp_path / "missing.csv"),
+                 "--output", str(tmp_path / "out")]) == 2
+    assert "missing.csv: no such file" in caplog.text
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
