@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bma_models.errors import SettingsError
+from bma_models.errors import DataError, SettingsError
 from bma_models.factors.cross_section import cross_sectional_process
 from bma_models.factors.engine import compute_factors
 from bma_models.factors.registry import FactorSpec
@@ -116,6 +116,8 @@ def build_dataset(
     ------
     SettingsError
         If a lag is negative or not an integer.
+    DataError
+        If ``bars`` is empty or malformed.
     LeakageError
         If the alignment check finds a feature that could have seen its label
         window (it always runs; there is no switch to skip it).
@@ -130,6 +132,8 @@ def build_dataset(
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise SettingsError(f"{name} must be an integer >= 0, got {value!r}")
     lag = base_lag + safety_gap
+    if len(bars) == 0:
+        raise DataError("build_dataset needs bars; got an empty frame")
     raw = compute_factors(bars, reference, specs)
     market_dates = pd.DatetimeIndex(raw.index.levels[0], name="date")
     lagged = lag_features(raw, lag, market_dates)

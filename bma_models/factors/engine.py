@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bma_models.errors import SettingsError
-from bma_models.factors.panel import build_panel, long_index
+from bma_models.factors.panel import Panel, build_panel, long_index
 from bma_models.factors.registry import FACTORS, FactorSpec
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,19 @@ def compute_factors(
         raise SettingsError(f"n_jobs and chunk_cells must be >= 1, got {n_jobs}, {chunk_cells}")
     started = time.perf_counter()
     panel = build_panel(bars, reference)
+    values = _tiled_values(panel, selected, n_jobs, chunk_cells)
+    logger.debug(
+        "computed %d factors on %r in %.2f s (n_jobs=%d)", len(selected), panel,
+        time.perf_counter() - started, n_jobs,
+    )
+    return pd.DataFrame(values.T, index=long_index(panel),
+                        columns=[s.name for s in selected], copy=False)
+
+
+def _tiled_values(
+    panel: Panel, selected: list[FactorSpec], n_jobs: int, chunk_cells: int
+) -> np.ndarray:
+    # (n_factors, n_bars) in (date, ticker) order; see compute_factors' notes on tiles
     n_dates, n_tickers = panel.shape
     lookbacks = [spec.lookback for spec in selected]
     halo = n_dates if None in lookbacks else max(lookbacks)
@@ -119,12 +133,15 @@ def compute_factors(
     width = max(16, chunk_cells // (step + halo))
     offsets = np.concatenate([[0], np.cumsum(panel.has_bar.sum(axis=1))])
     values = np.empty((len(selected), int(offsets[-1])))
+    buffers = threading.local()  # one block buffer per thread, reused across blocks
 
     def fill(first: int) -> None:
         stop = min(first + step, n_dates)
         start = max(0, first - halo)
         block = panel.rows(start, stop)
-        buffer = np.empty((len(selected), stop - first, n_tickers))
+        if not hasattr(buffers, "block"):
+            buffers.block = np.empty((len(selected), min(step, n_dates), n_tickers))
+        buffer = buffers.block[:, : stop - first]
         for left in range(0, n_tickers, width):
             right = min(left + width, n_tickers)
             tile = block.columns(left, right)
@@ -134,19 +151,14 @@ def compute_factors(
         target = slice(int(offsets[first]), int(offsets[stop]))
         dense = bool(mask.all())
         for column in range(len(selected)):
-            flat = buffer[column].ravel()
+            flat = buffer[column].reshape(-1)
             values[column, target] = flat if dense else flat[mask]
 
     firsts = range(0, n_dates, step)
-    if n_jobs == 1 or len(firsts) == 1:
+    if n_jobs == 1 or len(firsts) <= 1:
         for first in firsts:
             fill(first)
     else:
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
             list(pool.map(fill, firsts))
-    logger.debug(
-        "computed %d factors on %r in %.2f s (n_jobs=%d)", len(selected), panel,
-        time.perf_counter() - started, n_jobs,
-    )
-    return pd.DataFrame(values.T, index=long_index(panel),
-                        columns=[s.name for s in selected], copy=False)
+    return values

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bma_models.errors import SettingsError
-from bma_models.settings import MODEL_NAMES, ResearchSettings
+from bma_models.settings import DEFAULT_ENABLED, MODEL_NAMES, ResearchSettings
 
 
 def test_defaults_match_the_documented_values():
@@ -17,7 +17,8 @@ def test_defaults_match_the_documented_values():
     assert (s.data.demo_tickers, s.data.demo_sessions, s.data.demo_seed) == (500, 1260, 42)
     assert (s.cv.n_splits, s.cv.gap, s.cv.embargo) == (5, 5, 3)
     assert (s.stacking.meta_gap, s.stacking.meta_embargo) == (10, 5)
-    assert s.models.enabled == MODEL_NAMES
+    assert s.models.enabled == DEFAULT_ENABLED
+    assert set(DEFAULT_ENABLED) < set(MODEL_NAMES)
     assert (s.seed, s.jobs, s.joblib_backend) == (42, 2, "loky")
 
 

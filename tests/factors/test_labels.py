@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bma_models.errors import LeakageError, SettingsError
+from bma_models.errors import DataError, LeakageError, SettingsError
 from bma_models.factors import build_dataset, compute_factors
 from bma_models.labels import (
     check_alignment,
@@ -162,3 +162,5 @@ def test_build_dataset_default_lag_is_four_sessions(market):
     assert meta.lag == 4
     with pytest.raises(SettingsError, match="safety_gap"):
         build_dataset(bars, reference, specs=["mom_5"], safety_gap=-1)
+    with pytest.raises(DataError, match="empty"):
+        build_dataset(bars.iloc[:0], reference)
