@@ -8,6 +8,7 @@ calendar, opened with an earlier start (Polygon history reaches back to 2003).
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from functools import lru_cache
 
 import pandas as pd
@@ -19,7 +20,11 @@ CALENDAR_START = "2000-01-01"
 def _calendar():
     import exchange_calendars
 
-    return exchange_calendars.get_calendar("XNYS", start=CALENDAR_START)
+    # exchange_calendars reads ``Series.values`` of tz-aware columns while it builds
+    # a calendar, which pandas 3.1 deprecates (Pandas4Warning); the values are right.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*values returning an ndarray")
+        return exchange_calendars.get_calendar("XNYS", start=CALENDAR_START)
 
 
 def sessions(start: dt.date | str, end: dt.date | str) -> pd.DatetimeIndex:

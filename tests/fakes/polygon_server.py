@@ -27,6 +27,7 @@ import socket
 import struct
 import threading
 import time
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,7 +43,9 @@ logger = logging.getLogger(__name__)
 FAULT_KINDS = ("429", "500", "502", "503", "timeout", "truncated", "reset", "401")
 TRANSIENT_FAULTS = ("429", "503", "500", "timeout", "truncated", "reset")
 SIC_CODES = ("3571", "2834", "6022", "4911", "1311", "5331", "7372", "3714", "6798", "4813")
-_CALENDAR = exchange_calendars.get_calendar("XNYS", start="2000-01-01")
+with warnings.catch_warnings():  # exchange_calendars vs pandas 3.1 (Pandas4Warning), harmless
+    warnings.filterwarnings("ignore", message=".*values returning an ndarray")
+    _CALENDAR = exchange_calendars.get_calendar("XNYS", start="2000-01-01")
 _AGGS = re.compile(r"^/v2/aggs/ticker/([^/]+)/range/1/day/([^/]+)/([^/]+)$")
 _GROUPED = re.compile(r"^/v2/aggs/grouped/locale/us/market/stocks/(\d{4}-\d{2}-\d{2})$")
 _DETAILS = re.compile(r"^/v3/reference/tickers/([^/]+)$")
