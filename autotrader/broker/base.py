@@ -80,6 +80,18 @@ class Broker(abc.ABC):
     def place(self, request: OrderRequest) -> str:
         """Transmit one order and return the broker's id for it."""
 
+    def place_bracket(self, parent: OrderRequest, take_profit: OrderRequest,
+                      stop_loss: OrderRequest) -> list[str]:
+        """Transmit a bracket (parent + OCA take-profit and stop) as one unit.
+
+        Returns the broker ids in the order given. The default places the three
+        one after another, which suits an in-process broker whose children stay
+        inactive until the parent fills; a broker with held-transmit semantics
+        (IB: ``transmit=False`` until the last child) overrides it so the parent
+        never goes live without its exits.
+        """
+        return [self.place(request) for request in (parent, take_profit, stop_loss)]
+
     @abc.abstractmethod
     def cancel(self, order_ref: str) -> None:
         """Request cancellation; confirmation arrives as a status event."""

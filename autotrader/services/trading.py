@@ -345,11 +345,10 @@ class TradingRunner:
         for i, request in enumerate(requests):
             self.journal.record_intent(request, now, day, run_id, count_as_order=(i == 0))
         _test_hook("after-journal")
-        for i, request in enumerate(requests):
-            if not self._transmit(request, now, report):
-                for child in requests[i + 1:]:  # never leave orphans to be resumed later
-                    self.journal.mark_failed(child.order_ref, now, "parent not placed")
-                break
+        if len(requests) == 3:
+            self._transmit_bracket(requests, now, report)
+            return
+        self._transmit(requests[0], now, report)
 
     def _requests(self, plan: OrderPlan, run_id: str, now: dt.datetime) -> list[OrderRequest]:
         day = now.astimezone(NEW_YORK).date()
@@ -380,6 +379,21 @@ class TradingRunner:
         self.journal.mark_transmitted(request.order_ref, broker_id, now)
         report.submitted.append(request.order_ref)
         return True
+
+    def _transmit_bracket(self, requests: list[OrderRequest], now: dt.datetime,
+                          report: CycleReport) -> None:
+        try:
+            broker_ids = self.broker.place_bracket(*requests)
+        except BrokerError as e:
+            logger.error("bracket %s failed: %s", requests[0].order_ref, e)
+            report.failures.append(f"place: {requests[0].order_ref}: {e}")
+            for request in requests:  # never leave parts to be resumed later
+                self.journal.mark_failed(request.order_ref, now, f"bracket not placed: {e}")
+            return
+        _test_hook("after-place")
+        for request, broker_id in zip(requests, broker_ids, strict=True):
+            self.journal.mark_transmitted(request.order_ref, broker_id, now)
+            report.submitted.append(request.order_ref)
 
     def _cancel_exit_orders(self, symbol: str, now: dt.datetime, report: CycleReport) -> None:
         for order in self.journal.orders(active_only=True):

@@ -22,13 +22,6 @@ def _drop_installed_log_handlers():
             handler.close()
 
 
-def test_ib_broker_is_refused_with_a_clear_message(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["run", "--broker", "ib", "--once"])
-    assert exc.value.code == 2
-    assert "IB adapter not available yet" in capsys.readouterr().err
-
-
 def test_sim_time_needs_an_offset(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--once", "--sim-time", "2026-03-02T15:00:00"])

@@ -142,8 +142,16 @@ def test_bracket_entries_keep_one_stop_per_position(broker, journal, run_dir, cl
                                                       min_expected_alpha_bps=5.0,
                                                       per_trade_risk_pct=0.05))
     runner = _runner(broker, journal, run_dir, clock, settings, market_open=lambda now: True)
+    brackets, singles = [], []
+    place, place_bracket = broker.place, broker.place_bracket
+    broker.place = lambda r: singles.append(r.order_ref) or place(r)
+    broker.place_bracket = lambda *rs: brackets.append([r.order_ref for r in rs]) or \
+        place_bracket(*rs)
     report = runner.run_cycle()
     assert sum(ref.endswith("-sl") for ref in report.submitted) == 4
+    # each bracket goes to the broker as one unit (IB holds the parent until the stop)
+    assert len(brackets) == 4
+    assert all(tp == f"{p}-tp" and sl == f"{p}-sl" for p, tp, sl in brackets)
     for _ in range(3):
         clock.advance(600)
         prices.prices["AAA"] += 1.0
