@@ -1,0 +1,86 @@
+"""Composition helpers shared by the headless CLI and the GUI trader session.
+
+Moved out of :mod:`autotrader.cli` so that the GUI (which must not depend on the
+CLI module, see the import contracts) builds its trader exactly as the CLI does:
+:func:`trader_settings` is the one mapping from config sections to the engine
+records, :func:`simulated_quotes` the paper/sim price source and
+:class:`SimClock` the replay clock. ``autotrader.cli`` re-exports all three.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zlib
+from collections.abc import Callable
+
+from autotrader.config import Settings
+from autotrader.domain.records import Quote
+from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings, StopSettings
+from autotrader.services.trading import TraderSettings
+
+__all__ = ["SimClock", "simulated_quotes", "trader_settings"]
+
+
+def trader_settings(settings: Settings) -> TraderSettings:
+    """Map the configuration sections onto the engine's parameter records."""
+    capital, orders, sizing = settings.capital, settings.orders, settings.sizing
+    controls, filters = settings.risk_controls, settings.filters
+    stops = controls.stops
+    return TraderSettings(
+        risk=RiskLimits(
+            cash_reserve_pct=capital.cash_reserve_pct,
+            max_single_position_pct=capital.max_single_position_pct,
+            max_portfolio_exposure=capital.max_portfolio_exposure,
+            min_order_value_usd=orders.min_order_value_usd,
+            daily_order_limit=orders.daily_order_limit,
+            per_cycle_order_limit=orders.per_cycle_order_limit,
+            acceptance_threshold=settings.signals.acceptance_threshold,
+            sector_exposure_limit=controls.sector_exposure_limit,
+            max_daily_loss_pct=controls.max_daily_loss_pct,
+            min_price=filters.min_price, max_price=filters.max_price,
+            trading_start=filters.trading_start, trading_end=filters.trading_end,
+            timezone=filters.timezone),
+        sizing=SizingSettings(
+            per_trade_risk_pct=sizing.per_trade_risk_pct,
+            max_position_pct_of_equity=sizing.max_position_pct_of_equity,
+            notional_round_lots=sizing.notional_round_lots,
+            cash_reserve_pct=capital.cash_reserve_pct),
+        planner=PlannerSettings(per_trade_risk_pct=sizing.per_trade_risk_pct),
+        stops=StopSettings(enabled=stops.enabled, atr_multiplier=stops.atr_multiplier,
+                           trailing=stops.trailing, max_loss_pct=stops.max_loss_pct),
+    )
+
+
+class SimClock:
+    """A clock that starts at ``start`` and moves only when :meth:`advance` is called."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def simulated_quotes(closes: Callable[[], dict[str, float]]) -> Callable[[str, dt.datetime],
+                                                                        Quote | None]:
+    """Paper/sim price provider: ``last_close`` with a deterministic +-0.5% intraday wave.
+
+    The phase comes from a CRC of the symbol, so every run and every restart
+    sees the same prices at the same instant; bid/ask are 2 bps either side.
+    """
+
+    def provider(symbol: str, now: dt.datetime) -> Quote | None:
+        close = closes().get(symbol)
+        if close is None or not close > 0:
+            return None
+        phase = zlib.crc32(symbol.encode()) % 360 / 57.29578
+        minutes = now.timestamp() / 60.0
+        last = round(close * (1.0 + 0.005 * math.sin(minutes / 60.0 + phase)), 4)
+        return Quote(symbol, last=last, prev_close=close, bid=last * 0.9998, ask=last * 1.0002,
+                     time=now)
+
+    return provider
