@@ -119,7 +119,9 @@ def rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
 
 def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
     """Mean over the last ``window`` rows (complete windows only)."""
-    return rolling_sum(values, window) / window
+    total = rolling_sum(values, window)
+    total /= window
+    return total
 
 
 def rolling_std(values: np.ndarray, window: int) -> np.ndarray:
@@ -136,8 +138,13 @@ def std_from_sums(total: np.ndarray, total_sq: np.ndarray, window: int) -> np.nd
     """Sample std (ddof=1) from windowed sums of x and x**2."""
     if window < 2:
         raise ValueError(f"a standard deviation needs window >= 2, got {window}")
-    variance = (total_sq - total * total / window) / (window - 1)
-    return np.sqrt(np.maximum(variance, 0.0))
+    # (total_sq - total * total / window) / (window - 1), evaluated in place
+    variance = np.multiply(total, total)
+    variance /= window
+    np.subtract(total_sq, variance, out=variance)
+    variance /= window - 1
+    np.maximum(variance, 0.0, out=variance)
+    return np.sqrt(variance, out=variance)
 
 
 def rolling_max(values: np.ndarray, window: int) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -12,12 +11,15 @@ import numpy as np
 import pandas as pd
 
 from bma_models.errors import SettingsError
+from bma_models.factors._memory import Prefaulter, fresh_array
 from bma_models.factors.panel import Panel, build_panel, long_index
 from bma_models.factors.registry import FACTORS, FactorSpec
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_CELLS = 1 << 15
+_BLOCK_HALOS = 4  # a block of sessions spans this many lookbacks (plus one in front)
+_SQUEEZE_CHUNK = 1 << 16  # cells per step of the in-place compaction
 
 
 def resolve_specs(
@@ -68,8 +70,11 @@ def compute_factors(
         Factor specs (or registered column names); None computes every
         registered default factor in :data:`~bma_models.factors.FACTORS`.
     n_jobs : int
-        Threads computing date chunks in parallel (numpy releases the GIL
-        inside its loops). The result does not depend on it.
+        Threads computing tiles in parallel (numpy releases the GIL inside its
+        loops); with ``n_jobs > 1`` the bar columns are also scattered in
+        parallel and one more helper thread maps the output's pages ahead of
+        the tiles (see :mod:`bma_models.factors._memory`). The result is
+        bit-identical for every value.
     chunk_cells : int
         Target dates x tickers cells per tile (a tile spans at least twice the
         factors' lookback in sessions, plus the lookback itself).
@@ -95,7 +100,16 @@ def compute_factors(
     of the result) and each block into groups of tickers. Tiles of a few hundred
     kilobytes stay in the CPU cache and the allocator's reusable heap, whereas
     whole 60 MB temporaries (3,000 tickers x 2,520 sessions) each are a fresh
-    ``mmap`` paying page faults; tiling made the engine 3-4x faster.
+    ``mmap`` paying page faults (whole-array code measured several times slower).
+
+    Why the output is written dense and then squeezed: the result has one
+    column per factor, each contiguous (the frame's single block is the
+    transposed ``(n_factors, n_cells)`` array, no copy). Every tile writes its
+    values straight into their cells of that grid-shaped buffer, then each
+    column drops the cells without a bar by moving the kept values forward in
+    place, in cache-sized chunks; since the dense date-major grid order *is*
+    the (date, ticker) order, what remains is the result. The frame's index is
+    built from integer codes, never from tuples.
 
     Examples
     --------
@@ -112,7 +126,7 @@ def compute_factors(
     if n_jobs < 1 or chunk_cells < 1:
         raise SettingsError(f"n_jobs and chunk_cells must be >= 1, got {n_jobs}, {chunk_cells}")
     started = time.perf_counter()
-    panel = build_panel(bars, reference)
+    panel = build_panel(bars, reference, n_jobs=n_jobs)
     values = _tiled_values(panel, selected, n_jobs, chunk_cells)
     logger.debug(
         "computed %d factors on %r in %.2f s (n_jobs=%d)", len(selected), panel,
@@ -125,40 +139,60 @@ def compute_factors(
 def _tiled_values(
     panel: Panel, selected: list[FactorSpec], n_jobs: int, chunk_cells: int
 ) -> np.ndarray:
-    # (n_factors, n_bars) in (date, ticker) order; see compute_factors' notes on tiles
+    # (n_factors, n_bars) view in (date, ticker) order; see compute_factors' notes on tiles
     n_dates, n_tickers = panel.shape
     lookbacks = [spec.lookback for spec in selected]
     halo = n_dates if None in lookbacks else max(lookbacks)
-    step = max(4 * halo, 64)
+    step = max(_BLOCK_HALOS * halo, 64)
     width = max(16, chunk_cells // (step + halo))
-    offsets = np.concatenate([[0], np.cumsum(panel.has_bar.sum(axis=1))])
-    values = np.empty((len(selected), int(offsets[-1])))
-    buffers = threading.local()  # one block buffer per thread, reused across blocks
+    # one row per grid cell: tiles write straight into their final place, and the
+    # cells without a bar are squeezed out afterwards, in place
+    dense = fresh_array((len(selected), n_dates * n_tickers))
+    grid = dense.reshape(len(selected), n_dates, n_tickers)
 
-    def fill(first: int) -> None:
+    def fill(tile: tuple[int, int]) -> None:
+        first, left = tile
         stop = min(first + step, n_dates)
         start = max(0, first - halo)
-        block = panel.rows(start, stop)
-        if not hasattr(buffers, "block"):
-            buffers.block = np.empty((len(selected), min(step, n_dates), n_tickers))
-        buffer = buffers.block[:, : stop - first]
-        for left in range(0, n_tickers, width):
-            right = min(left + width, n_tickers)
-            tile = block.columns(left, right)
-            for column, spec in enumerate(selected):
-                buffer[column, :, left:right] = spec.compute(tile)[first - start :]
-        mask = panel.has_bar[first:stop].ravel()
-        target = slice(int(offsets[first]), int(offsets[stop]))
-        dense = bool(mask.all())
-        for column in range(len(selected)):
-            flat = buffer[column].reshape(-1)
-            values[column, target] = flat if dense else flat[mask]
+        right = min(left + width, n_tickers)
+        window = panel.rows(start, stop).columns(left, right)
+        for column, spec in enumerate(selected):
+            grid[column, first:stop, left:right] = spec.compute(window)[first - start :]
 
     firsts = range(0, n_dates, step)
-    if n_jobs == 1 or len(firsts) <= 1:
-        for first in firsts:
-            fill(first)
+    tiles = [(first, left) for first in firsts for left in range(0, n_tickers, width)]
+    if n_jobs > 1:
+        # page faults of the output on a helper thread, block by block ahead of the tiles
+        ranges = ((dense[column], first * n_tickers, min(first + step, n_dates) * n_tickers)
+                  for first in firsts for column in range(len(selected)))
+        with Prefaulter(ranges):
+            _run(fill, tiles, n_jobs)
+    else:
+        _run(fill, tiles, 1)
+    keep = panel.has_bar.reshape(-1)
+    n_bars = int(np.count_nonzero(keep))
+    if n_bars < keep.size:
+        _run(lambda column: _squeeze(dense[column], keep), range(len(selected)), n_jobs)
+    return dense[:, :n_bars]
+
+
+def _run(function, items, n_jobs: int) -> None:
+    if n_jobs == 1 or len(items) <= 1:
+        for item in items:
+            function(item)
     else:
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            list(pool.map(fill, firsts))
-    return values
+            for _ in pool.map(function, items):
+                pass
+
+
+def _squeeze(row: np.ndarray, keep: np.ndarray) -> None:
+    # move row[keep] to the front of row, in order, one cache-sized chunk at a time
+    # (writes never pass the chunk being read, and row[mask] copies before writing)
+    first = int(np.argmin(keep))  # everything before the first hole is in place
+    written = first
+    for lo in range(first, keep.size, _SQUEEZE_CHUNK):
+        mask = keep[lo : lo + _SQUEEZE_CHUNK]
+        kept = row[lo : lo + _SQUEEZE_CHUNK][mask]
+        row[written : written + kept.size] = kept
+        written += kept.size

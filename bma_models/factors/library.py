@@ -19,12 +19,18 @@ import numpy as np
 from bma_models.factors._rolling import ratio, rolling_mean, shift
 from bma_models.factors.panel import Panel
 
+
+def _minus_one(values: np.ndarray) -> np.ndarray:
+    # in place: every caller passes a fresh array
+    values -= 1.0
+    return values
+
 AMIHUD_SCALE = 1e6  # |return| per one million dollars traded
 
 
 def ma_ratio(panel: Panel, window: int) -> np.ndarray:
     """close / mean(close over ``window``) - 1."""
-    return ratio(panel.close, panel.rolling("close", "mean", window)) - 1.0
+    return _minus_one(ratio(panel.close, panel.rolling("close", "mean", window)))
 
 
 def volatility(panel: Panel, window: int) -> np.ndarray:
@@ -46,7 +52,9 @@ def rsi(panel: Panel, window: int) -> np.ndarray:
     change = panel.close - panel.prev_close
     gain = rolling_mean(np.maximum(change, 0.0), window)
     loss = rolling_mean(np.maximum(-change, 0.0), window)
-    return 100.0 * ratio(gain, gain + loss)
+    strength = ratio(gain, gain + loss)
+    strength *= 100.0
+    return strength
 
 
 def high_low_position(panel: Panel, window: int) -> np.ndarray:
@@ -58,19 +66,20 @@ def high_low_position(panel: Panel, window: int) -> np.ndarray:
 
 def momentum(panel: Panel, window: int) -> np.ndarray:
     """close(t) / close(t - window) - 1."""
-    return ratio(panel.close, shift(panel.close, window)) - 1.0
+    return _minus_one(ratio(panel.close, shift(panel.close, window)))
 
 
 def momentum_skip(panel: Panel, window: int, skip: int) -> np.ndarray:
     """close(t - skip) / close(t - window) - 1: momentum without the last ``skip`` sessions."""
     if skip >= window:
         raise ValueError(f"skip ({skip}) must be smaller than window ({window})")
-    return ratio(shift(panel.close, skip), shift(panel.close, window)) - 1.0
+    return _minus_one(ratio(shift(panel.close, skip), shift(panel.close, window)))
 
 
 def reversal(panel: Panel, window: int) -> np.ndarray:
     """-(close(t) / close(t - window) - 1): short-term reversal, high = recent loser."""
-    return -momentum(panel, window)
+    values = momentum(panel, window)
+    return np.negative(values, out=values)
 
 
 def volume_trend(panel: Panel, window: int, short: int) -> np.ndarray:
@@ -78,7 +87,7 @@ def volume_trend(panel: Panel, window: int, short: int) -> np.ndarray:
     if short >= window:
         raise ValueError(f"short ({short}) must be smaller than window ({window})")
     recent = panel.rolling("volume", "mean", short)
-    return ratio(recent, panel.rolling("volume", "mean", window)) - 1.0
+    return _minus_one(ratio(recent, panel.rolling("volume", "mean", window)))
 
 
 def average_dollar_volume(panel: Panel, window: int) -> np.ndarray:
@@ -106,7 +115,7 @@ def atr_ratio(panel: Panel, window: int) -> np.ndarray:
 
 def overnight_gap(panel: Panel) -> np.ndarray:
     """open(t) / close(t - 1) - 1."""
-    return ratio(panel.open, panel.prev_close) - 1.0
+    return _minus_one(ratio(panel.open, panel.prev_close))
 
 
 def intraday_range(panel: Panel) -> np.ndarray:
@@ -127,7 +136,7 @@ def close_location(panel: Panel) -> np.ndarray:
 
 def vwap_distance(panel: Panel) -> np.ndarray:
     """close / vwap - 1."""
-    return ratio(panel.close, panel.vwap) - 1.0
+    return _minus_one(ratio(panel.close, panel.vwap))
 
 
 def turnover(panel: Panel, window: int) -> np.ndarray:

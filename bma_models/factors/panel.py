@@ -8,6 +8,7 @@ lag in this package counts market sessions, never a ticker's own bars.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 
 from bma_models.data.protocol import BAR_COLUMNS
 from bma_models.errors import DataError
+from bma_models.factors._memory import fresh_array
 from bma_models.factors._rolling import DyadicTable, ratio, shift, std_from_sums
 
 PANEL_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "vwap")
@@ -84,7 +86,9 @@ class Panel:
         """
         if how in ("sum", "mean"):
             total = self._table(field, "sum").window_sum(window)
-            return total if how == "sum" else total / window
+            if how == "mean":
+                total /= window  # a fresh array from window_sum
+            return total
         if how in ("max", "min"):
             return self._table(field, how).window_extreme(window)
         if how == "std":
@@ -110,7 +114,9 @@ class Panel:
     @cached_property
     def returns(self) -> np.ndarray:
         """Close-to-close simple return over one market session."""
-        return ratio(self.close, self.prev_close) - 1.0
+        values = ratio(self.close, self.prev_close)
+        values -= 1.0
+        return values
 
     @cached_property
     def dollar_volume(self) -> np.ndarray:
@@ -127,7 +133,9 @@ class Panel:
         )
 
 
-def build_panel(bars: pd.DataFrame, reference: pd.DataFrame | None = None) -> Panel:
+def build_panel(
+    bars: pd.DataFrame, reference: pd.DataFrame | None = None, *, n_jobs: int = 1
+) -> Panel:
     """Pivot long protocol bars into a :class:`Panel`.
 
     Parameters
@@ -138,6 +146,8 @@ def build_panel(bars: pd.DataFrame, reference: pd.DataFrame | None = None) -> Pa
     reference : DataFrame, optional
         Reference rows with ``ticker`` and ``shares_outstanding``; tickers not
         listed get NaN shares (turnover is then NaN for them).
+    n_jobs : int
+        Threads scattering the bar columns (the result does not depend on it).
 
     Returns
     -------
@@ -157,27 +167,56 @@ def build_panel(bars: pd.DataFrame, reference: pd.DataFrame | None = None) -> Pa
     missing = [c for c in BAR_COLUMNS if c not in bars.columns]
     if missing:
         raise DataError(f"bars are missing columns {missing}; expected {list(BAR_COLUMNS)}")
-    date_codes, dates = pd.factorize(bars["date"], sort=True)
-    ticker_codes, tickers = pd.factorize(bars["ticker"], sort=True)
+    keys = [bars["date"], bars["ticker"]]
+    if n_jobs > 1:  # the ticker strings are hashed by pyarrow, without the GIL
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            (date_codes, dates), (ticker_codes, tickers) = pool.map(_factorize, keys)
+    else:
+        (date_codes, dates), (ticker_codes, tickers) = map(_factorize, keys)
     shape = (len(dates), len(tickers))
+    flat = date_codes.astype(np.int64) * shape[1] + ticker_codes
     has_bar = np.zeros(shape, dtype=bool)
-    has_bar[date_codes, ticker_codes] = True
-    if int(has_bar.sum()) != len(bars):
-        flat = date_codes.astype(np.int64) * shape[1] + ticker_codes
+    has_bar.reshape(-1)[flat] = True
+    # rows already in (date, ticker) order (strictly increasing cells, hence
+    # unique) scatter with a boolean mask, several times cheaper than by index
+    ordered = bool(np.all(flat[1:] > flat[:-1]))
+    if not ordered and int(np.count_nonzero(has_bar)) != len(bars):
         _, first, counts = np.unique(flat, return_index=True, return_counts=True)
         row = bars.iloc[first[np.argmax(counts > 1)]]
         raise DataError(
-            f"{len(bars) - int(has_bar.sum())} duplicated (date, ticker) bars, "
+            f"{len(bars) - int(np.count_nonzero(has_bar))} duplicated (date, ticker) bars, "
             f"e.g. {row['ticker']} on {pd.Timestamp(row['date']).date()}"
         )
-    fields = {}
-    for name in PANEL_FIELDS:
-        array = np.full(shape, np.nan)
-        array[date_codes, ticker_codes] = bars[name].to_numpy(dtype=np.float64)
-        fields[name] = array
+    cells = None if ordered else flat
+    columns = [bars[name] for name in PANEL_FIELDS]
+    if n_jobs > 1:  # numpy releases the GIL while scattering
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            arrays = list(pool.map(lambda column: _scatter(column, cells, has_bar), columns))
+    else:
+        arrays = [_scatter(column, cells, has_bar) for column in columns]
+    fields = dict(zip(PANEL_FIELDS, arrays, strict=True))
     ticker_index = pd.Index(tickers, name="ticker", dtype="str")
     shares = _shares_per_ticker(reference, ticker_index)
     return Panel(pd.DatetimeIndex(dates, name="date"), ticker_index, fields, shares, has_bar)
+
+
+def _factorize(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    return pd.factorize(column, sort=True)
+
+
+def _scatter(column: pd.Series, cells: np.ndarray | None, has_bar: np.ndarray) -> np.ndarray:
+    # one bar column into a dates x tickers array; cells=None: rows in cell order
+    out = fresh_array(has_bar.shape)
+    flat = out.reshape(-1)
+    values = column.to_numpy(dtype=np.float64)
+    keep = has_bar.reshape(-1)
+    if values.size < flat.size:
+        flat[~keep] = np.nan
+    if cells is None:
+        flat[keep] = values
+    else:
+        flat[cells] = values
+    return out
 
 
 def _shares_per_ticker(reference: pd.DataFrame | None, tickers: pd.Index) -> np.ndarray:
@@ -192,13 +231,25 @@ def _shares_per_ticker(reference: pd.DataFrame | None, tickers: pd.Index) -> np.
 
 def long_index(panel: Panel) -> pd.MultiIndex:
     """The (date, ticker) MultiIndex of the cells that had a bar, date-major order."""
-    date_codes, ticker_codes = np.nonzero(panel.has_bar)
+    n_dates, n_tickers = panel.shape
+    # codes built in the small integer types pandas stores them in
+    date_codes = np.repeat(np.arange(n_dates, dtype=_code_dtype(n_dates)),
+                           np.count_nonzero(panel.has_bar, axis=1))
+    ticker_codes = np.tile(np.arange(n_tickers, dtype=_code_dtype(n_tickers)), n_dates)
+    ticker_codes = ticker_codes[panel.has_bar.reshape(-1)]
     return pd.MultiIndex(
         levels=[panel.dates, panel.tickers],
         codes=[date_codes, ticker_codes],
         names=["date", "ticker"],
         verify_integrity=False,
     )
+
+
+def _code_dtype(n: int) -> type:
+    for dtype in (np.int8, np.int16, np.int32):
+        if n < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def panel_from_frame(
