@@ -22,7 +22,7 @@ import pandas as pd
 from bma_models.cv import PurgedGroupTimeSeriesSplit
 from bma_models.data.protocol import MarketData
 from bma_models.errors import BMAError
-from bma_models.evaluation import evaluate, rank_ic
+from bma_models.evaluation import evaluate, grouped_correlation, rank_ic
 from bma_models.factors import FACTORS, build_dataset
 from bma_models.models import (
     ICWeightedAverage,
@@ -94,8 +94,9 @@ class ResearchPipeline:
         s = self.settings
         timings: dict[str, float] = {}
         with _stage(timings, "features", self):
+            reference, specs, data_notes = _factor_inputs(market)
             X, y, _, meta = build_dataset(
-                market.bars, market.reference, horizon=s.labels.horizon,
+                market.bars, reference, specs=specs, horizon=s.labels.horizon,
                 base_lag=s.features.base_lag, safety_gap=s.features.safety_gap,
                 n_buckets=s.labels.relevance_buckets, lower=s.features.winsor_lower,
                 upper=s.features.winsor_upper, sector_neutral=s.features.sector_neutral)
@@ -107,13 +108,15 @@ class ResearchPipeline:
             regimes = detect_regimes(market_index(market.bars, market.reference),
                                      vol_window=s.regime.vol_window,
                                      threshold_window=s.regime.threshold_window)
-            fusion, signs = self._fusion(X, y, oos)
+            factor_ics = factor_rank_ics(X, y)
+            fusion, signs = self._fusion(X, factor_ics, oos)
             oos["fused"] = fusion.fuse(oos["stack"], X, regimes["state"])
             latest_fused = fusion.fuse(latest_stack, meta.X_infer, regimes["state"])
         with _stage(timings, "evaluate", self):
             oos["label"] = y.reindex(oos.index)
             metrics = evaluate(oos.drop(columns=["label"]), oos["label"], oos["fold"])
-            factor_ic = _factor_ic(X.loc[oos.index], oos["label"], signs)
+            oos_dates = oos.index.get_level_values(0).unique()
+            factor_ic = _factor_ic(factor_ics.loc[factor_ics.index.isin(oos_dates)], signs)
         with _stage(timings, "risk", self):
             risk_model = FactorRiskModel().fit(**risk_inputs_from_bars(market.bars,
                                                                        market.reference))
@@ -127,7 +130,7 @@ class ResearchPipeline:
             risk=_risk_summary(risk_model, result.weights),
             dataset={"training_rows": len(X), "dropped_rows": meta.dropped_rows,
                      "features": list(X.columns), "lag": meta.lag, "horizon": meta.horizon,
-                     "n_tickers": market.bars["ticker"].nunique(),
+                     "n_tickers": market.bars["ticker"].nunique(), "notes": data_notes,
                      "n_dates": len(meta.market_dates)},
             timings_s=timings,
         )
@@ -137,7 +140,10 @@ class ResearchPipeline:
     def _stacked_model(self) -> StackedModel:
         s = self.settings
         n_jobs = max(1, int(s.jobs))
-        first_layer = make_first_layer(s.models.enabled, s.models.params, seed=s.seed,
+        # params of a model that is switched off stay in the config for when it is switched
+        # back on (config/default.yaml tunes lgbm_ranker); only enabled models get theirs
+        params = {k: v for k, v in s.models.params.items() if k in s.models.enabled}
+        first_layer = make_first_layer(s.models.enabled, params, seed=s.seed,
                                        n_jobs_per_model=threads_per_model(n_jobs))
         if s.stacking.method == "nonneg_ridge":
             meta = NonNegativeRidgeStack()
@@ -151,7 +157,7 @@ class ResearchPipeline:
         return StackedModel(first_layer, meta, cv, meta_cv, label_horizon=s.labels.horizon,
                             backend=s.joblib_backend, n_jobs=n_jobs)
 
-    def _fusion(self, X: pd.DataFrame, y: pd.Series, oos: pd.DataFrame):
+    def _fusion(self, X: pd.DataFrame, factor_ics: pd.DataFrame, oos: pd.DataFrame):
         """The fusion with factor signs learned strictly before the first OOS date.
 
         Why: a factor's direction (does a high value predict a high or a low
@@ -161,15 +167,11 @@ class ResearchPipeline:
         uses a label from its own evaluation period.
         """
         s = self.settings
-        dates = X.index.get_level_values(0)
         first_oos = oos.index.get_level_values(0).min()
-        cutoff = pd.Index(np.unique(dates))
-        cutoff = cutoff[max(0, cutoff.searchsorted(first_oos) - s.labels.horizon - 1)]
-        early = dates <= cutoff
-        signs = {}
-        for name in X.columns:
-            ic = rank_ic(X.loc[early, name], y[early]).mean()
-            signs[name] = -1 if ic < 0 else 1
+        all_dates = pd.Index(np.unique(X.index.get_level_values(0)))
+        cutoff = all_dates[max(0, all_dates.searchsorted(first_oos) - s.labels.horizon - 1)]
+        daily = factor_ics.loc[factor_ics.index <= cutoff]
+        signs = {name: -1 if daily[name].mean() < 0 else 1 for name in X.columns}
         categories = {name: FACTORS[name].category for name in X.columns}
         fusion = RegimeFusion(w_ml=s.regime.w_ml, factor_categories=categories,
                               factor_signs=signs)
@@ -222,6 +224,34 @@ class _stage:
         return False
 
 
+def _factor_inputs(market: MarketData):
+    """Reference data and factor list the dataset can actually use.
+
+    Turnover needs shares outstanding. A user's sectors file often has market
+    caps but no share counts: the shares are then derived as ``market_cap /
+    last close`` (recorded). With neither, the turnover factors would be NaN for
+    the whole cross-section and every row would be dropped as warm-up, so they
+    are left out (recorded) instead of failing with "0 training rows".
+    """
+    ref = market.reference.copy()
+    shares, caps = (pd.to_numeric(ref[c], errors="coerce") if c in ref
+                    else pd.Series(np.nan, index=ref.index)
+                    for c in ("shares_outstanding", "market_cap"))
+    if (shares > 0).any():
+        return ref, None, []
+    last_close = market.bars.sort_values("date").groupby("ticker")["close"].last()
+    if (caps > 0).any():
+        ref["shares_outstanding"] = (caps / ref["ticker"].map(last_close)).where(caps > 0)
+        note = "shares_outstanding derived as market_cap / last close (no share counts given)"
+        logger.warning(note)
+        return ref, None, [note]
+    specs = [name for name, spec in FACTORS.items() if spec.family != "turnover"]
+    note = (f"no shares outstanding or market caps: factors "
+            f"{[n for n in FACTORS if n not in specs]} left out")
+    logger.warning(note)
+    return ref, specs, [note]
+
+
 def _on_date(scores: pd.Series, date: pd.Timestamp) -> pd.Series:
     """Index ticker-indexed scores by ``(date, ticker)`` (as the fusion expects)."""
     if isinstance(scores.index, pd.MultiIndex):
@@ -240,14 +270,67 @@ def _oos_frame(model: StackedModel) -> pd.DataFrame:
     return out
 
 
-def _factor_ic(X: pd.DataFrame, label: pd.Series, signs: dict[str, int]) -> pd.DataFrame:
-    rows = []
+def factor_rank_ics(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
+    """Per-date Spearman rank IC of every feature column with ``y`` (dates x columns).
+
+    Equal to :func:`bma_models.evaluation.rank_ic` column by column (NaN where a
+    date has fewer than 3 names or a constant side), but every column and the
+    label are ranked once for all dates. Why: the fusion (factor signs before the
+    first OOS date) and the factor-IC report (OOS dates) both read this table;
+    ranking 27 factors x 590k rows once instead of per use saves ~2/3 of the time.
+    Columns with missing values are scored by ``rank_ic`` itself (its row dropping).
+    """
+    codes, dates = pd.factorize(X.index.get_level_values(0), sort=True)
+    tickers = pd.factorize(X.index.get_level_values(-1))[0]
+    shape = (len(dates), int(tickers.max()) + 1 if len(tickers) else 0)
+
+    def ranks(values: np.ndarray) -> np.ndarray:
+        panel = np.full(shape, np.nan)
+        panel[codes, tickers] = values
+        return _row_average_ranks(panel)[codes, tickers]
+
+    label_rank = ranks(y.to_numpy(dtype=float))
+    complete = [c for c in X.columns if not X[c].isna().any()]
+    table = {c: grouped_correlation(ranks(X[c].to_numpy(dtype=float)), label_rank, codes)
+             for c in complete}
+    index = pd.Index(dates, name="date")
     for name in X.columns:
-        ric = rank_ic(X[name], label)
+        if name not in table:
+            table[name] = rank_ic(X[name], y).reindex(index).to_numpy()
+    return pd.DataFrame({c: table[c] for c in X.columns}, index=index)
+
+
+def _row_average_ranks(panel: np.ndarray) -> np.ndarray:
+    """1-based average ranks (ties share their mean rank) within each row; NaN stays NaN.
+
+    The same numbers as pandas' ``groupby(date).rank()`` on the long frame, from one
+    ``argsort`` per row (~4x faster on 1,200 dates x 500 names).
+    """
+    order = np.argsort(panel, axis=1, kind="stable")  # NaN sorts last
+    ordered = np.take_along_axis(panel, order, axis=1)
+    n_rows, n_cols = ordered.shape
+    flat = ordered.ravel()
+    new_run = np.ones(flat.size, dtype=bool)
+    new_run[1:] = flat[1:] != flat[:-1]  # NaN != NaN: every NaN is its own run
+    new_run[::max(n_cols, 1)] = True
+    run = np.cumsum(new_run) - 1
+    position = np.tile(np.arange(1.0, n_cols + 1.0), n_rows)
+    mean_position = np.bincount(run, position) / np.bincount(run)
+    ranked = mean_position[run].reshape(n_rows, n_cols)
+    ranked[np.isnan(ordered)] = np.nan
+    out = np.empty_like(ranked)
+    np.put_along_axis(out, order, ranked, axis=1)
+    return out
+
+
+def _factor_ic(daily: pd.DataFrame, signs: dict[str, int]) -> pd.DataFrame:
+    rows = []
+    for name in daily.columns:
+        ric = daily[name].dropna()
         rows.append({"factor": name, "category": FACTORS[name].category,
                      "sign_used": signs[name], "rank_ic": float(ric.mean()),
                      "rank_icir": float(ric.mean() / ric.std()) if ric.std() > 0 else np.nan,
-                     "n_dates": int(ric.notna().sum())})
+                     "n_dates": int(len(ric))})
     return pd.DataFrame(rows).sort_values("rank_ic", key=np.abs, ascending=False,
                                           ignore_index=True)
 

@@ -9,16 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+# A module import, not names: bma_models.labels imports this package's kernels,
+# so whichever of the two is imported first, the other is still initialising here.
+from bma_models import labels
 from bma_models.errors import DataError, SettingsError
 from bma_models.factors.cross_section import cross_sectional_process
 from bma_models.factors.engine import compute_factors
 from bma_models.factors.registry import FactorSpec
-from bma_models.labels import (
-    check_alignment,
-    forward_returns,
-    lag_features,
-    relevance_labels,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -136,34 +133,38 @@ def build_dataset(
         raise DataError("build_dataset needs bars; got an empty frame")
     raw = compute_factors(bars, reference, specs)
     market_dates = pd.DatetimeIndex(raw.index.levels[0], name="date")
-    lagged = lag_features(raw, lag, market_dates)
-    label = forward_returns(bars, horizon).reindex(raw.index)
-    check_alignment(lagged.features, label, lag, horizon, market_dates,
+    lagged = labels.lag_features(raw, lag, market_dates)
+    label = labels.forward_returns(bars, horizon).reindex(raw.index)
+    labels.check_alignment(lagged.features, label, lag, horizon, market_dates,
                     feature_asof=lagged.asof, raw_features=raw)
     processed = cross_sectional_process(lagged.features, _sectors(reference), lower=lower,
                                         upper=upper, sector_neutral=sector_neutral)
+    X, y, meta = _split(processed, label, lagged.asof, market_dates, lag, horizon)
+    relevance = labels.relevance_labels(y, n_buckets).reindex(X.index)
+    logger.info(
+        "dataset: %d training rows, %d dropped (warm-up), %d unlabelled, prediction date %s, "
+        "lag=%d, horizon=%d", len(X), meta.dropped_rows, len(meta.unlabelled),
+        meta.prediction_date.date(), lag, horizon,
+    )
+    return X, y, relevance, meta
+
+
+def _split(processed, label, asof, market_dates, lag, horizon):
+    # training rows: label known and every feature present; the rest is metadata
     known = label.notna().to_numpy()
     complete = processed.notna().to_numpy().all(axis=1)
     train = known & complete
-    X = processed[train]
-    y = label[train]
-    relevance = relevance_labels(y, n_buckets).reindex(X.index)
     prediction_date = market_dates[-1]
     dates = processed.index.get_level_values(0)
     meta = DatasetMeta(
         X_infer=processed[dates == prediction_date],
         prediction_date=prediction_date,
         unlabelled=processed[~known],
-        feature_asof=lagged.asof[train],
+        feature_asof=asof[train],
         lag=lag,
         horizon=horizon,
-        factor_names=tuple(raw.columns),
+        factor_names=tuple(processed.columns),
         market_dates=market_dates,
         dropped_rows=int(np.sum(known & ~complete)),
     )
-    logger.info(
-        "dataset: %d training rows, %d dropped (warm-up), %d unlabelled, prediction date %s, "
-        "lag=%d, horizon=%d", len(X), meta.dropped_rows, len(meta.unlabelled),
-        prediction_date.date(), lag, horizon,
-    )
-    return X, y, relevance, meta
+    return processed[train], label[train], meta

@@ -1,23 +1,38 @@
-"""Run the pipeline and write its run directory (CSV, JSON, manifest) atomically."""
+"""Run the pipeline and write its run directory (CSV, JSON, Excel, charts, manifest) atomically."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow
+import pyarrow.csv as pyarrow_csv
 
 from bma_models.data.protocol import MarketData
 from bma_models.pipeline import ResearchPipeline, ResearchResult
+from bma_models.report.charts import write_charts
+from bma_models.report.excel import write_workbook
 from bma_models.report.manifest import build_manifest
 from bma_models.report.rundir import RunDirectory, clean_stale_staging
 from bma_models.settings import ResearchSettings
 
 logger = logging.getLogger(__name__)
+
+#: The workbook's stable name (what the GUI opens); demo runs also get :data:`DEMO_WORKBOOK`.
+WORKBOOK = "recommendations.xlsx"
+DEMO_WORKBOOK = "recommendations_DEMO.xlsx"
+
+
+def chart_title(market: MarketData) -> str:
+    """First line of every chart title: the data source, ``DEMO`` first for demo data."""
+    demo = market.is_demo and "DEMO" not in market.label
+    return f"DEMO - {market.label}" if demo else market.label
 
 
 def run_id_for(market: MarketData, now: dt.datetime | None = None) -> str:
@@ -36,15 +51,20 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
     run_id = run_id_for(market)
     with RunDirectory(output_root, run_id) as run:
         write_tables(run, result)
+        write_charts(run.path, result, chart_title(market))
         timings = {"load": round(load_s, 3), **result.timings_s}
-        timings["report"] = round(time.perf_counter() - report_start, 3)
-        timings["total"] = round(time.perf_counter() - started + load_s, 3)
-        run.write_json("metrics.json", metrics_document(run_id, result, timings))
+        document = metrics_document(run_id, result, timings)
         manifest = build_manifest(run_id, market.source, settings.to_dict(), market.bars,
                                   settings.seed, argv)
         manifest["is_demo"] = market.is_demo
         manifest["source_label"] = market.label
         manifest["data_notes"] = list(market.notes)
+        write_workbook(run.file(WORKBOOK), result, document, manifest)
+        if market.is_demo:
+            shutil.copyfile(run.file(WORKBOOK), run.file(DEMO_WORKBOOK))
+        timings["report"] = round(time.perf_counter() - report_start, 3)
+        timings["total"] = round(time.perf_counter() - started + load_s, 3)
+        run.write_json("metrics.json", document)
         run.write_json("manifest.json", manifest)
     return run.final_path
 
@@ -56,8 +76,11 @@ def write_tables(run: RunDirectory, result: ResearchResult) -> None:
     recs.to_csv(run.file("recommendations.csv"), index=False, float_format="%.10g")
     oos = result.predictions_oos.drop(columns=["label"]).reset_index()
     oos["date"] = oos["date"].dt.strftime("%Y-%m-%d")
-    # full round-trip precision: rounding could merge near-equal scores into ties
-    oos.to_csv(run.file("predictions_oos.csv"), index=False)
+    # full round-trip precision: rounding could merge near-equal scores into ties. Arrow's
+    # writer prints the shortest round-trip repr like pandas, ~30x faster on 400k rows.
+    table = pyarrow.Table.from_pandas(oos, preserve_index=False)
+    pyarrow_csv.write_csv(table, run.file("predictions_oos.csv"),
+                          pyarrow_csv.WriteOptions(quoting_style="none"))
     result.factor_ic.to_csv(run.file("factor_ic.csv"), index=False, float_format="%.10g")
     regimes = result.regimes.reset_index()
     regimes.to_csv(run.file("regimes.csv"), index=False, float_format="%.10g")
@@ -68,7 +91,8 @@ def metrics_document(run_id: str, result: ResearchResult, timings: dict[str, flo
     market, s, portfolio = result.market, result.settings, result.portfolio
     dates = market.bars["date"]
     oos = {name: {"ic": _num(m["ic_mean"]), "rank_ic": _num(m["rank_ic_mean"]),
-                  "icir": _num(m["icir"]), "hit_rate": _num(m["hit_rate"]),
+                  "icir": _num(m["icir"]), "rank_icir": _num(m["rank_icir"]),
+                  "hit_rate": _num(m["hit_rate"]),
                   "n_dates": m["n_dates"], "long_short_mean": _num(m["long_short_mean"]),
                   "top_turnover_mean": _num(m["top_turnover_mean"]),
                   "rank_ic_by_fold": {str(k): _num(v) for k, v in

@@ -74,3 +74,13 @@ def test_unreadable_yaml_raises_settings_error_with_the_path(tmp_path):
         load_alphas_config(path)
     with pytest.raises(SettingsError, match="cannot read"):
         load_alphas_config(tmp_path / "absent.yaml")
+
+
+def test_labels_and_factors_import_in_either_order():
+    import subprocess
+    import sys
+
+    for first, second in (("bma_models.labels", "bma_models.factors"),
+                          ("bma_models.factors", "bma_models.labels")):
+        code = f"import {first}, {second}; {second}.__name__"
+        subprocess.run([sys.executable, "-c", code], check=True)

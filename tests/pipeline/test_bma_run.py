@@ -12,9 +12,10 @@ import pytest
 from autotrader.services.recommendations import load_recommendations
 from bma_models.cli import main
 from bma_models.data.demo import demo_market
-from bma_models.evaluation import rank_ic
+from bma_models.evaluation import per_date_ic, rank_ic
 from bma_models.factors import FACTORS  # noqa: F401  (import order: factors before labels)
 from bma_models.labels import forward_returns  # noqa: I001
+from bma_models.risk import FactorRiskModel, risk_inputs_from_bars
 
 SMALL = {"research": {
     "data": {"demo_tickers": 120, "demo_sessions": 500, "demo_seed": 7},
@@ -42,7 +43,9 @@ def demo_run(tmp_path_factory, repo_root):
 def test_run_directory_holds_every_output_and_is_labelled_demo(demo_run):
     names = {p.name for p in demo_run.iterdir()}
     assert {"recommendations.csv", "predictions_oos.csv", "metrics.json", "manifest.json",
-            "factor_ic.csv", "regimes.csv"} <= names
+            "factor_ic.csv", "regimes.csv", "recommendations.xlsx", "recommendations_DEMO.xlsx",
+            "chart_cumulative_ic.png", "chart_quantile_returns.png", "chart_long_short.png",
+            "chart_sector_weights.png"} <= names
     assert demo_run.name.endswith("-demo-DEMO")
     recs = pd.read_csv(demo_run / "recommendations.csv")
     assert (recs["source"].str.contains("DEMO")).all()
@@ -75,11 +78,41 @@ def test_oos_metrics_are_recomputable_from_predictions_and_input_data(demo_run):
     label = forward_returns(market.bars, metrics["run"]["horizon"]).reindex(oos.index)
     for model in ("ridge", "lightgbm", "stack", "fused"):
         ric = rank_ic(oos[model], label)
-        assert metrics["oos"][model]["rank_ic"] == pytest.approx(ric.mean(), abs=1e-9)
-        assert metrics["oos"][model]["n_dates"] == len(ric)
+        ic = per_date_ic(oos[model], label)
+        reported = metrics["oos"][model]
+        assert reported["rank_ic"] == pytest.approx(ric.mean(), abs=1e-9)
+        assert reported["ic"] == pytest.approx(ic.mean(), abs=1e-9)
+        assert reported["icir"] == pytest.approx(ic.mean() / ic.std(ddof=1), abs=1e-9)
+        assert reported["rank_icir"] == pytest.approx(ric.mean() / ric.std(ddof=1), abs=1e-9)
+        assert reported["hit_rate"] == pytest.approx((ric > 0).mean(), abs=1e-12)
+        assert reported["n_dates"] == len(ric)
+        by_fold = ric.groupby(oos["fold"].groupby(level=0).first().reindex(ric.index)).mean()
+        assert reported["rank_ic_by_fold"] == pytest.approx(
+            {str(k): v for k, v in by_fold.items()}, abs=1e-9)
     # every OOS row is a scored date T whose label window T+1..T+h lies inside the data
     assert oos.index.get_level_values(0).max() < market.dates[-metrics["run"]["horizon"]]
     assert np.isfinite(label).all()
+
+
+def test_portfolio_metrics_are_recomputable_from_recommendations_and_input_data(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    recs = pd.read_csv(demo_run / "recommendations.csv").set_index("ticker")
+    market = demo_market(n_tickers=120, n_sessions=500, seed=7, end=metrics["run"]["end"])
+    held = recs["weight"][recs["weight"] > 1e-6]
+    portfolio = metrics["portfolio"]
+    assert portfolio["n_positions"] == len(held)
+    assert portfolio["invested"] == pytest.approx(held.sum(), abs=1e-8)
+    assert portfolio["turnover"] == pytest.approx(recs["weight"].abs().sum(), abs=1e-6)  # from cash
+    risk = FactorRiskModel().fit(**risk_inputs_from_bars(market.bars, market.reference))
+    weights = recs["weight"].reindex(risk.B_.index).fillna(0.0)
+    vol = float(np.sqrt(risk.portfolio_variance(weights) * 252))
+    assert portfolio["ex_ante_vol"] == pytest.approx(vol, rel=1e-6)
+    last_close = market.bars.sort_values("date").groupby("ticker")["close"].last()
+    np.testing.assert_allclose(recs["last_close"], last_close.reindex(recs.index), rtol=1e-9)
+    capital = json.loads((demo_run / "manifest.json").read_text())["settings"]["portfolio"][
+        "capital"]
+    np.testing.assert_allclose(recs["target_usd"], recs["weight"] * capital, rtol=1e-8)
+    assert (recs["target_shares"] == np.floor(recs["target_usd"] / recs["last_close"])).all()
 
 
 def test_trader_reads_the_run_and_refuses_it_when_live(demo_run):

@@ -1,0 +1,139 @@
+"""PNG charts of one run (matplotlib, Agg canvas; no pyplot, no GUI, thread-safe).
+
+* ``chart_cumulative_ic.png`` -- cumulative sum of the per-date OOS rank IC of
+  every model, the stack and the fused score (a straight rising line is a
+  stable signal; flat stretches are dead periods).
+* ``chart_quantile_returns.png`` -- mean forward return of each score quintile
+  (stack and fused); a monotone staircase is what a ranking signal should show.
+* ``chart_long_short.png`` -- cumulative return of the top-minus-bottom
+  quintile spread of the fused and stack scores, on non-overlapping
+  ``horizon``-session periods (every ``horizon``-th OOS date), so the curve
+  is a return an investor could have earned, not a sum of overlapping windows.
+* ``chart_sector_weights.png`` -- portfolio weight per sector against the cap.
+
+Every title carries the data source; demo charts start with ``DEMO``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from bma_models.evaluation import long_short_spread, quantile_returns, rank_ic
+from bma_models.report.excel import sector_exposure
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CHART_FILES", "chart_data", "write_charts"]
+
+CHART_FILES: tuple[str, ...] = ("chart_cumulative_ic.png", "chart_quantile_returns.png",
+                                "chart_long_short.png", "chart_sector_weights.png")
+_SCORES = ("stack", "fused")
+
+
+def chart_data(result) -> dict[str, pd.DataFrame]:
+    """The numbers behind the charts (also handy in a notebook).
+
+    Returns
+    -------
+    dict
+        ``cumulative_ic`` (dates x models), ``quantile_returns`` (quintile x
+        {stack, fused}), ``long_short`` (non-overlapping period end dates x
+        {stack, fused}, cumulative compounded return), ``sectors`` (the
+        Excel sheet's sector table).
+    """
+    oos = result.predictions_oos
+    label = oos["label"]
+    models = [c for c in oos.columns if c not in ("fold", "label")]
+    cumulative = pd.DataFrame({m: rank_ic(oos[m].dropna(), label) for m in models}).cumsum()
+    quantiles = pd.DataFrame({m: quantile_returns(oos[m], label).mean() for m in _SCORES})
+    horizon = int(result.settings.labels.horizon)
+    spreads = pd.DataFrame({m: long_short_spread(oos[m], label) for m in _SCORES})
+    periods = spreads.iloc[::horizon]
+    long_short = (1.0 + periods.fillna(0.0)).cumprod() - 1.0
+    return {"cumulative_ic": cumulative, "quantile_returns": quantiles,
+            "long_short": long_short, "sectors": sector_exposure(result)}
+
+
+def write_charts(directory: str | Path, result, title_prefix: str) -> list[Path]:
+    """Write the four PNG charts into ``directory``; returns their paths.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The run's staging directory.
+    result : ResearchResult
+    title_prefix : str
+        Put in front of every title (``"DEMO - ..."`` for demo data).
+    """
+    directory = Path(directory)
+    data = chart_data(result)
+    horizon = int(result.settings.labels.horizon)
+    drawers = (
+        lambda ax: _cumulative_ic(ax, data["cumulative_ic"]),
+        lambda ax: _quantiles(ax, data["quantile_returns"], horizon),
+        lambda ax: _long_short(ax, data["long_short"], horizon),
+        lambda ax: _sectors(ax, data["sectors"], result.settings.portfolio.sector_cap),
+    )
+    paths = []
+    for name, draw in zip(CHART_FILES, drawers):
+        fig = Figure(figsize=(9, 5), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        subtitle = draw(ax)
+        ax.set_title(f"{title_prefix}\n{subtitle}", fontsize=10)
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        path = directory / name
+        fig.savefig(path, format="png")
+        paths.append(path)
+    logger.info("charts written: %s", [p.name for p in paths])
+    return paths
+
+
+def _cumulative_ic(ax, cumulative: pd.DataFrame) -> str:
+    for name in cumulative.columns:
+        emphasis = name in _SCORES
+        ax.plot(cumulative.index, cumulative[name].to_numpy(), label=name,
+                linewidth=2.2 if emphasis else 1.0, alpha=1.0 if emphasis else 0.7)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_ylabel("cumulative rank IC")
+    ax.legend(fontsize=8, ncol=2)
+    return "Cumulative OOS rank IC per model"
+
+
+def _quantiles(ax, table: pd.DataFrame, horizon: int) -> str:
+    x = np.arange(len(table))
+    width = 0.8 / max(1, len(table.columns))
+    for j, name in enumerate(table.columns):
+        ax.bar(x + j * width, table[name].to_numpy() * 1e4, width, label=name)
+    ax.set_xticks(x + width * (len(table.columns) - 1) / 2,
+                  [f"Q{int(q) + 1}" for q in table.index])
+    ax.set_ylabel(f"mean {horizon}-session forward return (bp)")
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.legend(fontsize=8)
+    return "OOS mean forward return by score quintile (Q5 = highest score)"
+
+
+def _long_short(ax, curve: pd.DataFrame, horizon: int) -> str:
+    for name in curve.columns:
+        ax.plot(curve.index, curve[name].to_numpy() * 100, label=name)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_ylabel("cumulative return (%)")
+    ax.legend(fontsize=8)
+    return (f"Top-minus-bottom quintile, non-overlapping {horizon}-session periods "
+            "(no costs)")
+
+
+def _sectors(ax, sectors: pd.DataFrame, cap: float) -> str:
+    ax.barh(sectors["sector"], sectors["weight"].to_numpy() * 100, color="#1F4E78")
+    ax.axvline(cap * 100, color="#C00000", linestyle="--", label=f"sector cap {cap:.0%}")
+    ax.invert_yaxis()
+    ax.set_xlabel("portfolio weight (%)")
+    ax.legend(fontsize=8)
+    return "Portfolio weight by sector"

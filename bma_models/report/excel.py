@@ -1,0 +1,355 @@
+"""``recommendations.xlsx``: the analyst-ready workbook of one run (openpyxl).
+
+Six sheets, each with a banner naming the data source (row 1: title, row 2:
+source and run), the table header on row 3, frozen panes below the header,
+an autofilter over the main table, number formats per column and colour
+scales on the columns an analyst scans first (scores, ICs, weights):
+
+==================  ============================================================
+sheet               contents
+==================  ============================================================
+Recommendations     rank, ticker, sector, score, stack score, expected return,
+                    weight, target USD / shares for the configured capital, last
+                    close, ADV, ATR, risk contribution
+Model metrics       per first-layer model, ``stack`` and ``fused``: OOS IC, rank
+                    IC, ICIR, rank ICIR, hit rate, long-short, turnover, weight
+Factor IC           per-factor OOS rank IC / ICIR, category, sign used
+Portfolio & risk    sector weight vs cap; solver, status, fallback, ex-ante vol;
+                    factor exposures
+Regime              current state; per-date history (vol, trend, thresholds)
+Run info            run id, source, dates, config/data hashes, timings, versions
+==================  ============================================================
+
+Why a fixed banner + header row 3 on every sheet: readers (people and the
+tests) find every table at the same place, and the data source -- above all
+"DEMO" -- is visible on whichever sheet is open or printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.formatting.rule import ColorScaleRule
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["HEADER_ROW", "SHEETS", "model_metrics_frame", "sector_exposure", "workbook_title",
+           "write_workbook"]
+
+SHEETS: tuple[str, ...] = ("Recommendations", "Model metrics", "Factor IC",
+                           "Portfolio & risk", "Regime", "Run info")
+#: Row of every sheet's table header (rows 1-2 are the banner).
+HEADER_ROW = 3
+
+_PCT, _PCT3, _NUM3, _NUM4 = "0.00%", "0.000%", "0.000", "0.0000"
+_USD, _INT, _PRICE = "#,##0", "#,##0", "#,##0.00"
+_HEADER_FONT = Font(bold=True, color="FFFFFF")
+_HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
+_DEMO_FILL = PatternFill("solid", fgColor="FCE4D6")
+_TITLE_FONT = Font(bold=True, size=14)
+_DEMO_FONT = Font(bold=True, size=14, color="C00000")
+
+# (column in the recommendations frame, header, number format)
+_REC_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("rank", "Rank", _INT), ("ticker", "Ticker", None), ("sector", "Sector", None),
+    ("score", "Score (fused)", _NUM4), ("stack_score", "Stack score", _NUM4),
+    ("expected_return", "Expected return ({h}d)", _PCT3), ("weight", "Weight", _PCT),
+    ("target_usd", "Target USD", _USD), ("target_shares", "Target shares", _INT),
+    ("last_close", "Last close", _PRICE), ("adv", "ADV 20d (USD)", _USD),
+    ("atr", "ATR 14d (USD)", _PRICE), ("risk_contribution", "Risk contribution", _PCT),
+)
+_METRIC_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("model", "Model", None), ("role", "Role", None), ("stack_weight", "Stack weight", _PCT),
+    ("ic", "OOS IC", _NUM4), ("rank_ic", "OOS rank IC", _NUM4), ("icir", "ICIR", _NUM3),
+    ("rank_icir", "Rank ICIR", _NUM3), ("hit_rate", "Hit rate", _PCT),
+    ("long_short_mean", "Top-bottom quintile ({h}d)", _PCT3),
+    ("top_turnover_mean", "Top-quintile turnover", _PCT), ("n_dates", "OOS dates", _INT),
+)
+_FACTOR_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("factor", "Factor", None), ("category", "Category", None),
+    ("sign_used", "Sign used", "0"), ("rank_ic", "OOS rank IC", _NUM4),
+    ("rank_icir", "Rank ICIR", _NUM3), ("n_dates", "Dates", _INT),
+)
+_REGIME_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("date", "Date", "yyyy-mm-dd"), ("state", "State", None),
+    ("vol", "Market vol (ann.)", _PCT), ("trend", "Trend (21d log)", _PCT),
+    ("vol_lo", "Vol low threshold", _PCT), ("vol_hi", "Vol high threshold", _PCT),
+    ("trend_lo", "Trend low threshold", _PCT), ("trend_hi", "Trend high threshold", _PCT),
+)
+
+
+def workbook_title(source_label: str, is_demo: bool) -> str:
+    """Title of the workbook and of every sheet banner (``DEMO`` first for demo data)."""
+    title = f"BMA recommendations - {source_label}"
+    return f"DEMO - {title}" if is_demo and "DEMO" not in source_label else title
+
+
+def write_workbook(path: str | Path, result, metrics: dict[str, Any],
+                   manifest: dict[str, Any]) -> Path:
+    """Write the analyst workbook of one run.
+
+    Parameters
+    ----------
+    path : str or Path
+        Target file (inside the run's staging directory).
+    result : ResearchResult
+        What the pipeline computed.
+    metrics : dict
+        The ``metrics.json`` document of the run (figures are taken from it so
+        the workbook and the JSON can never disagree).
+    manifest : dict
+        The ``manifest.json`` document (hashes, versions, command line).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    run = metrics["run"]
+    banner = _Banner(workbook_title(run["source_label"], bool(run["is_demo"])),
+                     f"Data source: {run['source_label']} | run {run['id']} | "
+                     f"prediction date {run['prediction_date']}", bool(run["is_demo"]))
+    wb = Workbook()
+    wb.remove(wb.active)
+    wb.properties.title = banner.title
+    wb.properties.subject = banner.subtitle
+    horizon = int(run["horizon"])
+    _recommendations_sheet(wb.create_sheet(SHEETS[0]), banner, result.recommendations, horizon)
+    _metrics_sheet(wb.create_sheet(SHEETS[1]), banner, metrics, horizon)
+    _factor_sheet(wb.create_sheet(SHEETS[2]), banner, result.factor_ic)
+    _portfolio_sheet(wb.create_sheet(SHEETS[3]), banner, result, metrics)
+    _regime_sheet(wb.create_sheet(SHEETS[4]), banner, result.regimes)
+    _run_info_sheet(wb.create_sheet(SHEETS[5]), banner, metrics, manifest)
+    path = Path(path)
+    wb.save(path)
+    logger.info("workbook written: %s (%d sheets)", path, len(wb.sheetnames))
+    return path
+
+
+class _Banner:
+    def __init__(self, title: str, subtitle: str, is_demo: bool) -> None:
+        self.title, self.subtitle, self.is_demo = title, subtitle, is_demo
+
+    def write(self, ws: Worksheet, sheet_title: str) -> None:
+        ws["A1"] = f"{self.title} - {sheet_title}"
+        ws["A1"].font = _DEMO_FONT if self.is_demo else _TITLE_FONT
+        ws["A2"] = self.subtitle
+        ws["A2"].font = Font(italic=True, color="C00000" if self.is_demo else "595959")
+        if self.is_demo:
+            for cell in ("A1", "A2"):
+                ws[cell].fill = _DEMO_FILL
+
+
+def _cell_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
+
+
+def _table(ws: Worksheet, frame: pd.DataFrame, columns: Sequence[tuple[str, str, str | None]],
+           *, first_col: int = 1, row: int = HEADER_ROW, filter_: bool = True,
+           fmt: dict[str, Any] | None = None) -> tuple[int, int]:
+    """Header + rows of ``frame[columns]``; returns (last row, last column)."""
+    fmt = fmt or {}
+    for j, (_, header, _) in enumerate(columns):
+        cell = ws.cell(row=row, column=first_col + j, value=header.format(**fmt))
+        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    values = [frame[key].tolist() for key, _, _ in columns]
+    for i in range(len(frame)):
+        for j, (_, _, number_format) in enumerate(columns):
+            cell = ws.cell(row=row + 1 + i, column=first_col + j, value=_cell_value(values[j][i]))
+            if number_format:
+                cell.number_format = number_format
+    last_row, last_col = row + max(len(frame), 1), first_col + len(columns) - 1
+    if filter_:
+        ws.auto_filter.ref = (f"{get_column_letter(first_col)}{row}:"
+                              f"{get_column_letter(last_col)}{last_row}")
+    for j, (_, header, _) in enumerate(columns):
+        width = max([len(header.format(**fmt))] + [len(str(v)) for v in values[j][:200]])
+        ws.column_dimensions[get_column_letter(first_col + j)].width = min(max(width + 2, 9), 40)
+    return last_row, last_col
+
+
+def _key_values(ws: Worksheet, rows: Sequence[tuple[str, Any, str | None]], *, col: int,
+                row: int = HEADER_ROW, header: tuple[str, str] = ("Item", "Value")) -> int:
+    for j, text in enumerate(header):
+        cell = ws.cell(row=row, column=col + j, value=text)
+        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
+    for i, (key, value, number_format) in enumerate(rows, start=1):
+        ws.cell(row=row + i, column=col, value=key).font = Font(bold=True)
+        cell = ws.cell(row=row + i, column=col + 1, value=_cell_value(value))
+        if number_format:
+            cell.number_format = number_format
+    ws.column_dimensions[get_column_letter(col)].width = max(
+        [len(k) for k, _, _ in rows] + [12]) + 2
+    ws.column_dimensions[get_column_letter(col + 1)].width = min(max(
+        [len(str(v)) for _, v, _ in rows] + [12]) + 2, 70)
+    return row + len(rows)
+
+
+def _color_scale(ws: Worksheet, column: int, first_row: int, last_row: int) -> None:
+    if last_row < first_row:
+        return
+    letter = get_column_letter(column)
+    ws.conditional_formatting.add(
+        f"{letter}{first_row}:{letter}{last_row}",
+        ColorScaleRule(start_type="min", start_color="F8696B", mid_type="percentile",
+                       mid_value=50, mid_color="FFFFFF", end_type="max", end_color="63BE7B"))
+
+
+def _column_of(columns, key: str) -> int:
+    return 1 + [k for k, _, _ in columns].index(key)
+
+
+def _recommendations_sheet(ws, banner: _Banner, recs: pd.DataFrame, horizon: int) -> None:
+    banner.write(ws, "Recommendations")
+    last_row, _ = _table(ws, recs, _REC_COLUMNS, fmt={"h": horizon})
+    for key in ("score", "expected_return", "weight"):
+        _color_scale(ws, _column_of(_REC_COLUMNS, key), HEADER_ROW + 1, last_row)
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=3)  # rank + ticker stay visible
+
+
+def model_metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One row per first-layer model, ``stack`` and ``fused`` from ``metrics.json``."""
+    weights = metrics.get("stack_weights", {})
+    rows = []
+    for name, m in metrics["oos"].items():
+        role = ("stack (meta-learner)" if name == "stack" else
+                "fused (stack + regime factors)" if name == "fused" else "first layer")
+        rows.append({"model": name, "role": role, "stack_weight": weights.get(name),
+                     **{k: m.get(k) for k in ("ic", "rank_ic", "icir", "rank_icir", "hit_rate",
+                                              "long_short_mean", "top_turnover_mean",
+                                              "n_dates")}})
+    return pd.DataFrame(rows)
+
+
+def _metrics_sheet(ws, banner: _Banner, metrics: dict[str, Any], horizon: int) -> None:
+    banner.write(ws, "Model metrics (out of sample)")
+    frame = model_metrics_frame(metrics)
+    last_row, _ = _table(ws, frame, _METRIC_COLUMNS, fmt={"h": horizon})
+    _color_scale(ws, _column_of(_METRIC_COLUMNS, "rank_ic"), HEADER_ROW + 1, last_row)
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=2)
+    note = ("OOS = rows the meta-learner's walk-forward split scored; IC = per-date Pearson, "
+            "rank IC = per-date Spearman vs the forward return; ICIR = mean / std of the "
+            "per-date IC (not annualised); hit rate = share of dates with rank IC > 0.")
+    ws.cell(row=last_row + 2, column=1, value=note).font = Font(italic=True)
+
+
+def _factor_sheet(ws, banner: _Banner, factor_ic: pd.DataFrame) -> None:
+    banner.write(ws, "Factor IC (out of sample)")
+    last_row, _ = _table(ws, factor_ic, _FACTOR_COLUMNS)
+    _color_scale(ws, _column_of(_FACTOR_COLUMNS, "rank_ic"), HEADER_ROW + 1, last_row)
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=2)
+
+
+def sector_exposure(result) -> pd.DataFrame:
+    """Portfolio weight, cap, headroom and number of names per sector (largest first)."""
+    weights = result.portfolio.weights
+    held = weights[weights > 1e-9]
+    ref = result.market.reference.set_index("ticker")["sector"]
+    sectors = ref.reindex(held.index).fillna("Unknown")
+    cap = float(result.settings.portfolio.sector_cap)
+    table = held.groupby(sectors.to_numpy()).agg(["sum", "size"])
+    frame = pd.DataFrame({"sector": table.index.astype(str), "weight": table["sum"].to_numpy(),
+                          "names": table["size"].to_numpy().astype(int)})
+    frame["cap"] = cap
+    frame["headroom"] = cap - frame["weight"]
+    frame["binding"] = np.where(frame["headroom"] <= 1e-6, "at cap", "")
+    return frame.sort_values("weight", ascending=False, ignore_index=True)
+
+
+def _portfolio_sheet(ws, banner: _Banner, result, metrics: dict[str, Any]) -> None:
+    banner.write(ws, "Portfolio & risk")
+    columns = (("sector", "Sector", None), ("weight", "Weight", _PCT), ("cap", "Sector cap", _PCT),
+               ("headroom", "Headroom", _PCT), ("names", "Names", _INT),
+               ("binding", "Cap binding", None))
+    last_row, _ = _table(ws, sector_exposure(result), columns)
+    _color_scale(ws, 2, HEADER_ROW + 1, last_row)
+    p, risk, s = metrics["portfolio"], result.risk, result.settings.portfolio
+    summary = [
+        ("Solver", p["solver"], None), ("Status", p["status"], None),
+        ("Fallback", p["fallback"] or "none (solver answer used)", None),
+        ("Positions", p["n_positions"], _INT), ("Invested", p["invested"], _PCT),
+        ("Cash reserve", s.cash_reserve, _PCT), ("Ex-ante vol (annual)", p["ex_ante_vol"], _PCT),
+        ("Ex-ante vol (daily)", risk["ex_ante_vol_daily"], _PCT3),
+        ("Turnover (one-way vs holdings)", p["turnover"], _PCT),
+        ("Capital (USD)", s.capital, _USD), ("Max position", s.max_position, _PCT),
+        ("Sector cap", s.sector_cap, _PCT), ("Risk aversion", s.risk_aversion, "0.00"),
+        ("ADV participation", s.adv_participation, _PCT),
+        ("Risk-model shrinkage", risk["shrinkage"], _NUM3),
+        ("Size factor source", risk["size_source"], None),
+    ]
+    _key_values(ws, summary, col=8, header=("Portfolio", "Value"))
+    exposures = [(str(k), v, _NUM4) for k, v in risk["factor_exposures"].items()]
+    _key_values(ws, exposures, col=11, header=("Factor", "Exposure"))
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=1)
+
+
+def _regime_sheet(ws, banner: _Banner, regimes: pd.DataFrame) -> None:
+    banner.write(ws, "Regime")
+    history = regimes.reset_index().sort_values("date", ascending=False, ignore_index=True)
+    last_row, _ = _table(ws, history, _REGIME_COLUMNS)
+    current = history.iloc[0] if len(history) else None
+    share = regimes["state"].value_counts(normalize=True)
+    rows = [("Current state", None if current is None else current["state"], None),
+            ("As of", None if current is None else current["date"], "yyyy-mm-dd"),
+            ("Market vol (ann.)", None if current is None else current["vol"], _PCT),
+            ("Trend (21d log)", None if current is None else current["trend"], _PCT)]
+    rows += [(f"Share of sessions: {state}", value, _PCT) for state, value in share.items()]
+    _key_values(ws, rows, col=len(_REGIME_COLUMNS) + 2, header=("Regime", "Value"))
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=2)
+
+
+def _run_info_sheet(ws, banner: _Banner, metrics: dict[str, Any],
+                    manifest: dict[str, Any]) -> None:
+    banner.write(ws, "Run info")
+    run, data = metrics["run"], manifest.get("data", {})
+    canary = (metrics.get("canaries") or {}).get("future_label") or {}
+    rows: list[tuple[str, Any, str | None]] = [
+        ("Run id", run["id"], None), ("Source", run["source_label"], None),
+        ("Demo data", "YES - synthetic, not real prices" if run["is_demo"] else "no", None),
+        ("First session", run["start"], None), ("Last session", run["end"], None),
+        ("Prediction date", run["prediction_date"], None),
+        ("Label horizon (sessions)", run["horizon"], _INT),
+        ("Tickers", run["n_tickers"], _INT), ("Sessions", run["n_dates"], _INT),
+        ("Config SHA-256", manifest.get("config_sha256"), None),
+        ("Data SHA-256", data.get("sha256"), None), ("Bars", data.get("rows"), _INT),
+        ("Seed", manifest.get("seed"), None),
+        ("Command line", " ".join(manifest.get("command_line", [])), None),
+        ("Future-label canary", _canary_text(canary), None),
+    ]
+    rows += [(f"Time: {stage} (s)", value, "0.00")
+             for stage, value in metrics.get("timings_s", {}).items()]
+    rows += [(f"Version: {name}", version, None)
+             for name, version in manifest.get("packages", {}).items()]
+    last = _key_values(ws, rows, col=1)
+    ws.auto_filter.ref = f"A{HEADER_ROW}:B{last}"
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=1)
+
+
+def _canary_text(canary: dict[str, Any]) -> str:
+    if not canary:
+        return "not run"
+    ic = canary.get("rank_ic", canary.get("mean_rank_ic"))
+    passed = canary.get("passed")
+    verdict = "passed" if passed or passed is None else "FAILED"
+    return f"{verdict} (OOS rank IC {ic})" if ic is not None else verdict

@@ -1,0 +1,119 @@
+"""The analyst workbook and the PNG charts of a run, read back from disk."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from bma_models.data.demo import demo_market
+from bma_models.report.charts import CHART_FILES, chart_data
+from bma_models.report.excel import HEADER_ROW, SHEETS
+from bma_models.report.run import DEMO_WORKBOOK, WORKBOOK, run_and_report
+from bma_models.settings import ResearchSettings
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = {"data": {"demo_tickers": 60}, "models": {"enabled": ["ridge", "lightgbm"]},
+        "portfolio": {"top_n": 40, "max_position": 0.05}}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    market = demo_market(n_tickers=60, n_sessions=400, seed=3, end="2025-06-30")
+    settings = ResearchSettings.from_mapping(TINY)
+    root = tmp_path_factory.mktemp("report")
+    return run_and_report(market, settings, root, argv=["--source", "demo"])
+
+
+def _rows(ws, first: int = HEADER_ROW):
+    return [r for r in ws.iter_rows(min_row=first, values_only=True)]
+
+
+def test_workbook_has_every_sheet_with_banner_header_freeze_and_filter(tiny_run):
+    wb = load_workbook(tiny_run / WORKBOOK)
+    assert wb.sheetnames == list(SHEETS)
+    assert wb.properties.title.startswith("BMA recommendations") and "DEMO" in wb.properties.title
+    for ws in wb.worksheets:
+        assert "DEMO" in ws["A1"].value, ws.title          # title banner names the data
+        assert ws["A2"].value.startswith("Data source: DEMO"), ws.title
+        assert ws.freeze_panes is not None and ws.freeze_panes.endswith(str(HEADER_ROW + 1))
+        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith("A3:"), ws.title
+        assert ws.cell(row=HEADER_ROW, column=1).font.bold
+    assert wb["Recommendations"].freeze_panes == "C4"
+    assert wb["Recommendations"].conditional_formatting  # colour scales
+    assert (tiny_run / DEMO_WORKBOOK).read_bytes() == (tiny_run / WORKBOOK).read_bytes()
+
+
+def test_recommendations_sheet_matches_the_csv(tiny_run):
+    ws = load_workbook(tiny_run / WORKBOOK)["Recommendations"]
+    header, *rows = _rows(ws)
+    assert header[:3] == ("Rank", "Ticker", "Sector")
+    assert {"Score (fused)", "Expected return (5d)", "Weight", "Target USD", "Target shares",
+            "Last close", "ADV 20d (USD)", "Risk contribution"} <= set(header)
+    sheet = pd.DataFrame(rows, columns=header)
+    csv = pd.read_csv(tiny_run / "recommendations.csv")
+    assert len(sheet) == len(csv)
+    assert sheet["Ticker"].tolist() == csv["ticker"].tolist()
+    np.testing.assert_allclose(sheet["Weight"].astype(float), csv["weight"], rtol=1e-8)
+    np.testing.assert_allclose(sheet["Target USD"].astype(float), csv["target_usd"], rtol=1e-8)
+    assert sheet["Target shares"].tolist() == csv["target_shares"].tolist()
+    assert ws.cell(row=HEADER_ROW + 1, column=header.index("Weight") + 1).number_format == "0.00%"
+
+
+def test_metric_sheets_agree_with_metrics_json(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    wb = load_workbook(tiny_run / WORKBOOK)
+    header, *rows = _rows(wb["Model metrics"])
+    table = {r[0]: dict(zip(header, r)) for r in rows if r[0] in metrics["oos"]}
+    assert set(table) == {"ridge", "lightgbm", "stack", "fused"}
+    for name, row in table.items():
+        assert row["OOS rank IC"] == pytest.approx(metrics["oos"][name]["rank_ic"], abs=1e-12)
+        assert row["ICIR"] == pytest.approx(metrics["oos"][name]["icir"], abs=1e-12)
+        assert row["Hit rate"] == pytest.approx(metrics["oos"][name]["hit_rate"], abs=1e-12)
+    factors = pd.read_csv(tiny_run / "factor_ic.csv")
+    header, *rows = _rows(wb["Factor IC"])
+    assert [r[0] for r in rows] == factors["factor"].tolist()
+    portfolio = {r[7]: r[8] for r in _rows(wb["Portfolio & risk"]) if r[7]}
+    assert portfolio["Solver"] == metrics["portfolio"]["solver"]
+    assert portfolio["Ex-ante vol (annual)"] == pytest.approx(metrics["portfolio"]["ex_ante_vol"])
+    regimes = pd.read_csv(tiny_run / "regimes.csv")
+    header, first, *_ = _rows(wb["Regime"])
+    assert first[1] == regimes["state"].iloc[-1]  # newest first; current state on top
+    info = {r[0]: r[1] for r in _rows(wb["Run info"])}
+    assert info["Run id"] == tiny_run.name and info["Demo data"].startswith("YES")
+
+
+def test_sector_sheet_respects_the_cap(tiny_run):
+    header, *rows = _rows(load_workbook(tiny_run / WORKBOOK)["Portfolio & risk"])
+    sectors = [r for r in rows if r[0] is not None]
+    assert header[:3] == ("Sector", "Weight", "Sector cap")
+    assert all(r[1] <= r[2] + 1e-6 for r in sectors)
+    recs = pd.read_csv(tiny_run / "recommendations.csv")
+    assert sum(r[1] for r in sectors) == pytest.approx(recs["weight"].sum(), abs=1e-6)
+
+
+def test_charts_are_valid_pngs_with_their_data(tiny_run):
+    for name in CHART_FILES:
+        data = (tiny_run / name).read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 5_000, name
+
+
+def test_chart_data_is_computed_from_the_oos_predictions():
+    market = demo_market(n_tickers=40, n_sessions=300, seed=5, end="2025-06-30")
+    from bma_models.pipeline import ResearchPipeline
+
+    result = ResearchPipeline(ResearchSettings.from_mapping(
+        {**TINY, "portfolio": {"top_n": 30, "max_position": 0.05}})).run(market)
+    data = chart_data(result)
+    assert list(data["quantile_returns"].index) == [0, 1, 2, 3, 4]
+    assert set(data["cumulative_ic"].columns) == {"ridge", "lightgbm", "stack", "fused"}
+    # the long-short curve compounds every horizon-th spread: its last value is reproducible
+    oos = result.predictions_oos
+    buckets = oos.groupby(level=0)["fused"].rank(method="first", pct=True)
+    top = oos["label"][buckets > 0.8].groupby(level=0).mean()
+    bottom = oos["label"][buckets <= 0.2].groupby(level=0).mean()
+    spread = (top - bottom).iloc[::5]
+    assert data["long_short"]["fused"].iloc[-1] == pytest.approx((1 + spread).prod() - 1, 1e-9)
