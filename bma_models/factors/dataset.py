@@ -77,6 +77,7 @@ def build_dataset(
     lower: float = 0.01,
     upper: float = 0.99,
     sector_neutral: bool = True,
+    n_jobs: int = 1,
 ) -> tuple[pd.DataFrame, pd.Series, pd.Series, DatasetMeta]:
     """Run factors -> lag -> cross-section -> labels -> alignment check.
 
@@ -97,6 +98,8 @@ def build_dataset(
         Relevance buckets per date.
     lower, upper, sector_neutral
         Passed to :func:`~bma_models.factors.cross_sectional_process`.
+    n_jobs : int
+        Threads of the factor engine (results are bit-identical for any count).
 
     Returns
     -------
@@ -131,7 +134,7 @@ def build_dataset(
     lag = base_lag + safety_gap
     if len(bars) == 0:
         raise DataError("build_dataset needs bars; got an empty frame")
-    raw = compute_factors(bars, reference, specs)
+    raw = compute_factors(bars, reference, specs, n_jobs=n_jobs)
     market_dates = pd.DatetimeIndex(raw.index.levels[0], name="date")
     lagged = labels.lag_features(raw, lag, market_dates)
     label = labels.forward_returns(bars, horizon).reindex(raw.index)

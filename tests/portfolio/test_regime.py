@@ -172,3 +172,19 @@ def test_market_index_implies_shares_from_cap_and_gives_unknown_caps_the_median(
     index = market_index(bars, reference)
     # A: 3 implied shares; C gets the median cap of A and B on each T-1
     assert index.tolist() == pytest.approx([3.0 / 75.0, (2.0 + 2.65) / 79.5])
+
+
+def test_block_ranks_equal_the_groupby_ranks_with_ties_nans_and_unsorted_input():
+    from bma_models.regime import _percentile_ranks_by_date
+
+    rng = np.random.default_rng(3)
+    idx = pd.MultiIndex.from_product([pd.date_range("2024-01-01", periods=30), range(40)],
+                                     names=["date", "ticker"])
+    values = rng.integers(0, 6, size=(len(idx), 3)).astype(float)  # many ties
+    values[rng.random(values.shape) < 0.1] = np.nan
+    frame = pd.DataFrame(values, index=idx, columns=["a", "b", "c"])
+    expected = frame.groupby(level=0).rank(pct=True)
+    pd.testing.assert_frame_equal(_percentile_ranks_by_date(frame), expected)
+    shuffled = frame.sample(frac=1.0, random_state=1)
+    pd.testing.assert_frame_equal(_percentile_ranks_by_date(shuffled),
+                                  shuffled.groupby(level=0).rank(pct=True))
