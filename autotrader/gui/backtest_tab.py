@@ -1,0 +1,81 @@
+"""Backtest tab: out-of-sample performance of the newest run, read from its files.
+
+Cumulative top-minus-bottom quintile return and per-date rank IC of the fused
+score (:func:`autotrader.gui.runfiles.oos_series`), computed and rendered to a
+PNG in a helper process (:meth:`Workstation.run_in_process`: the pandas work
+holds the GIL too long for a thread), shown on the Tk thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import tkinter as tk
+from pathlib import Path
+from tkinter import ttk
+
+from autotrader.domain.errors import RecommendationsError
+from autotrader.gui.charts import backtest_png
+from autotrader.gui.research_tab import RunShown
+from autotrader.gui.runfiles import OosSeries, oos_series
+from autotrader.services.recommendations import latest_run_dir
+
+logger = logging.getLogger(__name__)
+
+
+class BacktestView(ttk.Frame):
+    """Two charts (cumulative long-short, IC over time) and a summary line."""
+
+    def __init__(self, master: tk.Misc, app) -> None:
+        super().__init__(master)
+        self.app = app
+        self.series: OosSeries | None = None
+        self.run_dir: Path | None = None
+        self.message = tk.StringVar(self, value="no run loaded")
+        bar = ttk.Frame(self)
+        bar.pack(fill="x", padx=6, pady=4)
+        ttk.Button(bar, text=app.t("backtest.load"), command=self.load_newest).pack(side="left")
+        ttk.Label(bar, textvariable=self.message, wraplength=900).pack(side="left", padx=8)
+        self.chart_image: tk.PhotoImage | None = None
+        self.chart = ttk.Label(self, text="")
+        self.chart.pack(fill="both", expand=True, padx=6, pady=4)
+        app.bus.subscribe(RunShown, lambda msg: self.load(msg.run_dir))
+
+    def load_newest(self) -> None:
+        try:
+            self.load(latest_run_dir(self.app.paths.result_root))
+        except RecommendationsError as e:
+            self.message.set(str(e))
+
+    def load(self, run_dir: Path) -> None:
+        """Compute the series of ``run_dir`` on a helper thread, then draw."""
+        self.run_dir = Path(run_dir)
+        self.message.set(f"loading {self.run_dir.name}...")
+        self.app.run_in_process("backtest", _series_and_chart, self.run_dir,
+                                on_done=self._on_series)
+
+    def _on_series(self, outcome) -> None:
+        if outcome.error is not None:
+            self.message.set(f"cannot compute the backtest: {outcome.error}")
+            return
+        series, reason, png = outcome.value
+        if series is None:
+            self.message.set(reason)
+            return
+        self.series = series
+        cumulative = series.cumulative
+        self.message.set(
+            f"{self.run_dir.name}: model {series.model}, {len(series.ic)} OOS dates, mean rank "
+            f"IC {series.ic.mean():.4f}, cumulative long-short {cumulative.iloc[-1]:+.1%} "
+            f"(non-overlapping {series.horizon}-day holdings)")
+        self.chart_image = tk.PhotoImage(master=self, data=png, format="png")
+        self.chart.configure(image=self.chart_image)
+
+
+def _series_and_chart(run_dir: Path) -> tuple[OosSeries | None, str, bytes | None]:
+    series, reason = oos_series(run_dir)
+    return series, reason, backtest_png(series) if series is not None else None
+
+
+def register(app) -> None:
+    """Add the Backtest tab."""
+    app.add_view("backtest", "tab.backtest", BacktestView)

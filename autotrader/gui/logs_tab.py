@@ -1,0 +1,89 @@
+"""Logs tab: the live log pane fed by :class:`~autotrader.gui.bus.QueueLogHandler`.
+
+Records arrive as :class:`LogLine` messages through the bus (so any thread may
+log); the pane keeps the last :data:`MAX_LINES` records, filters by level and
+follows the tail unless "follow" is off.
+"""
+
+from __future__ import annotations
+
+import logging
+import tkinter as tk
+from collections import deque
+from tkinter import ttk
+
+from autotrader.gui.bus import LogLine
+
+MAX_LINES = 5000
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class LogView(ttk.Frame):
+    """A read-only text pane with a level filter and a follow-tail switch."""
+
+    def __init__(self, master: tk.Misc, app) -> None:
+        super().__init__(master)
+        self.app = app
+        self.lines: deque[LogLine] = deque(maxlen=MAX_LINES)
+        bar = ttk.Frame(self)
+        bar.pack(fill="x", padx=6, pady=4)
+        ttk.Label(bar, text="Level").pack(side="left")
+        self.level = tk.StringVar(self, value="INFO")
+        box = ttk.Combobox(bar, textvariable=self.level, values=LEVELS, state="readonly",
+                           width=10)
+        box.pack(side="left", padx=4)
+        box.bind("<<ComboboxSelected>>", lambda _e: self.rerender())
+        self.follow = tk.BooleanVar(self, value=True)
+        ttk.Checkbutton(bar, text="Follow", variable=self.follow).pack(side="left", padx=8)
+        ttk.Button(bar, text="Clear", command=self.clear).pack(side="left")
+        frame = ttk.Frame(self)
+        frame.pack(fill="both", expand=True, padx=6, pady=4)
+        self.text = tk.Text(frame, height=40, wrap="none", state="disabled")
+        scroll = ttk.Scrollbar(frame, orient="vertical", command=self.text.yview)
+        self.text.configure(yscrollcommand=scroll.set)
+        scroll.pack(side="right", fill="y")
+        self.text.pack(side="left", fill="both", expand=True)
+        for name, colour in (("WARNING", "#b26a00"), ("ERROR", "#c62828")):
+            self.text.tag_configure(name, foreground=colour)
+        app.bus.subscribe(LogLine, self.append)
+
+    def _threshold(self) -> int:
+        return logging.getLevelName(self.level.get())
+
+    def append(self, line: LogLine) -> None:
+        self.lines.append(line)
+        if line.levelno >= self._threshold():
+            self._insert([line])
+
+    def _insert(self, lines: list[LogLine]) -> None:
+        self.text.configure(state="normal")
+        for line in lines:
+            tag = "ERROR" if line.levelno >= logging.ERROR else (
+                "WARNING" if line.levelno >= logging.WARNING else "")
+            self.text.insert("end", line.text + "\n", tag)
+        excess = int(self.text.index("end-1c").split(".")[0]) - MAX_LINES
+        if excess > 0:
+            self.text.delete("1.0", f"{excess + 1}.0")
+        self.text.configure(state="disabled")
+        if self.follow.get():
+            self.text.see("end")
+
+    def rerender(self) -> None:
+        """Show the kept records again with the current level filter."""
+        self.text.configure(state="normal")
+        self.text.delete("1.0", "end")
+        self.text.configure(state="disabled")
+        threshold = self._threshold()
+        self._insert([line for line in self.lines if line.levelno >= threshold])
+
+    def visible_text(self) -> str:
+        return self.text.get("1.0", "end-1c")
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self.rerender()
+
+
+def register(app) -> None:
+    """Add the Logs tab."""
+    app.add_view("logs", "tab.logs", LogView)

@@ -1,0 +1,108 @@
+"""Read a research run directory into the tables the Research and Backtest tabs draw.
+
+Pure pandas (no tkinter): tests call these directly, and the tabs call them on
+a helper thread so that parsing never runs on the Tk thread.
+
+Out-of-sample series (:func:`oos_series`) need realized forward returns.
+``predictions_oos.csv`` holds the scores but not the label, so the label is
+rebuilt from the run's own inputs: for a demo run, the deterministic demo
+market named by ``manifest.json`` (tickers, sessions, seed, end date). Other
+sources return ``None`` with the reason (recorded in the Backtest tab) until
+the report writes the realized label next to the scores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+RECOMMENDATION_COLUMNS = ("rank", "ticker", "sector", "score", "weight", "last_close",
+                          "target_shares")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What the Research tab shows for one run."""
+
+    run_dir: Path
+    recommendations: pd.DataFrame
+    model_ic: dict[str, float]
+    quantile_returns: dict[str, float]
+    stack_weights: dict[str, float]
+    is_demo: bool
+
+
+@dataclass(frozen=True)
+class OosSeries:
+    """Per-date out-of-sample rank IC and top-minus-bottom quintile return of a model."""
+
+    model: str
+    ic: pd.Series
+    long_short: pd.Series
+    horizon: int
+
+    @property
+    def cumulative(self) -> pd.Series:
+        """Compounded long-short return of non-overlapping ``horizon``-day holdings."""
+        step = self.long_short.iloc[:: max(1, self.horizon)]
+        return (1.0 + step).cumprod() - 1.0
+
+
+def load_summary(run_dir: str | Path) -> RunSummary:
+    """Read ``recommendations.csv`` and ``metrics.json`` of one run."""
+    run_dir = Path(run_dir)
+    recs = pd.read_csv(run_dir / "recommendations.csv")
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    oos = metrics.get("oos", {})
+    return RunSummary(
+        run_dir=run_dir,
+        recommendations=recs[[c for c in RECOMMENDATION_COLUMNS if c in recs.columns]],
+        model_ic={m: v.get("rank_ic") or 0.0 for m, v in oos.items()},
+        quantile_returns={m: v.get("long_short_mean") or 0.0 for m, v in oos.items()},
+        stack_weights={k: float(v or 0.0) for k, v in metrics.get("stack_weights", {}).items()},
+        is_demo=bool(metrics.get("run", {}).get("is_demo", False)))
+
+
+def oos_series(run_dir: str | Path, model: str = "fused", quantiles: int = 5
+               ) -> tuple[OosSeries | None, str]:
+    """Per-date IC and long-short of ``model``; ``(None, reason)`` when labels are unavailable."""
+    from bma_models.evaluation import rank_ic
+
+    run_dir = Path(run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    label, reason = _realized_label(run_dir, metrics)
+    if label is None:
+        return None, reason
+    oos = pd.read_csv(run_dir / "predictions_oos.csv", parse_dates=["date"])
+    oos = oos.set_index(["date", "ticker"])
+    if model not in oos.columns:
+        return None, f"{run_dir.name}: no {model!r} column in predictions_oos.csv"
+    frame = pd.DataFrame({"score": oos[model], "label": label.reindex(oos.index)}).dropna()
+    ic = rank_ic(frame["score"], frame["label"])
+    buckets = frame.groupby(level="date")["score"].transform(
+        lambda s: pd.qcut(s.rank(method="first"), quantiles, labels=False))
+    by = frame.assign(q=buckets).groupby([pd.Grouper(level="date"), "q"])["label"].mean()
+    spread = by.xs(quantiles - 1, level="q") - by.xs(0, level="q")
+    return OosSeries(model, ic, spread, int(metrics["run"]["horizon"])), ""
+
+
+def _realized_label(run_dir: Path, metrics: dict) -> tuple[pd.Series | None, str]:
+    from bma_models.data.demo import demo_market
+    from bma_models.factors import FACTORS  # noqa: F401  (import order: factors, then labels)
+    from bma_models.labels import forward_returns
+
+    run = metrics.get("run", {})
+    if run.get("source") != "demo":
+        return None, (f"{run_dir.name}: realized returns for source {run.get('source')!r} "
+                      "are not in the run files (predictions_oos.csv has no label column)")
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    data = manifest["settings"]["data"]
+    market = demo_market(n_tickers=data["demo_tickers"], n_sessions=data["demo_sessions"],
+                         seed=data["demo_seed"], end=run["end"])
+    return forward_returns(market.bars, int(run["horizon"])), ""

@@ -1,0 +1,310 @@
+"""The trader session of the GUI: a worker thread that owns broker, journal and runner.
+
+Every broker and journal call happens on this one thread (SQLite connections
+and an IB client loop are thread-bound); the Tk thread only sends commands
+(:meth:`TraderWorker.command`) and receives plain messages through ``post``:
+:class:`TraderStatus`, :class:`BookSnapshot`, :class:`CycleDone`,
+:class:`PreviewReady`. No tkinter here.
+
+Commands: ``auto(on)`` starts/stops periodic cycles, ``state(TradingState)``
+is the kill switch (persisted in the journal), ``preview()`` computes the
+order list of a cycle without sending, ``send()`` runs one cycle now (it
+recomputes the same decision at the current prices and submits the approved
+orders), ``shutdown()`` disconnects and ends the thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autotrader.config import Settings
+from autotrader.domain.errors import TraderError
+from autotrader.domain.orders import Order
+from autotrader.domain.records import Account, Fill, Position
+from autotrader.engine.cycle import decide, market_inputs
+from autotrader.engine.risk import TradingState
+from autotrader.gui.brokers import make_broker
+from autotrader.journal import Journal
+from autotrader.services.recommendations import (
+    RecommendationSet,
+    latest_run_dir,
+    load_recommendations,
+)
+from autotrader.services.trader_setup import simulated_quotes
+from autotrader.services.trading import CycleReport, TraderSettings, TradingRunner
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TraderOptions:
+    """How the GUI builds its trader session (tests inject the clock and calendar)."""
+
+    state_dir: Path
+    result_root: Path
+    broker: str = "paper"
+    interval_s: float = 60.0
+    initial_cash: float = 100_000.0
+    clock: Callable[[], dt.datetime] | None = None
+    market_open: Callable[[dt.datetime], bool] | None = None
+    settings: Settings | None = None  # connection + trading (IB); None = default sections
+
+
+@dataclass(frozen=True)
+class TraderStatus:
+    """Session state for the status panel."""
+
+    running: bool
+    connected: bool
+    broker: str
+    data_mode: str
+    trading_state: str
+    auto: bool
+    last_cycle_s: float | None = None
+    next_cycle_at: dt.datetime | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BookSnapshot:
+    """Account, positions, working orders and recent fills after a command or cycle."""
+
+    account: Account | None
+    positions: tuple[Position, ...]
+    open_orders: tuple[Order, ...]
+    fills: tuple[Fill, ...]
+
+
+@dataclass(frozen=True)
+class CycleDone:
+    """One cycle ran (``report`` is the runner's :class:`CycleReport`)."""
+
+    report: CycleReport
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """One line of the order preview: the intent and what the engine would do with it."""
+
+    symbol: str
+    side: str
+    quantity: int
+    current: int
+    order_type: str
+    limit_price: float | None
+    outcome: str
+
+
+@dataclass(frozen=True)
+class PreviewReady:
+    """The order list of a cycle computed without sending (``rows`` may be empty)."""
+
+    run_id: str
+    rows: tuple[PreviewRow, ...]
+
+
+class TraderWorker:
+    """Own one trading session on a dedicated thread.
+
+    Parameters
+    ----------
+    options : TraderOptions
+    post : callable
+        Thread-safe sink of the messages (the GUI bus ``post``).
+    settings_source : callable
+        ``() -> TraderSettings``, read at every cycle (hot reload).
+    """
+
+    def __init__(self, options: TraderOptions, post: Callable[[object], None],
+                 settings_source: Callable[[], TraderSettings]) -> None:
+        self.options = options
+        self.post = post
+        self.settings_source = settings_source
+        self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._runner: TradingRunner | None = None
+        self._auto = False
+        self._next_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"TraderWorker(broker={self.options.broker!r}, alive={self.alive})"
+
+    @property
+    def alive(self) -> bool:
+        """True while the session thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the session thread (connect + reconcile happen on it)."""
+        if self.alive:
+            return
+        self._thread = threading.Thread(target=self._main, name="trader", daemon=True)
+        self._thread.start()
+
+    def command(self, name: str, value: Any = None) -> None:
+        """Queue ``auto``, ``state``, ``preview``, ``send``, ``snapshot`` or ``shutdown``."""
+        self._commands.put((name, value))
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop cycles, disconnect and wait for the thread."""
+        if self.alive:
+            self.command("shutdown")
+            assert self._thread is not None
+            self._thread.join(timeout)
+
+    # -- the session thread ------------------------------------------------------------------
+    def _main(self) -> None:
+        journal: Journal | None = None
+        try:
+            runner, journal = self._build()
+            runner.start()
+            self._runner = runner
+            self._publish("connected")
+            self._serve(runner)
+        except Exception as e:  # noqa: BLE001 - session boundary: report, never kill the GUI
+            logger.exception("trader session failed")
+            self._status(False, f"trader stopped: {type(e).__name__}: {e}")
+        finally:
+            if self._runner is not None:
+                self._runner.stop()
+            if journal is not None:
+                journal.close()
+            self._runner = None
+
+    def _build(self) -> tuple[TradingRunner, Journal]:
+        opts = self.options
+        opts.state_dir.mkdir(parents=True, exist_ok=True)
+        clock = opts.clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        closes: dict[str, float] = {}
+
+        def recommendations() -> RecommendationSet:
+            run = load_recommendations(latest_run_dir(opts.result_root),
+                                       broker_is_live=broker.is_live)
+            closes.update({r.ticker: r.last_close for r in run.rows})
+            return run
+
+        def last_closes() -> dict[str, float]:
+            if not closes:
+                try:
+                    recommendations()
+                except TraderError as e:
+                    logger.warning("no prices for the paper broker yet: %s", e)
+            return closes
+
+        broker = make_broker(opts.broker, state_dir=opts.state_dir,
+                             settings=opts.settings or Settings(),
+                             quotes=simulated_quotes(last_closes), clock=clock,
+                             initial_cash=opts.initial_cash)
+        journal = Journal(opts.state_dir / "journal.db").open()
+        runner = TradingRunner(broker, journal, recommendations, clock=clock,
+                               market_open=opts.market_open,
+                               settings_source=self.settings_source)
+        return runner, journal
+
+    def _serve(self, runner: TradingRunner) -> None:
+        while True:
+            timeout = None
+            if self._auto and self._next_at is not None:
+                timeout = max(0.0, self._next_at - time.monotonic())
+            try:
+                name, value = self._commands.get(timeout=timeout)
+            except queue.Empty:
+                self._cycle(runner)
+                continue
+            if name == "shutdown":
+                self._auto = False
+                self._status(False, "stopped")
+                return
+            self._handle(runner, name, value)
+
+    def _handle(self, runner: TradingRunner, name: str, value: Any) -> None:
+        if name == "auto":
+            self._auto = bool(value)
+            if self._auto:
+                self._cycle(runner)
+            else:
+                self._next_at = None
+                self._publish("auto trading stopped")
+        elif name == "state":
+            runner.set_trading_state(TradingState(value))
+            self._publish(f"trading state {TradingState(value).value}")
+        elif name == "preview":
+            self.post(self._preview(runner))
+        elif name == "send":
+            self._cycle(runner)
+        elif name == "snapshot":
+            self._publish("")
+        else:
+            logger.error("trader: unknown command %r", name)
+
+    def _cycle(self, runner: TradingRunner) -> None:
+        report = runner.run_cycle()
+        self._next_at = time.monotonic() + self.options.interval_s if self._auto else None
+        self.post(CycleDone(report))
+        self._publish(f"cycle: {len(report.submitted)} submitted, {report.intents} intents, "
+                      f"{len(report.failures)} failures")
+
+    def _preview(self, runner: TradingRunner) -> PreviewReady:
+        # The same inputs and engine call as TradingRunner._trade, without _act (no journal
+        # write, no broker call). Uses the runner's book builder, see the README.
+        recs = runner.recommendations()
+        broker, settings = runner.broker, self.settings_source()
+        held = broker.positions()
+        quotes = broker.quotes(sorted({r.ticker for r in recs.rows} | set(held)))
+        inputs = market_inputs(recs.rows, quotes, sorted(held), settings.default_atr_pct, {})
+        prices = {s: q.reference_price for s, q in inputs.quotes.items()}
+        now = runner.clock()
+        decisions = decide(
+            recs.rows, runner._book(prices), inputs, now=now,
+            market_open=runner._market_open(now, CycleReport(now)), limits=settings.risk,
+            sizing=settings.sizing, planner=settings.planner,
+            trading_state=runner.trading_state,
+            last_order_at=runner.journal.last_order_times())
+        rows = []
+        for d in decisions:
+            i, plan = d.intent, d.plan
+            current = held[i.symbol].quantity if i.symbol in held else 0
+            outcome = (f"DENY {d.denial.check}: {d.denial.reason}" if d.denial is not None
+                       else "SEND")
+            rows.append(PreviewRow(i.symbol, i.side.value, plan.quantity if plan else i.quantity,
+                                   current, plan.order_type.value if plan else "-",
+                                   plan.limit_price if plan else None, outcome))
+        return PreviewReady(recs.run_id, tuple(rows))
+
+    def _publish(self, message: str) -> None:
+        runner = self._runner
+        if runner is None:
+            self._status(False, message)
+            return
+        broker = runner.broker
+        fills = broker.executions()
+        self.post(BookSnapshot(broker.account(), tuple(broker.positions().values()),
+                               tuple(broker.open_orders()), tuple(fills[-50:])))
+        self._status(True, message)
+
+    def _status(self, connected: bool, message: str) -> None:
+        runner = self._runner
+        health = runner.health if runner else None
+        next_at = None
+        if self._auto and self._next_at is not None:
+            next_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
+                seconds=max(0.0, self._next_at - time.monotonic()))
+        data_mode = "paper/sim prices" if self.options.broker == "paper" else "unknown"
+        if runner is not None and hasattr(runner.broker, "data_modes"):
+            modes = Counter(runner.broker.data_modes().values())
+            data_mode = ", ".join(f"{k} {n}" for k, n in modes.most_common()) or "no quotes yet"
+        self.post(TraderStatus(
+            running=connected and self.alive, connected=connected, broker=self.options.broker,
+            data_mode=data_mode,
+            trading_state=runner.trading_state.value if runner else "-", auto=self._auto,
+            last_cycle_s=health.last_cycle_s if health and health.cycles else None,
+            next_cycle_at=next_at, message=message))

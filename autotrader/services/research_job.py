@@ -1,0 +1,264 @@
+"""Run the BMA research pipeline off the GUI thread, with progress and cancellation.
+
+A :class:`ResearchJob` runs ``bma run`` (the same composition as
+:mod:`bma_models.wiring`) either in a **spawned subprocess** (default) or in a
+**worker thread**. It never touches a widget: every outcome is a plain message
+(:class:`JobProgress`, :class:`JobFinished`, :class:`JobFailed`) handed to the
+``post`` callable, which the GUI points at its event queue.
+
+Why a subprocess by default: training and cross-validation are CPU-bound
+Python/numpy/LightGBM code; in a thread they compete with Tk for the GIL and
+the main loop stalls for hundreds of milliseconds at a time. A spawned process
+has its own interpreter, so the Tk thread only drains a queue. The price is a
+start-up of one to a few seconds (importing pandas, sklearn, lightgbm in the
+child). Measured figures are in the GUI section of the README.
+
+Log records of the child are forwarded over the same queue and re-emitted in
+the parent through ``logging.getLogger(record.name).handle(record)``, so the
+GUI's log tab shows them like any other record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["JobFailed", "JobFinished", "JobProgress", "ResearchJob", "ResearchRequest",
+           "execute_research"]
+
+MODES = ("process", "thread")
+#: The research child runs at this niceness (POSIX): its joblib workers may occupy every
+#: core, and at equal priority the OS then starves the Tk process for 100+ ms at a time.
+CHILD_NICENESS = 10
+
+
+@dataclass(frozen=True)
+class ResearchRequest:
+    """Parameters of one research run (the GUI's Research tab fields).
+
+    ``source`` is ``auto`` (Polygon when a key is set, else the demo market, as
+    ``bma run``), ``demo``, ``csv`` or ``polygon``. ``overrides`` are extra
+    dotted config overrides (highest precedence).
+    """
+
+    config_dir: str
+    output_root: str
+    source: str = "auto"
+    start_date: str | None = None
+    end_date: str | None = None
+    top_n: int | None = None
+    data_path: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """Stage ``stage`` completed: ``done`` of ``total`` stages."""
+
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    """The run directory was committed."""
+
+    run_dir: Path
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """The run failed or was cancelled; nothing was committed."""
+
+    error: str
+    cancelled: bool = False
+
+
+def _namespace(request: ResearchRequest) -> argparse.Namespace:
+    return argparse.Namespace(
+        config=request.config_dir, output=request.output_root, source=request.source,
+        start_date=request.start_date, end_date=request.end_date, top_n=request.top_n,
+        seed=None, jobs=None, data=request.data_path, sectors=None)
+
+
+def execute_research(request: ResearchRequest, progress: Callable[[str, int, int], None],
+                     cancel: Any = None, environ: dict[str, str] | None = None) -> Path:
+    """Load the data and run the pipeline exactly as ``bma run`` does; return the run directory.
+
+    Parameters
+    ----------
+    request : ResearchRequest
+    progress : callable
+        ``progress(stage, done, total)``; called with stage ``"load"`` first.
+    cancel : threading.Event or multiprocessing.Event, optional
+        Checked between pipeline stages.
+    environ : mapping, optional
+        Environment for the Polygon key (default ``os.environ``).
+
+    Raises
+    ------
+    bma_models.errors.BMAError, ValueError, autotrader.config.ConfigError
+        Bad parameters, missing data or a cancelled run.
+    """
+    from autotrader.config import ConfigStore
+    from bma_models.cli import resolve_dates, resolve_source
+    from bma_models.pipeline import STAGES
+    from bma_models.report.run import run_and_report
+    from bma_models.wiring import cli_overrides, load_market_data
+
+    env = dict(os.environ if environ is None else environ)
+    source = resolve_source(None if request.source == "auto" else request.source, env)
+    ns = _namespace(request)
+    overrides = {**cli_overrides(ns, source), **request.overrides}
+    settings = ConfigStore(Path(request.config_dir), overrides=overrides).get()
+    dates = resolve_dates(request.start_date, request.end_date, dt.datetime.now(dt.timezone.utc))
+    progress("load", 0, len(STAGES))
+    started = time.perf_counter()
+    market = load_market_data(source, settings, dates, ns, env)
+    load_s = time.perf_counter() - started
+    argv = [f"gui:{k}={v}" for k, v in sorted(vars(ns).items()) if v is not None]
+    return run_and_report(market, settings.research, Path(request.output_root), argv,
+                          progress=progress, cancel=cancel, load_s=load_s)
+
+
+def _outcome(request: ResearchRequest, post: Callable[[object], None], cancel: Any) -> None:
+    from bma_models.pipeline import PipelineCancelled
+
+    started = time.perf_counter()
+    try:
+        run_dir = execute_research(
+            request, lambda stage, done, total: post(JobProgress(stage, done, total)), cancel)
+    except PipelineCancelled as e:
+        post(JobFailed(str(e), cancelled=True))
+    except Exception as e:  # noqa: BLE001 - the job boundary: every failure becomes a message
+        logger.exception("research job failed")
+        post(JobFailed(f"{type(e).__name__}: {e}"))
+    else:
+        post(JobFinished(Path(run_dir), time.perf_counter() - started))
+
+
+def _child_main(request: ResearchRequest, channel: Any, cancel: Any, level: int) -> None:
+    if hasattr(os, "nice"):  # background priority, inherited by the joblib workers
+        os.nice(CHILD_NICENESS)
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(channel)]
+    root.setLevel(level)
+    _outcome(request, channel.put, cancel)
+
+
+class ResearchJob:
+    """One research run in a spawned process (``mode="process"``) or a thread.
+
+    Parameters
+    ----------
+    request : ResearchRequest
+    post : callable
+        Receives every :class:`JobProgress` and exactly one :class:`JobFinished`
+        or :class:`JobFailed`; called from a relay/worker thread, so it must be
+        thread-safe (``queue.Queue.put``).
+    mode : {"process", "thread"}
+
+    Examples
+    --------
+    >>> job = ResearchJob(ResearchRequest("config", "result"), post=print, mode="thread")
+    >>> job.running
+    False
+    """
+
+    def __init__(self, request: ResearchRequest, post: Callable[[object], None],
+                 mode: str = "process") -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {MODES}")
+        self.request = request
+        self.post = post
+        self.mode = mode
+        self._thread: threading.Thread | None = None
+        self._cancel: Any = None
+        self._process: Any = None
+
+    def __repr__(self) -> str:
+        return f"ResearchJob(mode={self.mode!r}, running={self.running})"
+
+    @property
+    def running(self) -> bool:
+        """True until the final message was posted."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the run; returns at once."""
+        if self.running:
+            raise RuntimeError("this research job is already running")
+        logger.info("research job starting (%s): %s", self.mode, self.request)
+        if self.mode == "thread":
+            self._cancel = threading.Event()
+            target, args = _outcome, (self.request, self.post, self._cancel)
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            channel = ctx.Queue()
+            self._cancel = ctx.Event()
+            # not a daemon: a daemonic process may not start children, and the pipeline's
+            # joblib workers (research.jobs) would silently fall back to one job
+            self._process = ctx.Process(
+                target=_child_main, name="bma-research", daemon=False,
+                args=(self.request, channel, self._cancel, logging.getLogger().level))
+            self._process.start()
+            target, args = self._relay, (channel,)
+        self._thread = threading.Thread(target=target, args=args, name="research-job",
+                                        daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Ask the run to stop before its next stage (it then posts ``JobFailed(cancelled)``)."""
+        if self._cancel is not None:
+            logger.warning("research job: cancel requested")
+            self._cancel.set()
+
+    def terminate(self, grace_s: float = 5.0) -> None:
+        """Cancel, wait ``grace_s`` for the stage to end, then kill the child (window close)."""
+        self.cancel()
+        if self._process is not None and self._process.is_alive():
+            self._process.join(grace_s)
+            if self._process.is_alive():
+                logger.warning("research process did not stop in %.0fs: terminating", grace_s)
+                self._process.terminate()
+        self.join(grace_s)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the final message (tests and shutdown)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _relay(self, channel: Any) -> None:
+        # Forward the child's messages until the final one; a child that died without
+        # one (killed, crashed interpreter) is reported with its exit code.
+        while True:
+            try:
+                item = channel.get(timeout=0.2)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    self.post(JobFailed(f"research process exited with code "
+                                        f"{self._process.exitcode} without a result"))
+                    return
+                continue
+            if isinstance(item, logging.LogRecord):
+                logging.getLogger(item.name).handle(item)
+                continue
+            self.post(item)
+            if isinstance(item, (JobFinished, JobFailed)):
+                self._process.join(5.0)
+                return

@@ -1,0 +1,75 @@
+"""The event bus and the research job without a display."""
+
+from __future__ import annotations
+
+import logging
+
+from autotrader.gui import brokers
+from autotrader.gui.bus import EventBus, LogLine, QueueLogHandler
+from autotrader.gui.risk_tab import nest, parse_value
+
+
+def test_bus_drains_in_bounded_batches_in_order():
+    bus = EventBus(max_batch=10)
+    seen: list[int] = []
+    bus.subscribe(int, seen.append)
+    for i in range(25):
+        bus.post(i)
+    assert [bus.drain(), bus.drain(), bus.drain(), bus.drain()] == [10, 10, 5, 0]
+    assert seen == list(range(25))
+
+
+def test_a_failing_handler_is_logged_and_the_others_still_run(caplog):
+    errors = []
+    bus = EventBus(on_error=lambda msg, e: errors.append((msg, str(e))))
+    seen = []
+
+    def broken(message):
+        raise RuntimeError("boom")
+
+    bus.subscribe(str, broken)
+    bus.subscribe(str, seen.append)
+    bus.post("hello")
+    with caplog.at_level(logging.ERROR):
+        bus.drain()
+    assert seen == ["hello"]
+    assert errors == [("hello", "boom")]
+    assert "GUI handler" in caplog.text and bus.failures == 1
+
+
+def test_log_handler_posts_formatted_lines():
+    bus = EventBus()
+    lines = []
+    bus.subscribe(LogLine, lines.append)
+    logger = logging.getLogger("tests.gui.bus")
+    handler = QueueLogHandler(bus)
+    logger.addHandler(handler)
+    try:
+        logger.error("disk full")
+    finally:
+        logger.removeHandler(handler)
+    bus.drain()
+    assert lines[0].levelno == logging.ERROR and "disk full" in lines[0].text
+
+
+def test_risk_values_are_parsed_by_the_type_of_the_current_value():
+    assert parse_value("a.b", "true", False) is True
+    assert parse_value("a.n", "7", 3) == 7
+    assert nest({"capital.x": 1, "risk_controls.stops.enabled": False}) == {
+        "capital": {"x": 1}, "risk_controls": {"stops": {"enabled": False}}}
+
+
+def test_tws_handshake_reads_the_server_version_of_the_fake_gateway():
+    from tests.fakes.tws import FakeGateway
+
+    with FakeGateway() as gateway:
+        assert brokers.tws_handshake("127.0.0.1", gateway.port, 5.0) == 176
+
+
+def test_unknown_broker_is_refused_with_the_choices(tmp_path):
+    import pytest
+
+    from autotrader.config import Settings
+
+    with pytest.raises(brokers.BrokerUnavailable, match="paper, ib"):
+        brokers.make_broker("tws", state_dir=tmp_path, settings=Settings())
