@@ -81,8 +81,8 @@ class DataSettings(Section):
 class FeatureSettings(Section):
     """Factor computation and cross-sectional processing."""
 
-    base_lag: int = setting(1, ge=1, le=20, doc="sessions between data and decision (>= 1)")
-    safety_gap: int = setting(3, ge=0, le=60, doc="extra sessions dropped at the train edge")
+    base_lag: int = setting(1, ge=0, le=20, doc="feature lag in sessions (total = + safety_gap)")
+    safety_gap: int = setting(3, ge=0, le=60, doc="extra feature lag in sessions")
     winsor_lower: float = setting(0.01, ge=0.0, lt=0.5, doc="lower winsorising quantile")
     winsor_upper: float = setting(0.99, gt=0.5, le=1.0, doc="upper winsorising quantile")
     sector_neutral: bool = setting(True, doc="demean factors within sector each date")

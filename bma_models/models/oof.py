@@ -31,6 +31,12 @@ def parallel_settings(backend: str, n_jobs: int) -> dict:
     For ``loky`` the workers' BLAS/OpenMP pools are capped with
     ``inner_max_num_threads`` so ``n_jobs * threads <= cores``.
     """
+    if int(n_jobs) == 1 and backend in ("loky", "multiprocessing"):
+        # One worker process buys nothing but pickling, and a loky pool created
+        # with other thread limits than the previous call forces the reusable
+        # executor to shut down and respawn (slow, and the path where loky's
+        # rare shutdown deadlocks live). Run in-process instead.
+        return {"backend": "sequential", "n_jobs": 1}
     settings = {"backend": backend, "n_jobs": int(n_jobs)}
     if backend == "loky":
         settings["inner_max_num_threads"] = threads_per_model(n_jobs)

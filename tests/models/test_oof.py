@@ -124,3 +124,8 @@ def test_loky_settings_cap_inner_threads_so_tasks_times_threads_fit_the_cores():
     assert settings["backend"] == "loky" and settings["n_jobs"] == 2
     assert settings["inner_max_num_threads"] >= 1
     assert "inner_max_num_threads" not in parallel_settings("threading", 2)
+
+
+def test_a_single_job_runs_in_process_instead_of_a_one_worker_pool():
+    assert parallel_settings("loky", 1) == {"backend": "sequential", "n_jobs": 1}
+    assert parallel_settings("threading", 1)["backend"] == "threading"

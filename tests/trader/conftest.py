@@ -11,6 +11,7 @@ import pytest
 from autotrader.broker.paper import PaperBroker
 from autotrader.domain.records import Quote
 from autotrader.journal import Journal
+from autotrader.services.trader_setup import SimClock
 
 # Monday 2 March 2026, 10:00 New York (EST, UTC-5): a regular NYSE session.
 SESSION_OPEN = dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.timezone.utc)
@@ -33,15 +34,7 @@ def write_run(root: Path, name: str, csv_text: str = RECOMMENDATIONS,
     return run
 
 
-class FakeClock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
+FakeClock = SimClock  # the same injectable clock the CLI's --sim-time uses
 
 
 class PriceTable:
