@@ -36,7 +36,12 @@ from autotrader.services.recommendations import (
     latest_run_dir,
     load_recommendations,
 )
-from autotrader.services.trader_setup import SimClock, simulated_quotes, trader_settings
+from autotrader.services.trader_setup import (
+    SimClock,
+    prev_close_source,
+    simulated_quotes,
+    trader_settings,
+)
 from autotrader.services.trading import TradingRunner
 from bma_models.log import configure_logging
 
@@ -69,44 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _prev_close_source(settings: Settings,
-                       closes: Callable[[], dict[str, float]]) -> Callable[[str], float | None]:
-    """IB's last-resort price: Polygon's previous close (with a key), else the run's close."""
-    from autotrader.config.secrets import polygon_api_key
-
-    key = polygon_api_key()
-    client = None
-    if key:  # the Polygon package (and its parquet stack) loads only when it can be used
-        from polygon.client import PolygonClient
-
-        client = PolygonClient(base_url=settings.polygon.base_url, api_key=key)
-
-    def prev_close(symbol: str) -> float | None:
-        if client is not None:
-            from polygon.errors import PolygonError
-
-            try:
-                bar = client.get_previous_close(symbol)
-            except PolygonError as e:
-                logger.warning("Polygon previous close of %s failed: %s", symbol, e)
-            else:
-                if bar is not None:
-                    return bar.close
-        price = closes().get(symbol)
-        if price is not None:
-            logger.warning("previous close of %s taken from the run's last_close", symbol)
-        return price
-
-    return prev_close
-
-
 def _ib_broker(args: argparse.Namespace, settings: Settings, journal: Journal,
                clock: Callable[[], dt.datetime],
                closes: Callable[[], dict[str, float]]) -> Broker:
     from autotrader.broker.ib import IBBroker
 
     broker = IBBroker.from_settings(
-        settings, prev_close=_prev_close_source(settings, closes),
+        settings, prev_close=prev_close_source(settings, closes),
         on_reconnect=lambda b: journal.reconcile(b, clock()))
     broker.connect()
     if broker.is_live and args.sim_time is not None:

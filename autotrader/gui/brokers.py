@@ -55,12 +55,15 @@ def ib_available() -> bool:
 
 def make_broker(kind: str, *, state_dir: Path, settings: Settings,
                 quotes: Callable | None = None, clock: Callable[[], dt.datetime] | None = None,
-                initial_cash: float = 100_000.0) -> Broker:
+                initial_cash: float = 100_000.0, journal=None,
+                prev_close: Callable[[str], float | None] | None = None) -> Broker:
     """Build the broker named ``kind`` ("paper" or "ib").
 
     ``settings`` supplies ``connection`` and ``trading.live_armed`` to the IB
     adapter (``IBBroker.from_settings``); the paper broker needs ``quotes`` and
-    ``clock``.
+    ``clock``. With a ``journal``, the IB adapter reconciles it with the broker
+    after every reconnect, before any new order (as ``autotrader run`` does);
+    ``prev_close`` is IB's last-resort price (see ``prev_close_source``).
 
     Raises
     ------
@@ -78,7 +81,13 @@ def make_broker(kind: str, *, state_dir: Path, settings: Settings,
                                     "in this build; use the paper broker")
         # loaded by name so that the GUI has no static dependency on the IB library
         module = importlib.import_module(IB_MODULE)
-        return module.IBBroker.from_settings(settings)
+        options: dict = {}
+        if journal is not None:
+            now = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+            options["on_reconnect"] = lambda broker: journal.reconcile(broker, now())
+        if prev_close is not None:
+            options["prev_close"] = prev_close
+        return module.IBBroker.from_settings(settings, **options)
     raise BrokerUnavailable(f"unknown broker {kind!r} (one of {', '.join(BROKERS)})")
 
 

@@ -39,7 +39,7 @@ from autotrader.services.recommendations import (
     latest_run_dir,
     load_recommendations,
 )
-from autotrader.services.trader_setup import simulated_quotes
+from autotrader.services.trader_setup import prev_close_source, simulated_quotes
 from autotrader.services.trading import CycleReport, TraderSettings, TradingRunner
 
 logger = logging.getLogger(__name__)
@@ -200,11 +200,17 @@ class TraderWorker:
                     logger.warning("no prices for the paper broker yet: %s", e)
             return closes
 
-        broker = make_broker(opts.broker, state_dir=opts.state_dir,
-                             settings=opts.settings or Settings(),
-                             quotes=simulated_quotes(last_closes), clock=clock,
-                             initial_cash=opts.initial_cash)
+        settings = opts.settings or Settings()
         journal = Journal(opts.state_dir / "journal.db").open()
+        try:
+            broker = make_broker(opts.broker, state_dir=opts.state_dir, settings=settings,
+                                 quotes=simulated_quotes(last_closes), clock=clock,
+                                 initial_cash=opts.initial_cash, journal=journal,
+                                 prev_close=prev_close_source(settings, last_closes)
+                                 if opts.broker == "ib" else None)
+        except BaseException:
+            journal.close()
+            raise
         runner = TradingRunner(broker, journal, recommendations, clock=clock,
                                market_open=opts.market_open,
                                settings_source=self.settings_source)

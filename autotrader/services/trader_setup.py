@@ -10,6 +10,7 @@ records, :func:`simulated_quotes` the paper/sim price source and
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import zlib
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from autotrader.config import Settings
 from autotrader.domain.records import Quote
 from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings, StopSettings
 from autotrader.services.trading import TraderSettings
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["SimClock", "simulated_quotes", "trader_settings"]
 
@@ -84,3 +87,34 @@ def simulated_quotes(closes: Callable[[], dict[str, float]]) -> Callable[[str, d
                      time=now)
 
     return provider
+
+
+def prev_close_source(settings: Settings,
+                       closes: Callable[[], dict[str, float]]) -> Callable[[str], float | None]:
+    """IB's last-resort price: Polygon's previous close (with a key), else the run's close."""
+    from autotrader.config.secrets import polygon_api_key
+
+    key = polygon_api_key()
+    client = None
+    if key:  # the Polygon package (and its parquet stack) loads only when it can be used
+        from polygon.client import PolygonClient
+
+        client = PolygonClient(base_url=settings.polygon.base_url, api_key=key)
+
+    def prev_close(symbol: str) -> float | None:
+        if client is not None:
+            from polygon.errors import PolygonError
+
+            try:
+                bar = client.get_previous_close(symbol)
+            except PolygonError as e:
+                logger.warning("Polygon previous close of %s failed: %s", symbol, e)
+            else:
+                if bar is not None:
+                    return bar.close
+        price = closes().get(symbol)
+        if price is not None:
+            logger.warning("previous close of %s taken from the run's last_close", symbol)
+        return price
+
+    return prev_close

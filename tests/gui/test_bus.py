@@ -73,3 +73,32 @@ def test_unknown_broker_is_refused_with_the_choices(tmp_path):
 
     with pytest.raises(brokers.BrokerUnavailable, match="paper, ib"):
         brokers.make_broker("tws", state_dir=tmp_path, settings=Settings())
+
+
+def test_ib_broker_from_the_gui_reconciles_the_journal_after_every_reconnect(monkeypatch, tmp_path):
+    """The GUI's IB path wires the same reconnect reconcile and price fallback as the CLI."""
+    import types
+
+    from autotrader.config import Settings
+    from autotrader.gui import brokers
+
+    captured = {}
+
+    class FakeIB:
+        @staticmethod
+        def from_settings(settings, **options):
+            captured.update(options)
+            return "ib-broker"
+
+    monkeypatch.setattr(brokers, "ib_available", lambda: True)
+    monkeypatch.setattr(brokers.importlib, "import_module",
+                        lambda name: types.SimpleNamespace(IBBroker=FakeIB))
+    calls = []
+    journal = types.SimpleNamespace(reconcile=lambda broker, now: calls.append((broker, now)))
+    broker = brokers.make_broker("ib", state_dir=tmp_path, settings=Settings(),
+                                 clock=lambda: "t0", journal=journal,
+                                 prev_close=lambda symbol: 12.5)
+    assert broker == "ib-broker"
+    captured["on_reconnect"]("reconnected")
+    assert calls == [("reconnected", "t0")]
+    assert captured["prev_close"]("AAPL") == 12.5
