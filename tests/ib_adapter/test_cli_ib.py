@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import socket
 from pathlib import Path
 
@@ -16,14 +15,6 @@ from tests.trader.conftest import write_run
 SIM_TIME = "2026-03-02T15:30:00+00:00"
 
 
-@pytest.fixture(autouse=True)
-def _drop_installed_log_handlers():
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_bma_installed", False):
-            root.removeHandler(handler)
-            handler.close()
 
 
 def _args(tmp_path: Path, port: int, *extra: str) -> list[str]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.optimizer import cvxpy_reference
 from bma_models import _qp
 from bma_models.errors import InfeasibleError
 from bma_models.optimizer import (
@@ -16,25 +16,6 @@ from bma_models.optimizer import (
     PortfolioOptimizer,
     expected_returns_from_scores,
 )
-
-
-def cvxpy_reference(problem: _qp.Problem) -> float:
-    """Same problem written naturally in cvxpy, solved by Clarabel at 1e-10."""
-    n = len(problem.mu)
-    w = cp.Variable(n)
-    risk = cp.quad_form(problem.B.T @ w, cp.psd_wrap(problem.F))
-    risk = risk + cp.sum(cp.multiply(problem.specific_var, cp.square(w)))
-    l1 = cp.norm1(w - problem.w0)
-    one_hot = np.zeros((len(problem.sector_names), n))
-    one_hot[problem.sector_ids, np.arange(n)] = 1.0
-    constraints = [cp.sum(w) == problem.target, w >= 0, w <= problem.upper,
-                   one_hot @ w <= problem.sector_cap]
-    if problem.turnover_left is not None:
-        constraints.append(l1 <= problem.turnover_left)
-    objective = problem.mu @ w - problem.risk_aversion * risk - problem.turnover_penalty * l1
-    cp.Problem(cp.Maximize(objective), constraints).solve(
-        solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
-    return _qp.objective_value(problem, np.clip(w.value, 0, None))
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 
 import pytest
@@ -10,16 +9,6 @@ import pytest
 from autotrader.cli import main, simulated_quotes, trader_settings
 from autotrader.config import Settings
 from tests.trader.conftest import write_run
-
-
-@pytest.fixture(autouse=True)
-def _drop_installed_log_handlers():
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_bma_installed", False):
-            root.removeHandler(handler)
-            handler.close()
 
 
 def test_sim_time_needs_an_offset(capsys):
