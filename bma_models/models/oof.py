@@ -22,7 +22,10 @@ from bma_models.models.first_layer import threads_per_model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fit_models", "oof_predictions", "parallel_settings"]
+__all__ = ["fit_models", "oof_predictions", "parallel_settings", "walk_forward"]
+
+#: Fold number of a final fit on all rows in :func:`walk_forward`'s task list.
+FINAL = -1
 
 
 def parallel_settings(backend: str, n_jobs: int) -> dict:
@@ -70,6 +73,9 @@ def _slice_fit_params(fit_params: Mapping, rows: np.ndarray, n_rows: int) -> dic
 
 
 def _fit_predict_fold(name, fold, estimator, X, y, train, test, fit_params):
+    """Fit on ``train`` and predict ``test``; a final fit (``test`` None) returns the model."""
+    if test is None:
+        return name, fold, None, _fit_one(name, estimator, X, y, fit_params)
     try:
         estimator.fit(
             _take(X, train), _take(y, train), **_slice_fit_params(fit_params, train, len(X))
@@ -132,26 +138,70 @@ def oof_predictions(
     BMAError
         If a model fails; the message names the model and the fold.
     """
+    oof, _ = walk_forward(models, X, y, cv, groups=groups, fit_params=fit_params,
+                          backend=backend, n_jobs=n_jobs, final_fit=False)
+    return oof
+
+
+def walk_forward(
+    models: Mapping[str, object],
+    X,
+    y,
+    cv,
+    *,
+    groups=None,
+    fit_params: Mapping[str, Mapping] | None = None,
+    backend: str = "loky",
+    n_jobs: int = 1,
+    final_fit: bool = True,
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Out-of-fold predictions and the final fits on all rows, as one parallel batch.
+
+    Same contract as :func:`oof_predictions` (first element) and
+    :func:`fit_models` (second element, ``{}`` when ``final_fit`` is False).
+
+    Why one batch: the fold fits and the final fits are independent, so they
+    share one pool with no barrier between them, and the tasks are dispatched
+    one at a time, costliest first (estimated as training rows x a per-model
+    weight: linear models are ~50x cheaper than boosted trees). That greedy
+    "longest task first" order keeps both workers busy to the end; joblib's
+    default (auto-growing batches in submission order) put several of the
+    largest tree fits on one worker while the other idled.
+    """
     if len(X) != len(y):
         raise DataError(f"X has {len(X)} rows but y has {len(y)}")
     dates = date_groups(X, groups)
     folds = list(cv.split(X, y, groups=dates))
     fit_params = {name: _aligned_fit_params(p, X) for name, p in (fit_params or {}).items()}
-    tasks = (
+    everything = np.arange(len(X))
+    tasks = [(name, k, train, test) for name in models for k, (train, test) in enumerate(folds)]
+    if final_fit:
+        tasks += [(name, FINAL, everything, None) for name in models]
+    settings = parallel_settings(backend, n_jobs)
+    if settings["n_jobs"] != 1:  # in-process, fold order fails fastest on a broken model
+        tasks.sort(key=lambda t: -len(t[2]) * _relative_cost(models[t[0]]))
+    calls = (
         joblib.delayed(_fit_predict_fold)(
-            name, k, clone(model), X, y, train, test, fit_params.get(name, {})
+            name, k, clone(models[name]), X, y, train, test, fit_params.get(name, {})
         )
-        for name, model in models.items()
-        for k, (train, test) in enumerate(folds)
+        for name, k, train, test in tasks
     )
-    with joblib.parallel_config(**parallel_settings(backend, n_jobs)):
-        results = joblib.Parallel()(tasks)
-    return _assemble(results, list(models), folds, X)
+    with joblib.parallel_config(**settings):
+        results = joblib.Parallel(batch_size=1)(calls)
+    fitted = {name: estimator for name, k, _, estimator in results if k == FINAL}
+    oof = _assemble([r for r in results if r[1] != FINAL], list(models), folds, X)
+    return oof, {name: fitted[name] for name in models if name in fitted}
+
+
+def _relative_cost(estimator) -> float:
+    """Rough CPU cost of one fit per training row, relative to a boosted-tree model."""
+    module = type(estimator).__module__
+    return 0.02 if module.startswith("sklearn.linear_model") else 1.0
 
 
 def _assemble(results, names, folds, X) -> pd.DataFrame:
     tested = np.concatenate([test for _, test in folds])
-    if np.unique(tested).size != tested.size:
+    if tested.size and np.bincount(tested, minlength=len(X)).max() > 1:
         raise DataError("test folds overlap: a row would get two out-of-fold predictions")
     rows = np.sort(tested)
     position = np.full(len(X), -1)
@@ -185,7 +235,7 @@ def fit_models(
         for name, model in models.items()
     )
     with joblib.parallel_config(**parallel_settings(backend, n_jobs)):
-        fitted = joblib.Parallel()(tasks)
+        fitted = joblib.Parallel(batch_size=1)(tasks)
     return dict(zip(models, fitted))
 
 

@@ -19,7 +19,7 @@ from bma_models.cv import PurgedGroupTimeSeriesSplit, check_purge_covers_horizon
 from bma_models.errors import DataError, SettingsError
 from bma_models.evaluation import FUTURE_LABEL_IC_THRESHOLD, future_label_canary
 from bma_models.models.first_layer import make_first_layer, threads_per_model
-from bma_models.models.oof import fit_models, oof_predictions
+from bma_models.models.oof import oof_predictions, walk_forward
 from bma_models.models.stacking import ICWeightedAverage, cross_sectional_zscore
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,8 @@ class StackedModel(BaseEstimator):
         it and the future-label canary runs on every ``fit`` (``canary_``).
     canary_threshold : float, default=FUTURE_LABEL_IC_THRESHOLD
     backend : str, default="loky"
-        joblib backend of the folds and the final fits.
+        joblib backend of the first layer's fold fits and final fits (one batch,
+        see :func:`~bma_models.models.oof.walk_forward`); the meta-learner runs in-process.
     n_jobs : int, default=1
         Parallel joblib tasks.
 
@@ -137,13 +138,15 @@ class StackedModel(BaseEstimator):
         _check_splits(cv, meta_cv, self.label_horizon)
         raw_y, y = y, self._training_target(y)
         self.canary_ = self._run_canary(X, raw_y, cv)
-        parallel = {"backend": self.backend, "n_jobs": self.n_jobs}
-        self.oof_ = oof_predictions(first_layer, X, y, cv, fit_params=fit_params, **parallel)
+        self.oof_, self.first_layer_ = walk_forward(
+            first_layer, X, y, cv, fit_params=fit_params, backend=self.backend,
+            n_jobs=self.n_jobs)
         self.model_names_ = list(first_layer)
         meta_X = self._meta_features(self.oof_[self.model_names_])
         meta_y = y.reindex(self.oof_.index)
-        self.stack_oof_ = oof_predictions({"stack": meta}, meta_X, meta_y, meta_cv, **parallel)
-        self.first_layer_ = fit_models(first_layer, X, y, fit_params=fit_params, **parallel)
+        # the meta-learners are cheap (k columns): in-process, no pickling of the OOF matrix
+        self.stack_oof_ = oof_predictions({"stack": meta}, meta_X, meta_y, meta_cv,
+                                          backend="sequential")
         self.meta_ = clone(meta).fit(meta_X, meta_y)
         # a custom meta-learner without weights_ gets NaN weights (nothing to show)
         weights = getattr(self.meta_, "weights_", np.full(len(self.model_names_), np.nan))

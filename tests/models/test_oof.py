@@ -11,6 +11,7 @@ from sklearn.linear_model import Ridge
 from bma_models.cv import PurgedGroupTimeSeriesSplit
 from bma_models.errors import BMAError, DataError
 from bma_models.models import fit_models, make_first_layer, oof_predictions, parallel_settings
+from bma_models.models.oof import walk_forward
 
 
 class RowMemory(RegressorMixin, BaseEstimator):
@@ -90,6 +91,22 @@ def test_loky_and_sequential_backends_give_identical_predictions(panel):
     loky = oof_predictions(models, X, y, CV, backend="loky", n_jobs=2)
     sequential = oof_predictions(models, X, y, CV, backend="sequential")
     pd.testing.assert_frame_equal(loky, sequential)
+
+
+def test_walk_forward_batch_equals_separate_oof_and_final_fits(panel):
+    # one parallel batch, costliest task first: the same numbers as the two separate calls
+    X, y = panel
+    models = make_first_layer(["ridge", "lightgbm"], seed=3)
+    oof, fitted = walk_forward(models, X, y, CV, backend="loky", n_jobs=2)
+    pd.testing.assert_frame_equal(oof, oof_predictions(models, X, y, CV, backend="sequential"))
+    separate = fit_models(models, X, y, backend="sequential")
+    assert list(fitted) == ["ridge", "lightgbm"]
+    for name in models:
+        np.testing.assert_array_equal(fitted[name].predict(X), separate[name].predict(X))
+    memory, final = walk_forward({"memory": RowMemory()}, X, y, CV, backend="loky", n_jobs=2)
+    assert (memory["memory"] == 0).all()  # no fold model saw its test rows
+    assert final["memory"].seen_ == set(X.index)  # the final fit saw every row
+    assert walk_forward(models, X, y, CV, backend="sequential", final_fit=False)[1] == {}
 
 
 def test_per_row_fit_params_are_sliced_to_the_training_rows(panel):
