@@ -9,7 +9,7 @@ without touching the pipeline.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import joblib
 import numpy as np
@@ -153,12 +153,17 @@ def walk_forward(
     fit_params: Mapping[str, Mapping] | None = None,
     backend: str = "loky",
     n_jobs: int = 1,
-    final_fit: bool = True,
+    final_fit: bool | Collection[str] = True,
+    on_task: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, object]]:
     """Out-of-fold predictions and the final fits on all rows, as one parallel batch.
 
     Same contract as :func:`oof_predictions` (first element) and
-    :func:`fit_models` (second element, ``{}`` when ``final_fit`` is False).
+    :func:`fit_models` (second element, ``{}`` when ``final_fit`` is False;
+    a collection of model names final-fits only those). ``on_task(done,
+    total)`` is called as each task finishes (results then arrive unordered;
+    not with the ``multiprocessing`` backend). With ``backend="dask"`` ``X``,
+    ``y`` and the fold indices are broadcast to every worker once, before the first task.
 
     Why one batch: the fold fits and the final fits are independent, so they
     share one pool with no barrier between them, and the tasks are dispatched
@@ -176,8 +181,13 @@ def walk_forward(
     everything = np.arange(len(X))
     tasks = [(name, k, train, test) for name in models for k, (train, test) in enumerate(folds)]
     if final_fit:
-        tasks += [(name, FINAL, everything, None) for name in models]
+        tasks += [(name, FINAL, everything, None) for name in models
+                  if final_fit is True or name in final_fit]
     settings = parallel_settings(backend, n_jobs)
+    if settings["backend"] == "dask":
+        # broadcast once to every worker, fold indices included: replicas survive a lost
+        # worker (a task's own arguments would be scattered to one worker and die with it)
+        settings["scatter"] = [X, y, everything, *(rows for fold in folds for rows in fold)]
     if settings["n_jobs"] != 1:  # in-process, fold order fails fastest on a broken model
         tasks.sort(key=lambda t: -len(t[2]) * _relative_cost(models[t[0]]))
     calls = (
@@ -187,7 +197,14 @@ def walk_forward(
         for name, k, train, test in tasks
     )
     with joblib.parallel_config(**settings):
-        results = joblib.Parallel(batch_size=1)(calls)
+        if on_task is None:
+            results = joblib.Parallel(batch_size=1)(calls)
+        else:
+            unordered = joblib.Parallel(batch_size=1, return_as="generator_unordered")(calls)
+            results = []
+            for result in unordered:
+                results.append(result)
+                on_task(len(results), len(tasks))
     fitted = {name: estimator for name, k, _, estimator in results if k == FINAL}
     oof = _assemble([r for r in results if r[1] != FINAL], list(models), folds, X)
     return oof, {name: fitted[name] for name in models if name in fitted}

@@ -74,6 +74,13 @@ class StackedModel(BaseEstimator):
         see :func:`~bma_models.models.oof.walk_forward`); the meta-learner runs in-process.
     n_jobs : int, default=1
         Parallel joblib tasks.
+    final_fitter : callable, optional
+        ``final_fitter(models, X, y) -> {name: fitted}`` fits some first-layer
+        models on all rows another way (e.g.
+        :func:`bma_models.models.distributed.native_final_fits` on a Dask
+        cluster); the models it returns are left out of the joblib final fits.
+    on_task : callable, optional
+        ``on_task(done, total)`` after each first-layer task (progress).
 
     Attributes
     ----------
@@ -103,6 +110,8 @@ class StackedModel(BaseEstimator):
         canary_threshold=FUTURE_LABEL_IC_THRESHOLD,
         backend="loky",
         n_jobs=1,
+        final_fitter=None,
+        on_task=None,
     ):
         self.first_layer = first_layer
         self.meta = meta
@@ -114,6 +123,8 @@ class StackedModel(BaseEstimator):
         self.canary_threshold = canary_threshold
         self.backend = backend
         self.n_jobs = n_jobs
+        self.final_fitter = final_fitter
+        self.on_task = on_task
 
     def fit(self, X: pd.DataFrame, y: pd.Series, *, fit_params: Mapping | None = None):
         """Walk forward, stack, and fit the final models on all labelled rows.
@@ -138,9 +149,13 @@ class StackedModel(BaseEstimator):
         _check_splits(cv, meta_cv, self.label_horizon)
         raw_y, y = y, self._training_target(y)
         self.canary_ = self._run_canary(X, raw_y, cv)
-        self.oof_, self.first_layer_ = walk_forward(
+        native = {} if self.final_fitter is None else self.final_fitter(
+            {n: m for n, m in first_layer.items() if not (fit_params or {}).get(n)}, X, y)
+        self.oof_, local = walk_forward(
             first_layer, X, y, cv, fit_params=fit_params, backend=self.backend,
-            n_jobs=self.n_jobs)
+            n_jobs=self.n_jobs, final_fit=[n for n in first_layer if n not in native],
+            on_task=self.on_task)
+        self.first_layer_ = {n: native[n] if n in native else local[n] for n in first_layer}
         self.model_names_ = list(first_layer)
         meta_X = self._meta_features(self.oof_[self.model_names_])
         meta_y = y.reindex(self.oof_.index)
