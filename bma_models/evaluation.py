@@ -38,6 +38,7 @@ __all__ = [
     "shuffle_within_dates",
     "shuffled_label_canary",
     "top_quantile_turnover",
+    "within_date_ranks",
 ]
 
 #: A properly lagged copy of the label may not reach a mean OOS rank IC above this.
@@ -102,13 +103,66 @@ def per_date_ic(pred: pd.Series, label: pd.Series, method: str = "pearson") -> p
     if method not in ("pearson", "spearman"):
         raise SettingsError(f"method must be 'pearson' or 'spearman', got {method!r}")
     frame = _aligned(pred, label)
-    dates = date_groups(frame)
-    codes, uniques = pd.factorize(dates, sort=True)
+    codes, uniques = pd.factorize(date_groups(frame), sort=True)
+    x, y = frame["pred"].to_numpy(dtype=float), frame["label"].to_numpy(dtype=float)
     if method == "spearman":
-        frame = frame.groupby(codes).rank()
-    ic = grouped_correlation(frame["pred"], frame["label"], codes)
+        x = within_date_ranks(x, codes)[0]
+        y = within_date_ranks(y, codes)[0]
+    ic = grouped_correlation(x, y, codes)
     series = pd.Series(ic, index=pd.Index(uniques, name="date"), name=f"{method}_ic")
     return series.dropna()
+
+
+def within_date_ranks(values, codes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """1-based ranks of ``values`` within each date code.
+
+    Returns ``(average, first, sizes)``: ties share their mean rank in
+    ``average`` and are ranked by row order in ``first`` (pandas'
+    ``groupby(codes).rank(method=...)``); ``sizes[c]`` counts the rows of code
+    ``c``. ``values`` must be free of NaN.
+
+    Why not the pandas groupby: the rows are laid out as a dates x names
+    panel and sorted row by row (a 500-wide sort stays in cache), which gives
+    both rankings ~10x faster than one groupby rank on the 500 x 1260 panel,
+    where every metric of every model ranks ~500k rows.
+    """
+    values = np.asarray(values, dtype=float)
+    codes = np.asarray(codes, dtype=np.intp)
+    n = values.size
+    sizes = np.bincount(codes) if n else np.zeros(0, dtype=np.intp)
+    if n == 0:
+        return np.empty(0), np.empty(0), sizes
+    n_codes, width = sizes.size, int(sizes.max())
+    by_code = np.argsort(codes, kind="stable")  # rows grouped by code, row order kept
+    row = codes[by_code]
+    slot = np.arange(n) - (np.cumsum(sizes) - sizes)[row]
+    # pads sort last in every row: +inf when the values are finite (the SIMD sort is 2-3x
+    # slower with NaN in a row), else NaN
+    pad = np.inf if np.isfinite(values).all() else np.nan
+    panel = np.full((n_codes, width), pad)
+    panel[row, slot] = values[by_code]
+    # the default (SIMD) sort is ~10x faster than a stable one; tie runs are put back in
+    # slot (= row) order below, which is all "first" needs from stability
+    order = np.argsort(panel, axis=1)
+    ordered = np.take_along_axis(panel, order, axis=1)
+    new_run = np.ones(ordered.shape, dtype=bool)
+    new_run[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    flat_new = new_run.ravel()
+    run = np.cumsum(flat_new) - 1
+    run_start = np.flatnonzero(flat_new)
+    lengths = np.diff(np.r_[run_start, flat_new.size])
+    flat_order = order.ravel()
+    real = (np.arange(width) < sizes[:, None]).ravel()  # sorted position holds a value, not a pad
+    tied = np.flatnonzero((lengths[run] > 1) & real)  # inside runs of tied values, run by run
+    flat_order[tied] = flat_order[tied][np.lexsort((flat_order[tied], run[tied]))]
+    ordinal = np.broadcast_to(np.arange(1.0, width + 1.0), ordered.shape).ravel()
+    mean_rank = (ordinal[run_start] + (lengths - 1) / 2.0)[run].reshape(ordered.shape)
+    average, first = np.empty(n), np.empty(n)
+    for out, ranked in ((average, mean_rank), (first, ordinal.reshape(ordered.shape))):
+        back = np.empty(ordered.shape)
+        np.put_along_axis(back, order, ranked, axis=1)
+        out[by_code] = back[row, slot]
+    return average, first, sizes
 
 
 def rank_ic(pred: pd.Series, label: pd.Series) -> pd.Series:
@@ -138,20 +192,30 @@ def quantile_buckets(pred: pd.Series, n_quantiles: int = 5) -> pd.Series:
     if n_quantiles < 2:
         raise SettingsError(f"n_quantiles must be >= 2, got {n_quantiles}")
     pred = pred.dropna()
-    pct = pred.groupby(date_groups(pred)).rank(method="first", pct=True)
-    buckets = np.ceil(pct.to_numpy() * n_quantiles).astype(int) - 1
-    return pd.Series(np.clip(buckets, 0, n_quantiles - 1), index=pred.index, name="quantile")
+    codes = pd.factorize(date_groups(pred))[0]
+    return pd.Series(_buckets(pred.to_numpy(dtype=float), codes, n_quantiles),
+                     index=pred.index, name="quantile")
+
+
+def _buckets(values: np.ndarray, codes: np.ndarray, n_quantiles: int) -> np.ndarray:
+    _, first, sizes = within_date_ranks(values, codes)
+    buckets = np.ceil(first / sizes[codes] * n_quantiles).astype(np.int64) - 1
+    return np.clip(buckets, 0, n_quantiles - 1)
 
 
 def quantile_returns(pred: pd.Series, label: pd.Series, n_quantiles: int = 5) -> pd.DataFrame:
     """Mean forward return of each prediction quantile on each date (dates x quantiles)."""
+    if n_quantiles < 2:
+        raise SettingsError(f"n_quantiles must be >= 2, got {n_quantiles}")
     frame = _aligned(pred, label)
-    keys = [
-        pd.Index(date_groups(frame), name="date"),
-        pd.Index(quantile_buckets(frame["pred"], n_quantiles).to_numpy(), name="quantile"),
-    ]
-    table = frame["label"].groupby(keys).mean().unstack("quantile")
-    return table.reindex(columns=range(n_quantiles))
+    codes, uniques = pd.factorize(date_groups(frame), sort=True)
+    key = codes * n_quantiles + _buckets(frame["pred"].to_numpy(dtype=float), codes, n_quantiles)
+    cells = len(uniques) * n_quantiles
+    sums = np.bincount(key, frame["label"].to_numpy(dtype=float), minlength=cells)
+    counts = np.bincount(key, minlength=cells)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table = np.where(counts > 0, sums / counts, np.nan).reshape(len(uniques), n_quantiles)
+    return pd.DataFrame(table, index=pd.Index(uniques, name="date"), columns=range(n_quantiles))
 
 
 def long_short_spread(pred: pd.Series, label: pd.Series, n_quantiles: int = 5) -> pd.Series:
@@ -165,15 +229,18 @@ def top_quantile_turnover(pred: pd.Series, n_quantiles: int = 5) -> pd.Series:
 
     ``turnover_t = 1 - |top_t & top_{t-1}| / |top_t|``; the first date is dropped.
     """
-    top = (quantile_buckets(pred, n_quantiles) == n_quantiles - 1).rename("top")
-    keys = [
-        pd.Index(date_groups(top), name="date"),
-        pd.Index(top.index.get_level_values(-1), name="ticker"),
-    ]
-    member = top.groupby(keys).max().unstack("ticker", fill_value=False).astype(bool)
-    kept = (member & member.shift(1, fill_value=False)).sum(axis=1)
-    turnover = 1.0 - kept / member.sum(axis=1).replace(0, np.nan)
-    return turnover.iloc[1:].rename("top_turnover")
+    top = quantile_buckets(pred, n_quantiles).to_numpy() == n_quantiles - 1
+    pred = pred.dropna()
+    codes, dates = pd.factorize(date_groups(pred), sort=True)
+    tickers = pd.factorize(pred.index.get_level_values(-1))[0]
+    member = np.zeros((len(dates), int(tickers.max()) + 1 if tickers.size else 0), dtype=bool)
+    member[codes[top], tickers[top]] = True
+    kept = np.zeros(len(dates))
+    kept[1:] = (member[1:] & member[:-1]).sum(axis=1)
+    held = member.sum(axis=1).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        turnover = 1.0 - kept / np.where(held > 0, held, np.nan)
+    return pd.Series(turnover, index=pd.Index(dates, name="date"), name="top_turnover").iloc[1:]
 
 
 def _metrics(pred: pd.Series, label: pd.Series, folds, n_quantiles: int) -> dict:

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from bma_models.data.protocol import to_panel
 from bma_models.errors import DataError, SettingsError
+from bma_models.evaluation import within_date_ranks
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ class RegimeFusion:
         _require_multiindex(pred, "predictions")
         _require_multiindex(factors, "factors")
         categories = self._factor_categories(factors.columns)
-        ml_rank = pred.groupby(level=0).rank(pct=True)
+        ml_rank = _percentile_ranks_by_date(pred)
         composite = self._composite(factors.reindex(pred.index), categories, regimes, weights)
         fused = self.w_ml * ml_rank + (1.0 - self.w_ml) * composite.fillna(ml_rank)
         return fused.where(pred.notna()).rename("fused_score")
@@ -297,25 +297,23 @@ class RegimeFusion:
         return {c: mapping[c] for c in columns}
 
 
-def _percentile_ranks_by_date(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame.groupby(level=0).rank(pct=True)``, block by block on date-sorted rows.
+def _percentile_ranks_by_date(frame: pd.DataFrame | pd.Series):
+    """``frame.groupby(level=0).rank(pct=True)``: average ties, NaN kept, per column.
 
-    Why: rows are sorted by date, so each date is one contiguous block and
-    ``scipy.stats.rankdata`` ranks all columns of a block at once (average ties,
-    NaN kept) — about twice as fast as the groupby on a 500 x 1260 panel, with
-    identical numbers. Unsorted input falls back to the groupby.
+    Why not the groupby: :func:`~bma_models.evaluation.within_date_ranks` sorts
+    each date's names as one row of a dense panel, several times faster on the
+    27 factor columns of a 500 x 1260 panel, with the same numbers.
     """
-    dates = frame.index.get_level_values(0).to_numpy()
-    if len(dates) == 0 or np.any(dates[1:] < dates[:-1]):
-        return frame.groupby(level=0).rank(pct=True)
+    codes = pd.factorize(frame.index.get_level_values(0))[0]
     values = frame.to_numpy(dtype=float)
-    out = np.empty_like(values)
-    bounds = np.flatnonzero(dates[1:] != dates[:-1]) + 1
-    for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(values)]):
-        block = values[start:end]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:end] = (rankdata(block, axis=0, nan_policy="omit")
-                              / np.sum(~np.isnan(block), axis=0))
+    columns = values.reshape(len(values), -1)
+    out = np.full(columns.shape, np.nan)
+    for j in range(columns.shape[1]):
+        present = ~np.isnan(columns[:, j])
+        average, _, sizes = within_date_ranks(columns[present, j], codes[present])
+        out[present, j] = average / sizes[codes[present]]
+    if isinstance(frame, pd.Series):
+        return pd.Series(out[:, 0], index=frame.index, name=frame.name)
     return pd.DataFrame(out, index=frame.index, columns=frame.columns)
 
 

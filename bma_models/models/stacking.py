@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bma_models.errors import SettingsError
-from bma_models.evaluation import grouped_correlation
+from bma_models.evaluation import grouped_correlation, within_date_ranks
 from bma_models.models.ranking import row_dates
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,7 @@ class ICWeightedAverage(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, y_numeric=True)
         prior = self._prior(X.shape[1])
         codes = pd.factorize(dates)[0]
+        y = self._scored(y, codes)  # the label is ranked once for every column
         self.mean_ic_ = np.array([self._mean_ic(X[:, j], y, codes) for j in range(X.shape[1])])
         logits = np.where(prior > 0, np.log(np.where(prior > 0, prior, 1.0)), -np.inf)
         self.weights_ = softmax(logits + self.mean_ic_ / self.temperature)
@@ -173,11 +174,12 @@ class ICWeightedAverage(RegressorMixin, BaseEstimator):
             )
         return prior / prior.sum()
 
+    def _scored(self, values, codes):
+        # spearman: average ranks within each date; NaN rows (none after validate_data) absent
+        return within_date_ranks(values, codes)[0] if self.method == "spearman" else values
+
     def _mean_ic(self, column, y, codes):
-        frame = pd.DataFrame({"x": column, "y": y})
-        if self.method == "spearman":
-            frame = frame.groupby(codes).rank()
-        ic = grouped_correlation(frame["x"], frame["y"], codes, min_count=2)
+        ic = grouped_correlation(self._scored(column, codes), y, codes, min_count=2)
         ic = ic[np.isfinite(ic)]
         # a column with no usable date (constant) carries no evidence: IC 0
         return float(ic.mean()) if ic.size else 0.0

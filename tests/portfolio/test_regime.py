@@ -188,3 +188,19 @@ def test_block_ranks_equal_the_groupby_ranks_with_ties_nans_and_unsorted_input()
     shuffled = frame.sample(frac=1.0, random_state=1)
     pd.testing.assert_frame_equal(_percentile_ranks_by_date(shuffled),
                                   shuffled.groupby(level=0).rank(pct=True))
+
+
+def test_percentile_ranks_equal_the_pandas_groupby_with_ties_and_nan():
+    from bma_models.regime import _percentile_ranks_by_date
+
+    rng = np.random.default_rng(11)
+    dates = pd.bdate_range("2024-01-01", periods=9)
+    index = pd.MultiIndex.from_product([dates, [f"T{i}" for i in range(13)]],
+                                       names=["date", "ticker"])[rng.permutation(117)[:100]]
+    frame = pd.DataFrame(rng.integers(0, 5, (100, 3)).astype(float), index=index,
+                         columns=["a", "b", "c"])
+    frame[frame > 3] = np.nan
+    expected = frame.groupby(level=0).rank(pct=True)
+    pd.testing.assert_frame_equal(_percentile_ranks_by_date(frame), expected, rtol=1e-12)
+    pd.testing.assert_series_equal(_percentile_ranks_by_date(frame["a"]), expected["a"],
+                                   rtol=1e-12)
