@@ -93,15 +93,35 @@ class Prefaulter:
             logger.debug("prefaulting skipped: %s", self.disabled_reason_)
 
     def _populate(self) -> None:
-        madvise, reason = _load_madvise()
-        if madvise is None:
-            self.disabled_reason_ = reason
-            return
-        for array, start, stop in self.ranges:
-            base = array.ctypes.data + start * array.itemsize
-            first = base - base % _PAGE
-            length = array.ctypes.data + stop * array.itemsize - first
-            if length > 0 and madvise(first, length, _MADV_POPULATE_WRITE) != 0:
-                self.disabled_reason_ = f"madvise(MADV_POPULATE_WRITE) failed: errno " \
-                                        f"{ctypes.get_errno()}"
-                return
+        self.disabled_reason_ = _populate(self.ranges)
+
+
+def populate(array: np.ndarray) -> str:
+    """Map every page of a contiguous ``array`` now, in one system call.
+
+    Cheaper than taking the page faults one by one while writing (measured about
+    0.5 s instead of 0.8 s of system time for 1.6 GB), and it never changes the
+    memory's content.
+
+    Returns
+    -------
+    str
+        Empty when it worked, else why it did nothing (also logged at debug level).
+    """
+    reason = _populate([(array.reshape(-1), 0, array.size)])
+    if reason:
+        logger.debug("populating skipped: %s", reason)
+    return reason
+
+
+def _populate(ranges: Iterable[tuple[np.ndarray, int, int]]) -> str:
+    madvise, reason = _load_madvise()
+    if madvise is None:
+        return reason
+    for array, start, stop in ranges:
+        base = array.ctypes.data + start * array.itemsize
+        first = base - base % _PAGE
+        length = array.ctypes.data + stop * array.itemsize - first
+        if length > 0 and madvise(first, length, _MADV_POPULATE_WRITE) != 0:
+            return f"madvise(MADV_POPULATE_WRITE) failed: errno {ctypes.get_errno()}"
+    return ""

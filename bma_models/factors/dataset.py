@@ -78,6 +78,7 @@ def build_dataset(
     upper: float = 0.99,
     sector_neutral: bool = True,
     n_jobs: int = 1,
+    factors: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.Series, pd.Series, DatasetMeta]:
     """Run factors -> lag -> cross-section -> labels -> alignment check.
 
@@ -100,6 +101,10 @@ def build_dataset(
         Passed to :func:`~bma_models.factors.cross_sectional_process`.
     n_jobs : int
         Threads of the factor engine (results are bit-identical for any count).
+    factors : DataFrame, optional
+        ``compute_factors(bars, reference, specs)`` computed elsewhere (by
+        ticker blocks on a Dask cluster, :mod:`bma_models.factors.distributed`);
+        None computes it here.
 
     Returns
     -------
@@ -134,7 +139,7 @@ def build_dataset(
     lag = base_lag + safety_gap
     if len(bars) == 0:
         raise DataError("build_dataset needs bars; got an empty frame")
-    raw = compute_factors(bars, reference, specs, n_jobs=n_jobs)
+    raw = compute_factors(bars, reference, specs, n_jobs=n_jobs) if factors is None else factors
     market_dates = pd.DatetimeIndex(raw.index.levels[0], name="date")
     lagged = labels.lag_features(raw, lag, market_dates)
     label = labels.forward_returns(bars, horizon).reindex(raw.index)

@@ -11,8 +11,16 @@ import numpy as np
 import pandas as pd
 
 from bma_models.errors import SettingsError
-from bma_models.factors._memory import Prefaulter, fresh_array
-from bma_models.factors.panel import Panel, build_panel, long_index
+from bma_models.factors import _fused
+from bma_models.factors._memory import Prefaulter, fresh_array, populate
+from bma_models.factors.panel import (
+    BarGrid,
+    Panel,
+    bar_grid,
+    build_panel,
+    long_index,
+    shares_per_ticker,
+)
 from bma_models.factors.registry import FACTORS, FactorSpec
 
 logger = logging.getLogger(__name__)
@@ -70,14 +78,13 @@ def compute_factors(
         Factor specs (or registered column names); None computes every
         registered default factor in :data:`~bma_models.factors.FACTORS`.
     n_jobs : int
-        Threads computing tiles in parallel (numpy releases the GIL inside its
-        loops); with ``n_jobs > 1`` the bar columns are also scattered in
-        parallel and one more helper thread maps the output's pages ahead of
-        the tiles (see :mod:`bma_models.factors._memory`). The result is
-        bit-identical for every value.
+        Threads computing blocks of tickers in parallel (the compiled kernel and
+        numpy release the GIL); with ``n_jobs > 1`` the two key columns are also
+        factorised in parallel. The result is bit-identical for every value.
     chunk_cells : int
-        Target dates x tickers cells per tile (a tile spans at least twice the
-        factors' lookback in sessions, plus the lookback itself).
+        Working-set size per block: about ``chunk_cells`` ring-buffer values per
+        derived series for the fused kernel, dates x tickers cells per tile for
+        the numpy path. Results do not depend on it.
 
     Returns
     -------
@@ -86,30 +93,34 @@ def compute_factors(
         column per factor, one row per input bar. Warm-up and halt-affected
         values are NaN (see :mod:`bma_models.factors.library`).
 
+    Raises
+    ------
+    SettingsError
+        On an unknown or duplicated factor, or ``n_jobs`` / ``chunk_cells`` < 1.
+    DataError
+        If a protocol column is missing or a (date, ticker) pair repeats.
+
     Notes
     -----
-    Why arrays instead of ``groupby("ticker").rolling``: the bars are pivoted
-    once to dates x tickers arrays and every factor is a handful of whole-array
-    numpy operations, so there is no per-ticker Python work; the value of a
-    factor at date ``t`` only reads rows ``<= t`` of the arrays.
+    Why a fused compiled kernel (:mod:`bma_models.factors._fused`): every
+    registered factor is a handful of rolling sums, running extremes and shifts
+    of a few per-bar series. One pass over the sessions, per block of tickers,
+    keeps those states in a small ring buffer and writes every factor straight
+    into its final cell of the result, so there is no panel of the bars, no
+    temporary array per formula and no long <-> wide round trip: the inputs are
+    the bar columns themselves and the output buffer *is* the frame's single
+    block (each factor column contiguous, no copy). The numpy engine before it
+    made several whole-tile passes per formula step and spent its time on that
+    memory traffic, not on arithmetic. The value at ``t`` only reads sessions
+    ``<= t``.
 
-    Why tiles: the value of a registered factor at ``t`` reads at most
-    ``spec.lookback`` sessions before ``t`` and nothing of other tickers, so the
-    panel is cut into blocks of consecutive sessions (each computed with
-    ``lookback`` sessions of history in front, its output one contiguous slice
-    of the result) and each block into groups of tickers. Tiles of a few hundred
-    kilobytes stay in the CPU cache and the allocator's reusable heap, whereas
-    whole 60 MB temporaries (3,000 tickers x 2,520 sessions) each are a fresh
-    ``mmap`` paying page faults (whole-array code measured several times slower).
-
-    Why the output is written dense and then squeezed: the result has one
-    column per factor, each contiguous (the frame's single block is the
-    transposed ``(n_factors, n_cells)`` array, no copy). Every tile writes its
-    values straight into their cells of that grid-shaped buffer, then each
-    column drops the cells without a bar by moving the kept values forward in
-    place, in cache-sized chunks; since the dense date-major grid order *is*
-    the (date, ticker) order, what remains is the result. The frame's index is
-    built from integer codes, never from tuples.
+    Specs whose function is not a registered family (user-defined
+    :class:`FactorSpec`) run on the numpy path instead: the bars pivoted to a
+    dates x tickers :class:`Panel`, cut into cache-sized tiles of sessions x
+    tickers (each with ``spec.lookback`` sessions of history in front), every
+    tile written into its cells of a dense grid, then the cells without a bar
+    squeezed out in place. Both paths follow the conventions of
+    :mod:`bma_models.factors.library`, and a test holds them equal.
 
     Examples
     --------
@@ -126,14 +137,58 @@ def compute_factors(
     if n_jobs < 1 or chunk_cells < 1:
         raise SettingsError(f"n_jobs and chunk_cells must be >= 1, got {n_jobs}, {chunk_cells}")
     started = time.perf_counter()
-    panel = build_panel(bars, reference, n_jobs=n_jobs)
-    values = _tiled_values(panel, selected, n_jobs, chunk_cells)
+    plan = _fused.plan_specs(selected)
+    if plan is None:  # a spec outside the registered families: generic numpy tiles
+        grid = panel = build_panel(bars, reference, n_jobs=n_jobs)
+        values = _tiled_values(panel, selected, n_jobs, chunk_cells)
+    else:
+        grid = bar_grid(bars, n_jobs=n_jobs)
+        values = _fused_values(grid, bars, reference, plan, n_jobs, chunk_cells)
     logger.debug(
-        "computed %d factors on %r in %.2f s (n_jobs=%d)", len(selected), panel,
-        time.perf_counter() - started, n_jobs,
+        "computed %d factors on %r in %.2f s (n_jobs=%d, %s)", len(selected), grid,
+        time.perf_counter() - started, n_jobs, "numpy tiles" if plan is None else "fused",
     )
-    return pd.DataFrame(values.T, index=long_index(panel),
+    return pd.DataFrame(values.T, index=long_index(grid),
                         columns=[s.name for s in selected], copy=False)
+
+
+_FUSED_INPUTS = ("open", "high", "low", "close", "vwap", "volume")
+
+
+def _fused_values(
+    grid: BarGrid, bars: pd.DataFrame, reference: pd.DataFrame | None, plan: _fused.Plan,
+    n_jobs: int, chunk_cells: int,
+) -> np.ndarray:
+    # (n_factors, n_bars) in (date, ticker) order, written in place by the kernel
+    n_tickers = grid.shape[1]
+    # blocks of about chunk_cells ring values per series, at least one per thread
+    n_blocks = max(-(-n_tickers // max(1, chunk_cells // plan.ring)), n_jobs)
+    n_blocks = min(n_tickers, -(-n_blocks // n_jobs) * n_jobs)
+    edges = np.linspace(0, n_tickers, n_blocks + 1).round().astype(np.int64)
+    starts = _fused.block_starts(grid.has_bar, edges)
+    n_bars = int(np.count_nonzero(grid.has_bar))
+    columns = tuple(_read_only(grid.sorted_values(bars[name])) for name in _FUSED_INPUTS)
+    shares = shares_per_ticker(reference, grid.tickers)
+    out = fresh_array((plan.size, n_bars))
+    # map the result's pages up front, one system call per thread: cheaper than
+    # the kernel taking 400k page faults one by one (1.6 GB at 3,000 x 2,520)
+    _run(populate, np.array_split(out.reshape(-1), n_jobs), n_jobs)
+
+    def block(k: int) -> None:
+        _fused.run_block(columns, grid.has_bar, shares, np.ascontiguousarray(starts[:, k]),
+                         int(edges[k]), int(edges[k + 1]), plan, out)
+
+    _run(block, range(len(edges) - 1), n_jobs)
+    # numpy's SIMD log1p is several times faster than numba's scalar libm call
+    _run(lambda row: np.log1p(out[row], out=out[row]), plan.log_rows, n_jobs)
+    return out
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    # one array type for the compiled kernel whatever the column's flags
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def _tiled_values(

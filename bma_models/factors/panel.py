@@ -16,6 +16,7 @@ import pandas as pd
 
 from bma_models.data.protocol import BAR_COLUMNS
 from bma_models.errors import DataError
+from bma_models.factors import _grid
 from bma_models.factors._memory import fresh_array
 from bma_models.factors._rolling import DyadicTable, ratio, shift, std_from_sums
 
@@ -133,6 +134,82 @@ class Panel:
         )
 
 
+class BarGrid:
+    """Where each bar sits on the (market session, ticker) grid.
+
+    Parameters
+    ----------
+    dates : DatetimeIndex
+        The market session grid (sorted, unique).
+    tickers : Index
+        Tickers (sorted, unique).
+    has_bar : ndarray of bool
+        Shape (n_dates, n_tickers); True where the input had a bar.
+    cells : ndarray or None
+        Flat grid cell of every input row, or None when the rows already are in
+        (date, ticker) order.
+    """
+
+    def __init__(self, dates, tickers, has_bar, cells):
+        self.dates = dates
+        self.tickers = tickers
+        self.has_bar = has_bar
+        self.cells = cells
+
+    def __repr__(self) -> str:
+        return f"BarGrid({len(self.dates)} sessions x {len(self.tickers)} tickers)"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.has_bar.shape
+
+    @cached_property
+    def order(self) -> np.ndarray | None:
+        """Row permutation into (date, ticker) order (None: rows already in order)."""
+        return None if self.cells is None else np.argsort(self.cells, kind="stable")
+
+    def sorted_values(self, column: pd.Series) -> np.ndarray:
+        """A bar column as float64 in (date, ticker) order (no copy when possible)."""
+        values = column.to_numpy(dtype=np.float64)
+        return values if self.order is None else values[self.order]
+
+
+def bar_grid(bars: pd.DataFrame, *, n_jobs: int = 1) -> BarGrid:
+    """Locate protocol bars on the market session grid (see :func:`build_panel`).
+
+    Raises
+    ------
+    DataError
+        If a protocol column is missing or a (date, ticker) pair repeats.
+    """
+    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
+    if missing:
+        raise DataError(f"bars are missing columns {missing}; expected {list(BAR_COLUMNS)}")
+    keys = [bars["date"], bars["ticker"]]
+    if n_jobs > 1:  # the ticker strings are hashed by pyarrow, without the GIL
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            (date_codes, dates), (ticker_codes, tickers) = pool.map(_factorize, keys)
+    else:
+        (date_codes, dates), (ticker_codes, tickers) = map(_factorize, keys)
+    shape = (len(dates), len(tickers))
+    has_bar = np.zeros(shape, dtype=bool)
+    # rows already in (date, ticker) order: strictly increasing cells, hence unique
+    ordered = bool(_grid.mark_cells(date_codes, ticker_codes, has_bar))
+    flat = None
+    if not ordered:
+        flat = date_codes.astype(np.int64) * shape[1] + ticker_codes
+    if not ordered and int(np.count_nonzero(has_bar)) != len(bars):
+        _, first, counts = np.unique(flat, return_index=True, return_counts=True)
+        row = bars.iloc[first[np.argmax(counts > 1)]]
+        raise DataError(
+            f"{len(bars) - int(np.count_nonzero(has_bar))} duplicated (date, ticker) bars, "
+            f"e.g. {row['ticker']} on {pd.Timestamp(row['date']).date()}"
+        )
+    return BarGrid(pd.DatetimeIndex(dates, name="date"),
+                   pd.Index(tickers, name="ticker", dtype="str"), has_bar,
+                   None if ordered else flat)
+
+
 def build_panel(
     bars: pd.DataFrame, reference: pd.DataFrame | None = None, *, n_jobs: int = 1
 ) -> Panel:
@@ -164,43 +241,27 @@ def build_panel(
     each value column into a preallocated array is several times faster on
     millions of rows and checks uniqueness at the same time.
     """
-    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
-    if missing:
-        raise DataError(f"bars are missing columns {missing}; expected {list(BAR_COLUMNS)}")
-    keys = [bars["date"], bars["ticker"]]
-    if n_jobs > 1:  # the ticker strings are hashed by pyarrow, without the GIL
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            (date_codes, dates), (ticker_codes, tickers) = pool.map(_factorize, keys)
-    else:
-        (date_codes, dates), (ticker_codes, tickers) = map(_factorize, keys)
-    shape = (len(dates), len(tickers))
-    flat = date_codes.astype(np.int64) * shape[1] + ticker_codes
-    has_bar = np.zeros(shape, dtype=bool)
-    has_bar.reshape(-1)[flat] = True
-    # rows already in (date, ticker) order (strictly increasing cells, hence
-    # unique) scatter with a boolean mask, several times cheaper than by index
-    ordered = bool(np.all(flat[1:] > flat[:-1]))
-    if not ordered and int(np.count_nonzero(has_bar)) != len(bars):
-        _, first, counts = np.unique(flat, return_index=True, return_counts=True)
-        row = bars.iloc[first[np.argmax(counts > 1)]]
-        raise DataError(
-            f"{len(bars) - int(np.count_nonzero(has_bar))} duplicated (date, ticker) bars, "
-            f"e.g. {row['ticker']} on {pd.Timestamp(row['date']).date()}"
-        )
-    cells = None if ordered else flat
+    grid = bar_grid(bars, n_jobs=n_jobs)
+    has_bar = grid.has_bar
     columns = [bars[name] for name in PANEL_FIELDS]
     if n_jobs > 1:  # numpy releases the GIL while scattering
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            arrays = list(pool.map(lambda column: _scatter(column, cells, has_bar), columns))
+            arrays = list(pool.map(lambda column: _scatter(column, grid.cells, has_bar),
+                                   columns))
     else:
-        arrays = [_scatter(column, cells, has_bar) for column in columns]
+        arrays = [_scatter(column, grid.cells, has_bar) for column in columns]
     fields = dict(zip(PANEL_FIELDS, arrays, strict=True))
-    ticker_index = pd.Index(tickers, name="ticker", dtype="str")
-    shares = _shares_per_ticker(reference, ticker_index)
-    return Panel(pd.DatetimeIndex(dates, name="date"), ticker_index, fields, shares, has_bar)
+    shares = shares_per_ticker(reference, grid.tickers)
+    return Panel(grid.dates, grid.tickers, fields, shares, has_bar)
 
 
-def _factorize(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+def _factorize(column: pd.Series) -> tuple[np.ndarray, pd.Index | np.ndarray]:
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "M":
+        # sorted dates (the usual layout): one compiled pass instead of a hash table
+        values = column.to_numpy()
+        codes, uniques = _grid.sorted_codes(values.view(np.int64))
+        if codes is not None:
+            return codes, uniques.view(values.dtype)
     return pd.factorize(column, sort=True)
 
 
@@ -219,7 +280,8 @@ def _scatter(column: pd.Series, cells: np.ndarray | None, has_bar: np.ndarray) -
     return out
 
 
-def _shares_per_ticker(reference: pd.DataFrame | None, tickers: pd.Index) -> np.ndarray:
+def shares_per_ticker(reference: pd.DataFrame | None, tickers: pd.Index) -> np.ndarray:
+    """Shares outstanding per ticker from reference rows (NaN: unknown or not positive)."""
     if reference is None or "shares_outstanding" not in getattr(reference, "columns", ()):
         return np.full(len(tickers), np.nan)
     ref = reference.drop_duplicates("ticker", keep="last").set_index("ticker")
@@ -229,7 +291,7 @@ def _shares_per_ticker(reference: pd.DataFrame | None, tickers: pd.Index) -> np.
     return out
 
 
-def long_index(panel: Panel) -> pd.MultiIndex:
+def long_index(panel: Panel | BarGrid) -> pd.MultiIndex:
     """The (date, ticker) MultiIndex of the cells that had a bar, date-major order."""
     n_dates, n_tickers = panel.shape
     # codes built in the small integer types pandas stores them in
