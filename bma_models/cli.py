@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", default="result", help="output root (default: result/)")
     run.add_argument("--seed", type=int, default=None, help="random seed (default from config)")
     run.add_argument("--jobs", type=int, default=None, help="parallel jobs (default from config)")
+    run.add_argument("--dask-scheduler", metavar="ADDRESS|local", default=None,
+                     help="run on a Dask cluster: 'local' starts a LocalCluster on this machine, "
+                          "tcp://host:8786 connects to a running scheduler (needs the dask "
+                          "extra; default from research.dask.scheduler, null = no Dask)")
     run.add_argument("--log-level", default="INFO")
     return parser
 

@@ -310,7 +310,8 @@ def _percentile_ranks_by_date(frame: pd.DataFrame | pd.Series):
     out = np.full(columns.shape, np.nan)
     for j in range(columns.shape[1]):
         present = ~np.isnan(columns[:, j])
-        average, _, sizes = within_date_ranks(columns[present, j], codes[present])
+        average, _, sizes = within_date_ranks(columns[present, j], codes[present],
+                                              first=False)
         out[present, j] = average / sizes[codes[present]]
     if isinstance(frame, pd.Series):
         return pd.Series(out[:, 0], index=frame.index, name=frame.name)

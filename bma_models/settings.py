@@ -35,6 +35,7 @@ from bma_models.errors import SettingsError
 __all__ = [
     "MODEL_NAMES",
     "CVSettings",
+    "DaskSettings",
     "DataSettings",
     "FeatureSettings",
     "LabelSettings",
@@ -175,6 +176,48 @@ class PortfolioSettings(Section):
                              "portfolio cannot be invested: raise top_n or max_position")
 
 
+_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
+
+
+@dataclasses.dataclass(frozen=True)
+class DaskSettings(Section):
+    """Optional Dask cluster for the research run (``pip install ".[dask]"``).
+
+    With ``scheduler`` null nothing changes: the run uses ``jobs`` and
+    ``joblib_backend`` on this machine and never imports dask.
+    """
+
+    scheduler: str | None = setting(
+        None, doc="null = no Dask | local = LocalCluster on this machine | tcp://host:8786")
+    workers: int | None = setting(None, ge=1, le=1024,
+                                  doc="LocalCluster worker processes; null = CPU cores")
+    threads_per_worker: int = setting(1, ge=1, le=256, doc="threads of each local worker")
+    memory_limit: str = setting("auto", doc="memory per local worker: auto | 4GiB | 0 = none")
+    connect_timeout_s: float = setting(30.0, gt=0.0, le=3600.0,
+                                       doc="seconds to reach the scheduler and its workers")
+    allowed_failures: int = setting(3, ge=0, le=100,
+                                    doc="local cluster: worker deaths a task survives")
+    factor_block_tickers: int = setting(500, ge=10, le=100_000,
+                                        doc="tickers per factor-computation task")
+    native_fit_min_rows: int = setting(
+        5_000_000, ge=0, doc="training rows from which LightGBM/XGBoost final fits use "
+        "lightgbm.dask / xgboost.dask")
+
+    def check(self) -> None:
+        address = self.scheduler
+        if address is None or address == "local":
+            return
+        if not address.strip() or any(c.isspace() for c in address):
+            raise FieldError(("scheduler",), "must be null, 'local' or an address", address)
+        rest = next((address[len(p):] for p in _SCHEMES if address.startswith(p)), None)
+        if rest is None and "://" in address:
+            raise FieldError(("scheduler",), f"has an unknown scheme (use {_SCHEMES[0]}...)",
+                             address)
+        if rest is None and ":" not in address:
+            raise FieldError(("scheduler",), "must be 'local' or host:port / tcp://host:port",
+                             address)
+
+
 @dataclasses.dataclass(frozen=True)
 class ResearchSettings(Section):
     """All research-pipeline settings.
@@ -198,6 +241,7 @@ class ResearchSettings(Section):
     jobs: int = setting(2, ge=1, le=256, doc="parallel workers")
     joblib_backend: Literal["loky", "threading", "multiprocessing"] = setting(
         "loky", doc="joblib backend for parallel work")
+    dask: DaskSettings = setting(default_factory=DaskSettings, doc="")
 
     def check(self) -> None:
         if self.cv.gap < self.labels.horizon:

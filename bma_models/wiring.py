@@ -32,6 +32,8 @@ def cli_overrides(ns: argparse.Namespace, source: str) -> dict[str, Any]:
         overrides["research.jobs"] = ns.jobs
     if ns.data:
         overrides["research.data.csv_path"] = ns.data
+    if getattr(ns, "dask_scheduler", None):
+        overrides["research.dask.scheduler"] = ns.dask_scheduler
     return overrides
 
 
@@ -94,8 +96,6 @@ def _load_polygon(settings, dates: DateRange, environ: dict[str, str]) -> Market
 def run_command(ns: argparse.Namespace, environ: dict[str, str],
                 now: dt.datetime | None = None) -> Path:
     """Execute ``bma run``; returns the committed run directory."""
-    from bma_models.report.run import run_and_report
-
     now = now or dt.datetime.now(dt.timezone.utc)
     source = resolve_source(ns.source, environ)
     dates = resolve_dates(ns.start_date, ns.end_date, now)
@@ -110,8 +110,31 @@ def run_command(ns: argparse.Namespace, environ: dict[str, str],
         raise DataError(f"no bars from source {source!r} between {dates.start} and {dates.end}")
     for note in market.notes:
         logger.info("data: %s", note)
-    return run_and_report(market, settings.research, Path(ns.output), argv=_argv(ns),
-                          progress=_tqdm_progress(), load_s=load_s)
+    return run_research(market, settings.research, Path(ns.output), argv=_argv(ns),
+                        progress=_tqdm_progress(), load_s=load_s)
+
+
+def run_research(market: MarketData, research, output_root: Path, argv: list[str],
+                 progress=None, cancel=None, load_s: float = 0.0) -> Path:
+    """Run the pipeline and write the run directory, on Dask when ``research.dask`` says so.
+
+    The one place (CLI and GUI job) where a Dask session is opened around the
+    run: with ``research.dask.scheduler`` null this is exactly
+    :func:`bma_models.report.run.run_and_report`; otherwise a
+    :class:`~bma_models.cluster.DaskSession` is opened first, handed to the
+    pipeline, and closed (a local cluster shut down) when the run ends.
+    Cluster failures surface as :class:`~bma_models.cluster.ClusterError`.
+    """
+    from bma_models.cluster import dask_session
+    from bma_models.report.run import run_and_report
+
+    with dask_session(research.dask) as session:
+        if session is None:
+            return run_and_report(market, research, output_root, argv=argv, progress=progress,
+                                  cancel=cancel, load_s=load_s)
+        logger.info("research on Dask: %r", session)
+        return run_and_report(market, research, output_root, argv=argv, progress=progress,
+                              cancel=cancel, load_s=load_s, cluster=session)
 
 
 def _tqdm_progress():
@@ -120,14 +143,30 @@ def _tqdm_progress():
     from bma_models.pipeline import STAGES
 
     bar = tqdm(total=len(STAGES), desc="bma run", unit="stage")
+    tasks: dict[str, Any] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
+        if ":" in stage:  # per-task progress on a Dask cluster ("train:tasks", done, total)
+            _task_bar(tasks, stage, done, total)
+            return
         bar.set_postfix_str(stage)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
 
     return progress
+
+
+def _task_bar(bars: dict[str, Any], stage: str, done: int, total: int) -> None:
+    from tqdm import tqdm
+
+    if stage not in bars:
+        bars[stage] = tqdm(total=total, desc=stage, unit="task", leave=False)
+    task_bar = bars[stage]
+    task_bar.update(done - task_bar.n)
+    if done >= total:
+        task_bar.close()
+        del bars[stage]
 
 
 def _argv(ns: argparse.Namespace) -> list[str]:

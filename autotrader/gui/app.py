@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -23,7 +25,7 @@ import sys
 import threading
 import time
 import tkinter as tk
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from tkinter import messagebox, ttk
@@ -36,10 +38,12 @@ from autotrader.gui.trader_worker import TraderOptions
 from autotrader.gui.widgets import ScrollablePage, install_global_wheel
 
 logger = logging.getLogger(__name__)
+stall_logger = logging.getLogger("autotrader.gui.stall")
 
 POLL_MS = 20
 MAX_BATCH = 50
 CONFIG_CHECK_S = 1.0
+MAX_SPIKES = 100
 
 
 def open_path(path: str | Path) -> None:
@@ -59,28 +63,122 @@ def _background_priority() -> None:
 
 @dataclass
 class StallMeter:
-    """Largest gap between consecutive ``after()`` ticks since the last :meth:`reset`."""
+    """Largest gap between consecutive ``after()`` ticks since the last :meth:`reset`.
+
+    Timed Tk-thread work (every bus handler, every chunk of a chunked fill) is
+    reported with :meth:`note`. A gap longer than ``spike_s`` is kept in
+    :attr:`spikes` with the slowest work noted during it, the *untimed* rest
+    (Tk redraw and geometry, idle callbacks, garbage collection, waiting for
+    the GIL or for a CPU) - the :data:`MAX_SPIKES` largest are kept, all are
+    counted in :attr:`spike_count`; :attr:`longest` is the longest single piece of
+    timed work since the reset. On Linux, a spike also has the Tk thread's own
+    scheduler figures for the gap from ``/proc/thread-self/schedstat``:
+    ``cpu_ms`` (it ran) and ``runq_ms`` (it was runnable but the OS ran other
+    processes). With
+    ``detailed`` (the stall probe) every tick also sums the figures of *all*
+    threads of the process (``threads_cpu_ms``, ``threads_runq_ms``): Tcl's
+    notifier thread and the relay threads, whose waits for a CPU delay the Tk
+    thread while it sleeps. Each spike is logged at DEBUG on
+    ``autotrader.gui.stall``.
+    """
 
     interval_s: float = POLL_MS / 1000.0
     last: float | None = None
     max_gap_s: float = 0.0
     ticks: int = 0
-    spike_s: float = 0.05
-    spikes: list[tuple[float, str]] = field(default_factory=list)
+    spike_s: float = 0.03
+    spikes: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[tuple[str, float]] = field(default_factory=list)
+    sched: tuple[int, int] | None = None
+    longest: tuple[str, float] = ("-", 0.0)
+    spike_count: int = 0
+    detailed: bool = False
+    threads_sched: tuple[int, int] | None = None
+    _gc_started: float | None = None
 
-    def tick(self, now: float, context: str = "") -> None:
-        """Record one tick; ``context`` names what ran before it (kept for gaps > spike_s)."""
+    def note(self, label: str, seconds: float) -> None:
+        """Record that ``label`` ran ``seconds`` on the Tk thread since the last tick."""
+        self.notes.append((label, seconds))
+        if seconds > self.longest[1]:
+            self.longest = (label, seconds)
+
+    @contextlib.contextmanager
+    def timed(self, label: str) -> Iterator[None]:
+        """``with meter.timed("what"):`` notes the block's duration."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.note(label, time.perf_counter() - started)
+
+    def tick(self, now: float) -> None:
+        """Record one tick at ``now`` (``time.perf_counter()``)."""
+        sched = _schedstat()
+        threads = _process_schedstat() if self.detailed else None
         if self.last is not None:
             gap = now - self.last
             self.max_gap_s = max(self.max_gap_s, gap)
-            if gap > self.spike_s and len(self.spikes) < 100:
-                self.spikes.append((round(gap, 3), context))
-        self.last = now
+            if gap > self.spike_s:
+                self._spike(gap, sched, threads)
+        self.notes = []
+        self.last, self.sched, self.threads_sched = now, sched, threads
         self.ticks += 1
 
+    def _spike(self, gap: float, sched: tuple[int, int] | None,
+               threads: tuple[int, int] | None) -> None:
+        worked = sum(s for _, s in self.notes)
+        top = sorted(self.notes, key=lambda n: -n[1])[:3]
+        ran = ", ".join(f"{label} {1000 * s:.1f}ms" for label, s in top) or "-"
+        untimed = max(0.0, gap - self.interval_s - worked)
+        spike: dict[str, Any] = {"gap_ms": round(1000 * gap, 1), "ran": ran,
+                                 "untimed_ms": round(1000 * untimed, 1)}
+        if sched is not None and self.sched is not None:
+            spike["cpu_ms"] = round((sched[0] - self.sched[0]) / 1e6, 1)
+            spike["runq_ms"] = round((sched[1] - self.sched[1]) / 1e6, 1)
+        if threads is not None and self.threads_sched is not None:
+            spike["threads_cpu_ms"] = round((threads[0] - self.threads_sched[0]) / 1e6, 1)
+            spike["threads_runq_ms"] = round((threads[1] - self.threads_sched[1]) / 1e6, 1)
+        self.spikes.append(spike)
+        if len(self.spikes) > MAX_SPIKES:  # keep the largest ones
+            self.spikes.remove(min(self.spikes, key=lambda x: x["gap_ms"]))
+        self.spike_count += 1
+        stall_logger.debug("tick gap %s", spike)
+
     def reset(self) -> None:
-        self.last, self.max_gap_s, self.ticks = None, 0.0, 0
-        self.spikes = []
+        """Forget every figure; the gap running now (since the last tick) is measured."""
+        self.max_gap_s, self.ticks = 0.0, 0
+        self.spikes, self.longest, self.spike_count = [], ("-", 0.0), 0
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        """``gc.callbacks`` hook: note every collection of generation 1 or 2 with its time."""
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif info.get("generation", 0) >= 1 and self._gc_started is not None:
+            self.note(f"gc gen{info['generation']}", time.perf_counter() - self._gc_started)
+
+
+def _schedstat(path: str = "/proc/thread-self/schedstat") -> tuple[int, int] | None:
+    # (ns on a CPU, ns waiting on a run queue) of the calling thread; Linux only
+    try:
+        with open(path, encoding="ascii") as f:
+            fields = f.read().split()
+    except OSError:
+        return None
+    return int(fields[0]), int(fields[1])
+
+
+def _process_schedstat() -> tuple[int, int] | None:
+    # the same summed over every thread of this process (~0.1 ms: stall probe only)
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    cpu = wait = 0
+    for task in tasks:
+        figures = _schedstat(f"/proc/self/task/{task}/schedstat")
+        if figures is not None:
+            cpu, wait = cpu + figures[0], wait + figures[1]
+    return cpu, wait
 
 
 @dataclass(frozen=True)
@@ -136,9 +234,11 @@ class Workstation:
         self._log_handler = QueueLogHandler(self.bus)
         self._unsubscribe: Callable[[], None] | None = None
         self._after_id: str | None = None
-        self._last_config_check = 0.0
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
         self._closed = False
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     # -- construction --------------------------------------------------------------------------
     def build(self) -> Workstation:
@@ -155,6 +255,10 @@ class Workstation:
         for module in VIEW_MODULES:
             module.register(self)
         self.root.protocol("WM_DELETE_WINDOW", self.close)
+        gc.callbacks.append(self.stall.on_gc)  # collections show up in the stall traces
+        self._watcher = threading.Thread(target=self._watch_config, name="config-watch",
+                                         daemon=True)
+        self._watcher.start()
         self._poll()
         return self
 
@@ -198,14 +302,16 @@ class Workstation:
         return thread
 
     def run_in_process(self, name: str, fn: Callable[..., Any], *args: Any,
-                       on_done: Callable[[Outcome], None]) -> concurrent.futures.Future:
+                       on_done: Callable[[Outcome], None]) -> threading.Thread:
         """Run CPU-heavy picklable ``fn(*args)`` in a spawned helper process.
 
         Why: pandas/numpy work holds the GIL for long stretches (computing the
         backtest series in a thread stalled the Tk loop for ~200 ms); a process
-        does not compete for it. ``on_done(Outcome)`` runs on the Tk thread.
+        does not compete for it. Creating the pool and submitting happen on a
+        short-lived thread, because the first submission spawns the helper and
+        multiprocessing's resource tracker (20-40 ms of fork, exec and
+        pickling). ``on_done(Outcome)`` runs on the Tk thread.
         """
-        future = self._process_pool().submit(fn, *args)
 
         def done(f: concurrent.futures.Future) -> None:
             try:
@@ -215,19 +321,39 @@ class Workstation:
                 outcome = Outcome(error=e)
             self.bus.post(TaskDone(on_done, outcome))
 
-        future.add_done_callback(done)
-        return future
+        def submit() -> None:
+            try:
+                future = self._process_pool().submit(fn, *args)
+            except RuntimeError as e:  # the pool was shut down (window closing)
+                logger.warning("%s not started: %s", name, e)
+                self.bus.post(TaskDone(on_done, Outcome(error=e)))
+                return
+            future.add_done_callback(done)
+
+        thread = threading.Thread(target=submit, name=f"{name}-submit", daemon=True)
+        thread.start()
+        return thread
 
     def _process_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_background_priority)
-        return self._pool
+        with self._pool_lock:  # called from helper threads
+            if self._closed:
+                raise RuntimeError("the workstation is closing")
+            if self._pool is None:
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_background_priority)
+            return self._pool
 
     def warm_up(self) -> None:
-        """Start the helper process now (it imports pandas/matplotlib: seconds, off-thread)."""
-        self._process_pool().submit(_background_priority)
+        """Start the helper process now, from a helper thread (it imports pandas/matplotlib)."""
+
+        def submit() -> None:
+            try:
+                self._process_pool().submit(_background_priority)
+            except RuntimeError as e:  # the pool was shut down (window closing)
+                logger.warning("helper process not started: %s", e)
+
+        threading.Thread(target=submit, name="warm-up", daemon=True).start()
 
     def open_file(self, path: Path, what: str) -> bool:
         """Open ``path`` with the desktop, or say why not in the status bar."""
@@ -247,13 +373,22 @@ class Workstation:
     # -- the poll loop -------------------------------------------------------------------------
     def _poll(self) -> None:
         now = time.perf_counter()
-        self.stall.tick(now, ",".join(sorted(set(self.bus.last_batch))))
+        self.stall.tick(now)
         self.bus.drain()
-        if now - self._last_config_check >= CONFIG_CHECK_S:
-            self._last_config_check = now
-            self.store.get()  # lets the store notice external edits (hot reload)
+        for what, seconds in self.bus.last_timings:
+            self.stall.note(what, seconds)
         if not self._closed:
             self._after_id = self.root.after(POLL_MS, self._poll)
+
+    def _watch_config(self) -> None:
+        # Lets the store notice external edits (hot reload; subscribers post ConfigChanged).
+        # Off the Tk thread: a check stats every source and reads the DB layer, which took
+        # up to 27 ms under load when it ran in the poll tick.
+        while not self._stop.wait(CONFIG_CHECK_S):
+            try:
+                self.store.get()
+            except Exception:  # noqa: BLE001 - keep watching; the store reports its own errors
+                logger.exception("config check failed")
 
     def _on_handler_error(self, message: Any, error: BaseException) -> None:
         self.status.set(f"error in {type(message).__name__} handler: {error}")
@@ -272,15 +407,22 @@ class Workstation:
         if self._closed:
             return
         self._closed = True
+        self._stop.set()
+        if self._watcher is not None:  # it holds the window: release it on this thread
+            self._watcher.join(2.0)
         for view in self.views.values():
             shutdown = getattr(view, "shutdown", None)
             if shutdown is not None:
                 shutdown()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         if self._after_id is not None:
             self.root.after_cancel(self._after_id)
         logging.getLogger().removeHandler(self._log_handler)
+        if self.stall.on_gc in gc.callbacks:
+            gc.callbacks.remove(self.stall.on_gc)
         if self._unsubscribe is not None:
             self._unsubscribe()
         self.root.destroy()

@@ -1,9 +1,12 @@
 """Backtest tab: out-of-sample performance of the newest run, read from its files.
 
 Cumulative top-minus-bottom quintile return and per-date rank IC of the fused
-score (:func:`autotrader.gui.runfiles.oos_series`), computed and rendered to a
-PNG in a helper process (:meth:`Workstation.run_in_process`: the pandas work
-holds the GIL too long for a thread), shown on the Tk thread.
+score (:func:`autotrader.gui.runfiles.oos_series`). The realized returns are
+the ``label`` column of the run's ``predictions_oos.csv`` (any source); only an
+older demo run without that column has them rebuilt from the demo market, and
+the tab says which was used. Computed and rendered to a PNG in a helper
+process (:meth:`Workstation.run_in_process`: the pandas work holds the GIL too
+long for a thread), shown on the Tk thread.
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ from pathlib import Path
 from tkinter import ttk
 
 from autotrader.domain.errors import RecommendationsError
-from autotrader.gui.charts import backtest_png
+from autotrader.gui.charts import IMAGE_FORMAT, backtest_image
 from autotrader.gui.research_tab import RunShown
 from autotrader.gui.runfiles import OosSeries, oos_series
+from autotrader.gui.widgets import StripImage
 from autotrader.services.recommendations import latest_run_dir
 
 logger = logging.getLogger(__name__)
+
+SOURCE_NOTE = ("Realized returns: the label column of predictions_oos.csv (runs written by "
+               "this build, any source: csv, polygon, demo). Older runs without it: a demo run "
+               "is rebuilt from its demo market; a csv/polygon run must be run again.")
 
 
 class BacktestView(ttk.Frame):
@@ -35,8 +43,10 @@ class BacktestView(ttk.Frame):
         bar.pack(fill="x", padx=6, pady=4)
         ttk.Button(bar, text=app.t("backtest.load"), command=self.load_newest).pack(side="left")
         ttk.Label(bar, textvariable=self.message, wraplength=900).pack(side="left", padx=8)
-        self.chart_image: tk.PhotoImage | None = None
-        self.chart = ttk.Label(self, text="")
+        ttk.Label(self, text=SOURCE_NOTE, foreground="#555555", wraplength=1100).pack(
+            fill="x", padx=6)
+        self.chart_image: StripImage | None = None
+        self.chart = StripImage(self, timer=app.stall)
         self.chart.pack(fill="both", expand=True, padx=6, pady=4)
         app.bus.subscribe(RunShown, lambda msg: self.load(msg.run_dir))
 
@@ -57,7 +67,7 @@ class BacktestView(ttk.Frame):
         if outcome.error is not None:
             self.message.set(f"cannot compute the backtest: {outcome.error}")
             return
-        series, reason, png = outcome.value
+        series, reason, image = outcome.value
         if series is None:
             self.message.set(reason)
             return
@@ -66,14 +76,15 @@ class BacktestView(ttk.Frame):
         self.message.set(
             f"{self.run_dir.name}: model {series.model}, {len(series.ic)} OOS dates, mean rank "
             f"IC {series.ic.mean():.4f}, cumulative long-short {cumulative.iloc[-1]:+.1%} "
-            f"(non-overlapping {series.horizon}-day holdings)")
-        self.chart_image = tk.PhotoImage(master=self, data=png, format="png")
-        self.chart.configure(image=self.chart_image)
+            f"(non-overlapping {series.horizon}-day holdings); realized returns: "
+            f"{series.label_source}")
+        self.chart.show(image, IMAGE_FORMAT)
+        self.chart_image = self.chart
 
 
-def _series_and_chart(run_dir: Path) -> tuple[OosSeries | None, str, bytes | None]:
+def _series_and_chart(run_dir: Path) -> tuple[OosSeries | None, str, list[bytes] | None]:
     series, reason = oos_series(run_dir)
-    return series, reason, backtest_png(series) if series is not None else None
+    return series, reason, backtest_image(series) if series is not None else None
 
 
 def register(app) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,8 @@ class EventBus:
         self.dispatched = 0
         self.failures = 0
         self.last_batch: list[str] = []
+        #: ``("MessageType:handler", seconds)`` of every handler call of the last drain
+        self.last_timings: list[tuple[str, float]] = []
 
     def post(self, message: Any) -> None:
         """Queue a message (any thread)."""
@@ -99,6 +102,7 @@ class EventBus:
         limit = self.max_batch if max_batch is None else max_batch
         count = 0
         self.last_batch = []
+        self.last_timings = []
         while count < limit:
             try:
                 message = self._queue.get_nowait()
@@ -119,6 +123,7 @@ class EventBus:
 
     def _call(self, handler: Handler, argument: Any, message: Any) -> None:
         self.dispatched += 1
+        started = time.perf_counter()
         try:
             handler(argument)
         except Exception as e:  # noqa: BLE001 - handler isolation: log and show, keep going
@@ -127,6 +132,14 @@ class EventBus:
                              type(message).__name__)
             if self.on_error is not None:
                 self.on_error(message, e)
+        finally:
+            self.last_timings.append((f"{type(message).__name__}:{handler_name(handler)}",
+                                      time.perf_counter() - started))
+
+
+def handler_name(handler: Callable[..., Any]) -> str:
+    """``Class.method`` / function name of a handler, for stall traces."""
+    return getattr(handler, "__qualname__", None) or type(handler).__name__
 
 
 class QueueLogHandler(logging.Handler):

@@ -9,9 +9,9 @@ from pathlib import Path
 from tkinter import ttk
 
 from autotrader.domain.errors import RecommendationsError
-from autotrader.gui.charts import research_png
+from autotrader.gui.charts import IMAGE_FORMAT, research_image
 from autotrader.gui.runfiles import RECOMMENDATION_COLUMNS, RunSummary, load_summary
-from autotrader.gui.widgets import Form, Table
+from autotrader.gui.widgets import Form, StripImage, Table
 from autotrader.services.recommendations import latest_run_dir
 from autotrader.services.research_job import (
     JobFailed,
@@ -25,7 +25,31 @@ from bma_models.pipeline import STAGES
 logger = logging.getLogger(__name__)
 
 PROGRESS_STAGES = ("load", *STAGES)
+#: rows inserted per ``after`` tick when the results table is filled
+TABLE_CHUNK = 50
 SOURCES = ("auto", "demo", "csv", "polygon")
+TABLE_WIDTHS = {"rank": 50, "ticker": 80, "sector": 210, "score": 110, "weight": 90,
+                "last_close": 100, "target_shares": 110}
+
+
+DASK_KEY = "research.dask.scheduler"
+
+
+def dask_scheduler(text: str) -> str | None:
+    """The Dask scheduler field as the runtime override: empty = None (no Dask).
+
+    ``local`` or an address (``tcp://host:8786``, ``host:8786``); anything else
+    raises ``ValueError`` with the reason before a run starts.
+    """
+    from bma_models.errors import SettingsError
+    from bma_models.settings import DaskSettings
+
+    value = text.strip() or None
+    try:
+        DaskSettings(scheduler=value).check()
+    except SettingsError as e:
+        raise ValueError(f"Dask scheduler {text!r}: {e}") from e
+    return value
 
 
 class ResearchView(ttk.Frame):
@@ -40,10 +64,12 @@ class ResearchView(ttk.Frame):
         self.last_stall_s: float | None = None
         self._build_params()
         self._build_progress()
-        self.table = Table(self, RECOMMENDATION_COLUMNS, height=12)
+        self.table = Table(self, RECOMMENDATION_COLUMNS, height=9, widths=TABLE_WIDTHS,
+                           timer=app.stall, numeric=("rank", "score", "weight", "last_close",
+                                                     "target_shares"))
         self.table.pack(fill="x", padx=6, pady=4)
-        self.chart_image: tk.PhotoImage | None = None
-        self.chart = ttk.Label(self, text="charts appear after a run")
+        self.chart_image: StripImage | None = None
+        self.chart = StripImage(self, text="charts appear after a run", timer=app.stall)
         self.chart.pack(fill="x", padx=6, pady=4)
         app.bus.subscribe(JobProgress, self._on_progress)
         app.bus.subscribe(JobFinished, self._on_finished)
@@ -61,10 +87,12 @@ class ResearchView(ttk.Frame):
         self.form.add("top_n", "Top N", research.portfolio.top_n)
         self.form.add("config_dir", "Config directory", self.app.paths.config_dir)
         self.form.add("data_path", "CSV file (source csv)", research.data.csv_path or "")
+        self.form.add("dask_scheduler", "Dask scheduler (empty = off)",
+                      getattr(getattr(research, "dask", None), "scheduler", None) or "")
         self.source = tk.StringVar(self, value=research.data.source)
-        ttk.Label(self.form, text="Source").grid(row=5, column=0, sticky="w", padx=4)
+        ttk.Label(self.form, text="Source").grid(row=6, column=0, sticky="w", padx=4)
         ttk.Combobox(self.form, textvariable=self.source, values=SOURCES, state="readonly",
-                     width=16).grid(row=5, column=1, sticky="w", padx=4)
+                     width=16).grid(row=6, column=1, sticky="w", padx=4)
         buttons = ttk.Frame(top)
         buttons.pack(side="left", anchor="n", padx=12)
         self.run_button = ttk.Button(buttons, text=self.app.t("research.run"), command=self.run)
@@ -101,7 +129,8 @@ class ResearchView(ttk.Frame):
             config_dir=values["config_dir"], output_root=str(self.app.paths.result_root),
             source=self.source.get(), start_date=values["start_date"] or None,
             end_date=values["end_date"] or None, top_n=int(top_n) if top_n else None,
-            data_path=values["data_path"] or None)
+            data_path=values["data_path"] or None,
+            overrides={DASK_KEY: dask_scheduler(values["dask_scheduler"])})
 
     def run(self) -> None:
         """Start a run in the configured mode (process or thread)."""
@@ -116,9 +145,11 @@ class ResearchView(ttk.Frame):
         for bar in self.bars.values():
             bar["value"] = 0.0
         self.job = ResearchJob(request, self.app.bus.post, mode=self.app.research_mode)
-        self.app.stall.reset()
-        self.job.start()
-        self.app.warm_up()
+        self.app.stall.reset()  # the gap of this click is the first one measured
+        with self.app.stall.timed("start research job"):
+            self.job.start()
+        with self.app.stall.timed("start helper process"):
+            self.app.warm_up()
         self.run_button.state(["disabled"])
         self.cancel_button.state(["!disabled"])
         self.message.set(f"running ({self.app.research_mode})...")
@@ -126,7 +157,8 @@ class ResearchView(ttk.Frame):
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancel()
-            self.message.set("cancelling before the next stage...")
+            self.message.set("cancelling: the run stops before its next stage "
+                             "(or its processes are ended within a few seconds)...")
 
     def open_excel(self) -> None:
         if self.run_dir is None:
@@ -186,21 +218,24 @@ class ResearchView(ttk.Frame):
         if outcome.error is not None:
             self.message.set(f"cannot read run: {outcome.error}")
             return
-        summary, png = outcome.value
-        self.summary = summary
-        self.table.set_rows(summary.recommendations.itertuples(index=False, name=None))
-        self.chart_image = tk.PhotoImage(master=self, data=png, format="png")
-        self.chart.configure(image=self.chart_image, text="")
+        summary, image = outcome.value
+        self.table.set_rows(summary.recommendations.itertuples(index=False, name=None),
+                            chunk=TABLE_CHUNK, on_done=lambda: self._filled(summary))
+        self.chart.show(image, IMAGE_FORMAT)
+        self.chart_image = self.chart
         self.app.bus.post(RunShown(summary.run_dir))
+
+    def _filled(self, summary: RunSummary) -> None:
+        self.summary = summary  # the table now holds every row of the run
 
     def shutdown(self) -> None:
         if self.job is not None and self.job.running:
             self.job.terminate()
 
 
-def _summary_and_chart(run_dir: Path) -> tuple[RunSummary, bytes]:
+def _summary_and_chart(run_dir: Path) -> tuple[RunSummary, list[bytes]]:
     summary = load_summary(run_dir)
-    return summary, research_png(summary)
+    return summary, research_image(summary)
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 Pure pandas (no tkinter): tests call these directly, and the tabs call them on
 a helper thread so that parsing never runs on the Tk thread.
 
-Out-of-sample series (:func:`oos_series`) need realized forward returns.
-``predictions_oos.csv`` holds the scores but not the label, so the label is
-rebuilt from the run's own inputs: for a demo run, the deterministic demo
-market named by ``manifest.json`` (tickers, sessions, seed, end date). Other
-sources return ``None`` with the reason (recorded in the Backtest tab) until
-the report writes the realized label next to the scores.
+Out-of-sample series (:func:`oos_series`) need the realized forward return of
+each row. Runs written by the current report store it in the ``label`` column
+of ``predictions_oos.csv`` (T+1..T+horizon), for every source (csv, polygon,
+demo), and that column is used as is. Older runs have no such column: for an
+older *demo* run the label is rebuilt from the deterministic demo market named
+by ``manifest.json`` (tickers, sessions, seed, end date); an older csv/polygon
+run returns ``None`` with the reason (shown in the Backtest tab).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ logger = logging.getLogger(__name__)
 
 RECOMMENDATION_COLUMNS = ("rank", "ticker", "sector", "score", "weight", "last_close",
                           "target_shares")
+
+
+#: where :attr:`OosSeries.label_source` says the realized returns came from
+LABEL_COLUMN = "label column of predictions_oos.csv"
+LABEL_REBUILT = "rebuilt from the demo market (older run without a label column)"
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class OosSeries:
     ic: pd.Series
     long_short: pd.Series
     horizon: int
+    label_source: str = LABEL_COLUMN
 
     @property
     def cumulative(self) -> pd.Series:
@@ -71,36 +78,49 @@ def load_summary(run_dir: str | Path) -> RunSummary:
 
 def oos_series(run_dir: str | Path, model: str = "fused", quantiles: int = 5
                ) -> tuple[OosSeries | None, str]:
-    """Per-date IC and long-short of ``model``; ``(None, reason)`` when labels are unavailable."""
+    """Per-date IC and long-short of ``model``; ``(None, reason)`` when labels are unavailable.
+
+    The realized returns are the ``label`` column of ``predictions_oos.csv``
+    when it is there (any source); only an older demo run without it has its
+    labels rebuilt from the demo market.
+    """
     from bma_models.evaluation import rank_ic
 
     run_dir = Path(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    label, reason = _realized_label(run_dir, metrics)
-    if label is None:
-        return None, reason
     oos = pd.read_csv(run_dir / "predictions_oos.csv", parse_dates=["date"])
     oos = oos.set_index(["date", "ticker"])
     if model not in oos.columns:
         return None, f"{run_dir.name}: no {model!r} column in predictions_oos.csv"
-    frame = pd.DataFrame({"score": oos[model], "label": label.reindex(oos.index)}).dropna()
+    if "label" in oos.columns:
+        label, source = oos["label"].astype(float), LABEL_COLUMN
+    else:
+        rebuilt, reason = _rebuilt_label(run_dir, metrics)
+        if rebuilt is None:
+            return None, reason
+        label, source = rebuilt.reindex(oos.index), LABEL_REBUILT
+    frame = pd.DataFrame({"score": oos[model], "label": label}).dropna()
+    if frame.empty:
+        return None, f"{run_dir.name}: no out-of-sample row has a realized return yet"
     ic = rank_ic(frame["score"], frame["label"])
     buckets = frame.groupby(level="date")["score"].transform(
         lambda s: pd.qcut(s.rank(method="first"), quantiles, labels=False))
     by = frame.assign(q=buckets).groupby([pd.Grouper(level="date"), "q"])["label"].mean()
     spread = by.xs(quantiles - 1, level="q") - by.xs(0, level="q")
-    return OosSeries(model, ic, spread, int(metrics["run"]["horizon"])), ""
+    return OosSeries(model, ic, spread, int(metrics["run"]["horizon"]), source), ""
 
 
-def _realized_label(run_dir: Path, metrics: dict) -> tuple[pd.Series | None, str]:
+def _rebuilt_label(run_dir: Path, metrics: dict) -> tuple[pd.Series | None, str]:
     from bma_models.data.demo import demo_market
     from bma_models.factors import FACTORS  # noqa: F401  (import order: factors, then labels)
     from bma_models.labels import forward_returns
 
     run = metrics.get("run", {})
     if run.get("source") != "demo":
-        return None, (f"{run_dir.name}: realized returns for source {run.get('source')!r} "
-                      "are not in the run files (predictions_oos.csv has no label column)")
+        return None, (f"{run_dir.name}: predictions_oos.csv has no label column (a run "
+                      f"written before the report stored realized returns), and for source "
+                      f"{run.get('source')!r} they cannot be rebuilt from the run files: "
+                      "run the model again to get its backtest")
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     data = manifest["settings"]["data"]
     market = demo_market(n_tickers=data["demo_tickers"], n_sessions=data["demo_sessions"],

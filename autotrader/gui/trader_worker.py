@@ -8,9 +8,9 @@ and an IB client loop are thread-bound); the Tk thread only sends commands
 
 Commands: ``auto(on)`` starts/stops periodic cycles, ``state(TradingState)``
 is the kill switch (persisted in the journal), ``preview()`` computes the
-order list of a cycle without sending, ``send()`` runs one cycle now (it
-recomputes the same decision at the current prices and submits the approved
-orders), ``shutdown()`` disconnects and ends the thread.
+order list of a cycle without sending (:meth:`TradingRunner.preview`),
+``send()`` runs one cycle now (it recomputes the same decision at the current
+prices and submits the approved orders), ``shutdown()`` disconnects and ends the thread.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from autotrader.config import Settings
 from autotrader.domain.errors import TraderError
 from autotrader.domain.orders import Order
 from autotrader.domain.records import Account, Fill, Position
-from autotrader.engine.cycle import decide, market_inputs
 from autotrader.engine.risk import TradingState
 from autotrader.gui.brokers import make_broker
 from autotrader.journal import Journal
@@ -106,10 +105,15 @@ class PreviewRow:
 
 @dataclass(frozen=True)
 class PreviewReady:
-    """The order list of a cycle computed without sending (``rows`` may be empty)."""
+    """The order list of a cycle computed without sending (``rows`` may be empty).
+
+    Built from :meth:`TradingRunner.preview`; ``failures`` says why it is empty
+    or partial (no run, demo run on a live broker, broker/journal errors).
+    """
 
     run_id: str
     rows: tuple[PreviewRow, ...]
+    failures: tuple[str, ...] = ()
 
 
 class TraderWorker:
@@ -260,31 +264,11 @@ class TraderWorker:
                       f"{len(report.failures)} failures")
 
     def _preview(self, runner: TradingRunner) -> PreviewReady:
-        # The same inputs and engine call as TradingRunner._trade, without _act (no journal
-        # write, no broker call). Uses the runner's book builder, see the README.
-        recs = runner.recommendations()
-        broker, settings = runner.broker, self.settings_source()
-        held = broker.positions()
-        quotes = broker.quotes(sorted({r.ticker for r in recs.rows} | set(held)))
-        inputs = market_inputs(recs.rows, quotes, sorted(held), settings.default_atr_pct, {})
-        prices = {s: q.reference_price for s, q in inputs.quotes.items()}
-        now = runner.clock()
-        decisions = decide(
-            recs.rows, runner._book(prices), inputs, now=now,
-            market_open=runner._market_open(now, CycleReport(now)), limits=settings.risk,
-            sizing=settings.sizing, planner=settings.planner,
-            trading_state=runner.trading_state,
-            last_order_at=runner.journal.last_order_times())
-        rows = []
-        for d in decisions:
-            i, plan = d.intent, d.plan
-            current = held[i.symbol].quantity if i.symbol in held else 0
-            outcome = (f"DENY {d.denial.check}: {d.denial.reason}" if d.denial is not None
-                       else "SEND")
-            rows.append(PreviewRow(i.symbol, i.side.value, plan.quantity if plan else i.quantity,
-                                   current, plan.order_type.value if plan else "-",
-                                   plan.limit_price if plan else None, outcome))
-        return PreviewReady(recs.run_id, tuple(rows))
+        preview = runner.preview()
+        rows = tuple(PreviewRow(line.symbol, line.side.value, line.quantity, line.current,
+                                line.order_type.value if line.order_type else "-",
+                                line.limit_price, line.outcome) for line in preview.lines)
+        return PreviewReady(preview.run_id, rows, preview.failures)
 
     def _publish(self, message: str) -> None:
         runner = self._runner

@@ -103,24 +103,34 @@ class TradingView(ttk.Frame):
                 row=row, column=2 * col + 1, sticky="w", padx=4)
 
     def _build_tables(self) -> None:
+        # positions | recent fills on top; open orders and the order preview full width
         grid = ttk.Frame(self)
         grid.pack(fill="both", expand=True, padx=6, pady=4)
-        self.positions = Table(grid, ("symbol", "quantity", "avg_cost"), height=7)
+        self.positions = Table(grid, ("symbol", "quantity", "avg_cost"), height=6,
+                               widths={"symbol": 90, "quantity": 90, "avg_cost": 100},
+                               numeric=("quantity", "avg_cost"))
+        self.fills = Table(grid, ("time", "symbol", "side", "qty", "price", "order_ref"),
+                           height=6, widths={"time": 120, "symbol": 80, "side": 50,
+                                             "qty": 60, "price": 80, "order_ref": 300},
+                           numeric=("qty", "price"))
         self.orders = Table(grid, ("order_ref", "symbol", "side", "qty", "type", "limit",
-                                   "stop", "status", "filled"), height=7,
-                            widths={"order_ref": 230})
-        self.fills = Table(grid, ("time", "order_ref", "symbol", "side", "qty", "price"),
-                           height=7, widths={"order_ref": 230, "time": 150})
+                                   "stop", "status", "filled"), height=6,
+                            widths={"order_ref": 300, "symbol": 80, "side": 50, "qty": 60,
+                                    "type": 70, "limit": 80, "stop": 80, "status": 110,
+                                    "filled": 60},
+                            numeric=("qty", "limit", "stop", "filled"))
         self.preview_table = Table(grid, ("symbol", "side", "quantity", "current", "type",
-                                          "limit", "outcome"), height=7,
-                                   widths={"outcome": 420})
-        for i, (title, table) in enumerate((("Positions", self.positions),
-                                            ("Open orders", self.orders),
-                                            ("Recent fills", self.fills),
-                                            ("Order preview (target vs book)",
-                                             self.preview_table))):
-            ttk.Label(grid, text=title).grid(row=2 * (i // 2), column=i % 2, sticky="w")
-            table.grid(row=2 * (i // 2) + 1, column=i % 2, sticky="nsew", padx=3)
+                                          "limit", "outcome"), height=6,
+                                   widths={"symbol": 80, "side": 50, "quantity": 70,
+                                           "current": 70, "type": 70, "limit": 80,
+                                           "outcome": 520},
+                                   numeric=("quantity", "current", "limit"))
+        layout = (("Positions", self.positions, 0, 0, 1), ("Recent fills", self.fills, 0, 1, 1),
+                  ("Open orders", self.orders, 2, 0, 2),
+                  ("Order preview (target vs book)", self.preview_table, 4, 0, 2))
+        for title, table, row, column, span in layout:
+            ttk.Label(grid, text=title).grid(row=row, column=column, sticky="w")
+            table.grid(row=row + 1, column=column, columnspan=span, sticky="nsew", padx=3)
         grid.columnconfigure(0, weight=1)
         grid.columnconfigure(1, weight=2)
 
@@ -252,8 +262,8 @@ class TradingView(ttk.Frame):
         self.orders.set_rows((o.order_ref, o.symbol, o.side.value, o.quantity,
                               o.order_type.value, o.limit_price, o.stop_price, o.status,
                               o.filled_qty) for o in msg.open_orders)
-        self.fills.set_rows((f.time.isoformat(timespec="seconds") if f.time else "",
-                             f.order_ref, f.symbol, f.side.value, f.quantity, f.price)
+        self.fills.set_rows((f.time.strftime("%m-%d %H:%M:%S") if f.time else "",
+                             f.symbol, f.side.value, f.quantity, f.price, f.order_ref)
                             for f in reversed(msg.fills))
 
     def _on_cycle(self, msg: CycleDone) -> None:
@@ -266,8 +276,11 @@ class TradingView(ttk.Frame):
         self.preview_table.set_rows((r.symbol, r.side, r.quantity, r.current, r.order_type,
                                      r.limit_price, r.outcome) for r in msg.rows)
         sends = sum(1 for r in msg.rows if r.outcome == "SEND")
-        self.message.set(f"preview of run {msg.run_id}: {len(msg.rows)} intents, "
-                         f"{sends} would be sent")
+        text = (f"preview of run {msg.run_id or '-'}: {len(msg.rows)} intents, "
+                f"{sends} would be sent")
+        if msg.failures:
+            text += "; " + "; ".join(msg.failures[:3])
+        self.message.set(text)
 
     def shutdown(self) -> None:
         if self.worker is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import tkinter as tk
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from tkinter import ttk
+from typing import Any
 
 
 class ScrollablePage(ttk.Frame):
@@ -56,15 +59,31 @@ def install_global_wheel(root: tk.Tk) -> None:
 
 
 class Table(ttk.Frame):
-    """A :class:`ttk.Treeview` with scrollbars and whole-table replacement."""
+    """A :class:`ttk.Treeview` with scrollbars and whole-table replacement.
+
+    Columns keep at least their configured width (the horizontal scrollbar
+    shows the rest) instead of being squeezed unreadable; ``numeric`` columns
+    are right-aligned. :meth:`set_rows` with
+    ``chunk`` inserts that many rows per ``after`` tick, so a long table never
+    blocks the Tk thread in one piece; ``timer`` (the app's
+    :class:`~autotrader.gui.app.StallMeter`) times every chunk.
+    """
 
     def __init__(self, master: tk.Misc, columns: Sequence[str], height: int = 10,
-                 widths: dict[str, int] | None = None) -> None:
+                 widths: dict[str, int] | None = None, timer: Any = None,
+                 numeric: Sequence[str] = ()) -> None:
         super().__init__(master)
+        self.timer = timer
+        self._fill: Iterator[Sequence[object]] | None = None
+        self._fill_id: str | None = None
+        self._on_filled: Callable[[], None] | None = None
         self.tree = ttk.Treeview(self, columns=list(columns), show="headings", height=height)
-        for name in columns:
+        for name in columns:  # a text last column takes any spare width; none shrinks
+            width = (widths or {}).get(name, 90)
             self.tree.heading(name, text=name)
-            self.tree.column(name, width=(widths or {}).get(name, 90), anchor="w")
+            self.tree.column(name, width=width, minwidth=width,
+                             anchor="e" if name in numeric else "w",
+                             stretch=name == columns[-1] and name not in numeric)
         yscroll = ttk.Scrollbar(self, orient="vertical", command=self.tree.yview)
         xscroll = ttk.Scrollbar(self, orient="horizontal", command=self.tree.xview)
         self.tree.configure(yscrollcommand=yscroll.set, xscrollcommand=xscroll.set)
@@ -74,11 +93,40 @@ class Table(ttk.Frame):
         self.columnconfigure(0, weight=1)
         self.rowconfigure(0, weight=1)
 
-    def set_rows(self, rows: Iterable[Sequence[object]]) -> None:
-        """Replace every row."""
+    @property
+    def pending(self) -> bool:
+        """True while a chunked :meth:`set_rows` is still inserting."""
+        return self._fill is not None
+
+    def set_rows(self, rows: Iterable[Sequence[object]], chunk: int | None = None,
+                 on_done: Callable[[], None] | None = None) -> None:
+        """Replace every row; with ``chunk``, ``chunk`` rows per ``after`` tick.
+
+        ``on_done()`` runs once the last row is in (at once without ``chunk``).
+        A new call abandons an unfinished chunked fill.
+        """
+        if self._fill_id is not None:
+            self.after_cancel(self._fill_id)
+            self._fill_id = None
         self.tree.delete(*self.tree.get_children())
-        for row in rows:
-            self.tree.insert("", "end", values=[_cell(v) for v in row])
+        self._fill, self._on_filled = iter(rows), on_done
+        self._insert_chunk(chunk)
+
+    def _insert_chunk(self, chunk: int | None) -> None:
+        self._fill_id = None
+        if self._fill is None:
+            return
+        timing = self.timer.timed("table rows") if self.timer is not None else nullcontext()
+        with timing:
+            batch = list(itertools.islice(self._fill, chunk)) if chunk else list(self._fill)
+            for row in batch:
+                self.tree.insert("", "end", values=[_cell(v) for v in row])
+        if chunk and len(batch) == chunk:
+            self._fill_id = self.after(1, self._insert_chunk, chunk)
+            return
+        self._fill, done, self._on_filled = None, self._on_filled, None
+        if done is not None:
+            done()
 
     def rows(self) -> list[tuple[str, ...]]:
         """The displayed rows as text tuples (tests read the table through this)."""
@@ -113,3 +161,79 @@ class Form(ttk.Frame):
     def values(self) -> dict[str, str]:
         """Current text of every field."""
         return {name: var.get().strip() for name, var in self.vars.items()}
+
+
+#: milliseconds between two strips of a :class:`StripImage` (one main-loop poll tick), so
+#: that each strip's display conversion falls in its own tick
+STRIP_INTERVAL_MS = 20
+
+
+class StripImage(ttk.Frame):
+    """An image made of horizontal strips, shown one strip per ``after`` tick.
+
+    Why: Tk converts a photo for the display after the handler that set it
+    returns (~15 ms of CPU per 300 000 pixels under Xvfb), in one piece; a
+    1120 x 520 chart then stalls the main loop for ~30 ms at once. Strips of
+    :data:`autotrader.gui.charts.STRIP_ROWS` rows, one per tick, keep each
+    piece short. The strips are stacked without gaps, so the result looks like
+    one image.
+    """
+
+    def __init__(self, master: tk.Misc, text: str = "", timer: Any = None) -> None:
+        super().__init__(master)
+        self.timer = timer
+        self.placeholder = ttk.Label(self, text=text)
+        self.placeholder.pack(anchor="w")
+        self.images: list[tk.PhotoImage] = []
+        self._labels: list[tk.Label] = []
+        self._size = (0, 0)
+        self._after_id: str | None = None
+
+    def width(self) -> int:
+        """Width of the image being shown (pixels)."""
+        return self._size[0]
+
+    def height(self) -> int:
+        """Height of the whole image being shown (all strips, pixels)."""
+        return self._size[1]
+
+    @property
+    def pending(self) -> bool:
+        """True while strips are still being shown."""
+        return self._after_id is not None
+
+    def show(self, strips: Sequence[bytes], image_format: str) -> None:
+        """Replace the image by ``strips`` (top to bottom), one per ``after`` tick."""
+        if self._after_id is not None:
+            self.after_cancel(self._after_id)
+            self._after_id = None
+        self.placeholder.pack_forget()
+        sizes = [_ppm_size(strip) for strip in strips]
+        self._size = (max((w for w, _ in sizes), default=0), sum(h for _, h in sizes))
+        self.images = []
+        for label in self._labels[len(strips):]:
+            label.pack_forget()
+        self._after_id = self.after(STRIP_INTERVAL_MS, self._show_strip, list(strips),
+                                    image_format, 0)
+
+    def _show_strip(self, strips: list[bytes], image_format: str, index: int) -> None:
+        self._after_id = None
+        if index >= len(strips):
+            return
+        timing = self.timer.timed("chart strip") if self.timer is not None else nullcontext()
+        with timing:
+            image = tk.PhotoImage(master=self, data=strips[index], format=image_format)
+            if index == len(self._labels):
+                self._labels.append(tk.Label(self, borderwidth=0, highlightthickness=0))
+            label = self._labels[index]
+            label.configure(image=image)
+            label.pack(anchor="w", padx=0, pady=0)
+            self.images.append(image)
+        self._after_id = self.after(STRIP_INTERVAL_MS, self._show_strip, strips, image_format,
+                                    index + 1)
+
+
+def _ppm_size(data: bytes) -> tuple[int, int]:
+    # "P6 <width> <height> 255\n" as written by autotrader.gui.charts
+    fields = data[:64].split(maxsplit=3)
+    return int(fields[1]), int(fields[2])

@@ -16,6 +16,16 @@ child). Measured figures are in the GUI section of the README.
 Log records of the child are forwarded over the same queue and re-emitted in
 the parent through ``logging.getLogger(record.name).handle(record)``, so the
 GUI's log tab shows them like any other record.
+
+No orphaned workers: the child makes itself the leader of a new **process
+group** before it imports the pipeline, so its joblib/loky workers, their
+resource trackers and any local Dask cluster are members of that group. When
+the run ends (finished, failed, cancelled or killed) the relay sends SIGTERM to
+whatever is left of the group and SIGKILL to what is still there 3 s later;
+:meth:`ResearchJob.cancel` waits ``cancel_grace_s`` for the child to stop
+between stages and then ends the group the same way. Only the standard library
+is used (``os.setpgid``/``os.killpg``); on a platform without process groups
+the child alone is terminated.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import logging.handlers
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -51,7 +62,9 @@ class ResearchRequest:
 
     ``source`` is ``auto`` (Polygon when a key is set, else the demo market, as
     ``bma run``), ``demo``, ``csv`` or ``polygon``. ``overrides`` are extra
-    dotted config overrides (highest precedence).
+    dotted config overrides (highest precedence), e.g.
+    ``{"research.dask.scheduler": "tcp://host:8786"}`` (the Research tab's
+    "Dask scheduler" field; None = no Dask), as ``bma run --dask-scheduler``.
     """
 
     config_dir: str
@@ -89,6 +102,23 @@ class JobFailed:
     cancelled: bool = False
 
 
+@dataclass(frozen=True)
+class _GroupReady:
+    pgid: int
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to every process of group ``pgid``; False when none is left."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError as e:  # a member we may not signal: report, do not hide it
+        logger.error("cannot signal research process group %d: %s", pgid, e)
+        return False
+    return True
+
+
 def _namespace(request: ResearchRequest) -> argparse.Namespace:
     return argparse.Namespace(
         config=request.config_dir, output=request.output_root, source=request.source,
@@ -99,6 +129,10 @@ def _namespace(request: ResearchRequest) -> argparse.Namespace:
 def execute_research(request: ResearchRequest, progress: Callable[[str, int, int], None],
                      cancel: Any = None, environ: dict[str, str] | None = None) -> Path:
     """Load the data and run the pipeline exactly as ``bma run`` does; return the run directory.
+
+    Uses :func:`bma_models.wiring.run_research`, so a ``research.dask.scheduler``
+    (from the config files or ``request.overrides``) opens the Dask session
+    around the run as on the command line.
 
     Parameters
     ----------
@@ -118,8 +152,7 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     from autotrader.config import ConfigStore
     from bma_models.cli import resolve_dates, resolve_source
     from bma_models.pipeline import STAGES
-    from bma_models.report.run import run_and_report
-    from bma_models.wiring import cli_overrides, load_market_data
+    from bma_models.wiring import cli_overrides, load_market_data, run_research
 
     env = dict(os.environ if environ is None else environ)
     source = resolve_source(None if request.source == "auto" else request.source, env)
@@ -132,8 +165,8 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     market = load_market_data(source, settings, dates, ns, env)
     load_s = time.perf_counter() - started
     argv = [f"gui:{k}={v}" for k, v in sorted(vars(ns).items()) if v is not None]
-    return run_and_report(market, settings.research, Path(request.output_root), argv,
-                          progress=progress, cancel=cancel, load_s=load_s)
+    return run_research(market, settings.research, Path(request.output_root), argv,
+                        progress=progress, cancel=cancel, load_s=load_s)
 
 
 def _outcome(request: ResearchRequest, post: Callable[[object], None], cancel: Any) -> None:
@@ -153,6 +186,9 @@ def _outcome(request: ResearchRequest, post: Callable[[object], None], cancel: A
 
 
 def _child_main(request: ResearchRequest, channel: Any, cancel: Any, level: int) -> None:
+    if hasattr(os, "setpgid"):  # own process group: the parent can end the whole tree
+        os.setpgid(0, 0)
+        channel.put(_GroupReady(os.getpgid(0)))
     if hasattr(os, "nice"):  # background priority, inherited by the joblib workers
         os.nice(CHILD_NICENESS)
     root = logging.getLogger()
@@ -172,6 +208,9 @@ class ResearchJob:
         or :class:`JobFailed`; called from a relay/worker thread, so it must be
         thread-safe (``queue.Queue.put``).
     mode : {"process", "thread"}
+    cancel_grace_s : float
+        Process mode: seconds a cancelled child may take to stop between
+        stages before its process group is ended.
 
     Examples
     --------
@@ -181,15 +220,19 @@ class ResearchJob:
     """
 
     def __init__(self, request: ResearchRequest, post: Callable[[object], None],
-                 mode: str = "process") -> None:
+                 mode: str = "process", cancel_grace_s: float = 3.0) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} is not one of {MODES}")
         self.request = request
         self.post = post
         self.mode = mode
+        self.cancel_grace_s = cancel_grace_s
         self._thread: threading.Thread | None = None
         self._cancel: Any = None
         self._process: Any = None
+        self._pgid: int | None = None
+        self._cancel_at: float | None = None
+        self._end_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ResearchJob(mode={self.mode!r}, running={self.running})"
@@ -200,14 +243,67 @@ class ResearchJob:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Start the run; returns at once."""
+        """Start the run; returns at once.
+
+        In process mode the queue, the event and the child are created by the
+        relay thread, not here: ``Process.start`` (fork + exec + pickling) and
+        the first named semaphore (which starts multiprocessing's resource
+        tracker process) took 15-40 ms together, and the caller is the Tk thread.
+        """
         if self.running:
             raise RuntimeError("this research job is already running")
         logger.info("research job starting (%s): %s", self.mode, self.request)
+        self._pgid, self._cancel_at, self._process = None, None, None
         if self.mode == "thread":
             self._cancel = threading.Event()
             target, args = _outcome, (self.request, self.post, self._cancel)
         else:
+            self._cancel = None
+            target, args = self._relay, ()
+        self._thread = threading.Thread(target=target, args=args, name="research-job",
+                                        daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop the run; it then posts ``JobFailed(cancelled=True)``.
+
+        The pipeline stops before its next stage. In process mode a child that
+        is still running ``cancel_grace_s`` later (a long training stage) is
+        ended with its whole process group (joblib/loky workers included).
+        """
+        if self._cancel_at is None and self.running:
+            logger.warning("research job: cancel requested")
+            self._cancel_at = time.monotonic()
+            if self._cancel is not None:  # else the relay sees _cancel_at before it spawns
+                self._cancel.set()
+
+    def terminate(self, grace_s: float = 5.0) -> None:
+        """Cancel, wait up to ``grace_s`` for the child, then end its process tree (close)."""
+        self.cancel()
+        if self._process is not None:
+            with self._end_lock:
+                started = self._process.pid is not None
+            if started:
+                self._process.join(grace_s)
+            self._end_tree()
+        self.join(grace_s)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the final message (tests and shutdown)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def process_group(self) -> int | None:
+        """The child's process group id once the child created it (process mode)."""
+        return self._pgid
+
+    def _relay(self) -> None:
+        with self._end_lock:
+            if self._cancel_at is not None:  # cancelled or closed before the child existed
+                self.post(JobFailed("cancelled before the research process started",
+                                    cancelled=True))
+                return
             ctx = multiprocessing.get_context("spawn")
             channel = ctx.Queue()
             self._cancel = ctx.Event()
@@ -217,43 +313,31 @@ class ResearchJob:
                 target=_child_main, name="bma-research", daemon=False,
                 args=(self.request, channel, self._cancel, logging.getLogger().level))
             self._process.start()
-            target, args = self._relay, (channel,)
-        self._thread = threading.Thread(target=target, args=args, name="research-job",
-                                        daemon=True)
-        self._thread.start()
+            if self._cancel_at is not None:  # cancel() ran while the child was starting
+                self._cancel.set()
+        try:
+            self._forward(channel)
+        finally:  # whatever happened, no worker of the run survives it
+            self._end_tree()
 
-    def cancel(self) -> None:
-        """Ask the run to stop before its next stage (it then posts ``JobFailed(cancelled)``)."""
-        if self._cancel is not None:
-            logger.warning("research job: cancel requested")
-            self._cancel.set()
-
-    def terminate(self, grace_s: float = 5.0) -> None:
-        """Cancel, wait ``grace_s`` for the stage to end, then kill the child (window close)."""
-        self.cancel()
-        if self._process is not None and self._process.is_alive():
-            self._process.join(grace_s)
-            if self._process.is_alive():
-                logger.warning("research process did not stop in %.0fs: terminating", grace_s)
-                self._process.terminate()
-        self.join(grace_s)
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the final message (tests and shutdown)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _relay(self, channel: Any) -> None:
+    def _forward(self, channel: Any) -> None:
         # Forward the child's messages until the final one; a child that died without
-        # one (killed, crashed interpreter) is reported with its exit code.
+        # one (killed, crashed interpreter, ended after a cancel) is reported here.
         while True:
             try:
                 item = channel.get(timeout=0.2)
             except queue.Empty:
                 if not self._process.is_alive():
-                    self.post(JobFailed(f"research process exited with code "
-                                        f"{self._process.exitcode} without a result"))
+                    self.post(self._death_message())
                     return
+                if self._cancel_at is not None and \
+                        time.monotonic() - self._cancel_at > self.cancel_grace_s:
+                    logger.warning("research process still running %.1fs after cancel: "
+                                   "ending its process group", self.cancel_grace_s)
+                    self._end_tree()
+                continue
+            if isinstance(item, _GroupReady):
+                self._pgid = item.pgid
                 continue
             if isinstance(item, logging.LogRecord):
                 logging.getLogger(item.name).handle(item)
@@ -262,3 +346,32 @@ class ResearchJob:
             if isinstance(item, (JobFinished, JobFailed)):
                 self._process.join(5.0)
                 return
+
+    def _death_message(self) -> JobFailed:
+        code = self._process.exitcode
+        if self._cancel_at is not None:
+            return JobFailed(f"cancelled: research process ended (exit code {code})",
+                             cancelled=True)
+        return JobFailed(f"research process exited with code {code} without a result")
+
+    def _end_tree(self, term_grace_s: float = 3.0) -> None:
+        # SIGTERM the group, give it term_grace_s to go away, then SIGKILL what is left.
+        # The resource trackers ignore SIGTERM and exit on their own once every process
+        # writing to them is gone, after removing the run's /dev/shm folders and semaphores:
+        # killed before that (1 s was too short on the loaded box) they leak them.
+        with self._end_lock:
+            process, pgid = self._process, self._pgid
+            if process is None or process.pid is None:  # never started
+                return
+            if pgid is None:  # the child never got to create its group: it has no workers
+                if process.is_alive():
+                    process.terminate()
+                    process.join(term_grace_s)
+                return
+            if _signal_group(pgid, signal.SIGTERM):
+                deadline = time.monotonic() + term_grace_s
+                while time.monotonic() < deadline and _signal_group(pgid, 0):
+                    process.join(0.05)
+                if _signal_group(pgid, signal.SIGKILL):
+                    logger.warning("research process group %d killed", pgid)
+            process.join(term_grace_s)

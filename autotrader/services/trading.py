@@ -44,7 +44,7 @@ from autotrader.domain.records import (
 from autotrader.engine.cycle import BookState, Decision, decide, market_inputs
 from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings, StopSettings
 from autotrader.engine.planner import OrderPlan
-from autotrader.engine.risk import TradingState
+from autotrader.engine.risk import Denial, TradingState
 from autotrader.engine.stops import StopAction, plan_stop_update, trailing_stop_price
 from autotrader.journal import Journal, ReconcileReport
 from autotrader.services.recommendations import RecommendationSet
@@ -82,6 +82,47 @@ class CycleReport:
     stop_actions: list[str] = field(default_factory=list)
     events: int = 0
     exiting: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class PreviewLine:
+    """One intent of a previewed cycle: target vs book and what the engine would do with it.
+
+    ``quantity``/``order_type``/``limit_price`` are the planner's order when the
+    intent passed every check; for a denied intent ``quantity`` is the intent's
+    and ``order_type``/``limit_price`` are None.
+    """
+
+    symbol: str
+    side: Side
+    quantity: int
+    current: int
+    order_type: OrderType | None
+    limit_price: float | None
+    denial: Denial | None
+
+    @property
+    def sends(self) -> bool:
+        """True when the next cycle would submit this order (at unchanged prices)."""
+        return self.denial is None
+
+    @property
+    def outcome(self) -> str:
+        """``"SEND"`` or ``"DENY <check>: <reason>"``, as the decision log line says."""
+        if self.denial is None:
+            return "SEND"
+        return f"DENY {self.denial.check}: {self.denial.reason}"
+
+
+@dataclass(frozen=True)
+class OrderPreview:
+    """What :meth:`TradingRunner.preview` computed; ``failures`` as in :class:`CycleReport`."""
+
+    run_id: str
+    at: dt.datetime
+    lines: tuple[PreviewLine, ...]
+    failures: tuple[str, ...] = ()
+    fallbacks: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -225,6 +266,60 @@ class TradingRunner:
                 sleep(max(0.0, interval_s - (time.monotonic() - started)))
 
     # -- one cycle ---------------------------------------------------------------------------
+    def preview(self) -> OrderPreview:
+        """The order list the next cycle would send now, without journaling or sending it.
+
+        The same inputs and the same engine call as :meth:`run_cycle` (target
+        portfolio of the newest run vs the current book, then the risk chain and
+        the planner), stopped before any order is journaled or placed. Broker
+        events already waiting are ingested first, as a cycle does, so the book
+        is current; the only other write is the day's start-of-day equity mark,
+        which the cycle would record the same way.
+
+        Why a separate entry point: a trader checks the list before pressing
+        "Send"; the list must come from the exact code path of the cycle, not a
+        copy of it. A cycle run right after recomputes it at the prices of that
+        moment, so the submitted orders equal the preview's ``SEND`` lines only
+        while prices, the book and the kill switch are unchanged.
+
+        Returns
+        -------
+        OrderPreview
+            Never raises for broker, journal or recommendation failures: they
+            are in ``failures`` (and ``lines`` is then empty or partial).
+
+        Examples
+        --------
+        >>> preview = runner.preview()  # doctest: +SKIP
+        >>> [line.outcome for line in preview.lines]  # doctest: +SKIP
+        ['SEND', 'DENY market_hours: market closed']
+        """
+        now = self.clock()
+        report = CycleReport(now)
+        if self.settings_source is not None:
+            self.settings = self.settings_source()
+        lines: list[PreviewLine] = []
+        try:
+            self._ingest_events(report)
+            recs = self._load_recommendations(report)
+            if recs is not None:
+                held = self.broker.positions()
+                for d in self._decisions(recs, now, report):
+                    current = held[d.intent.symbol].quantity if d.intent.symbol in held else 0
+                    plan = d.plan
+                    lines.append(PreviewLine(
+                        d.intent.symbol, d.intent.side,
+                        plan.quantity if plan else d.intent.quantity, current,
+                        plan.order_type if plan else None, plan.limit_price if plan else None,
+                        d.denial))
+        except (BrokerError, JournalError) as e:
+            logger.error("preview aborted: %s", e)
+            report.failures.append(f"{type(e).__name__}: {e}")
+        logger.info("preview %s: %d intents, %d would be sent, failures %d", report.run_id,
+                    len(lines), sum(line.sends for line in lines), len(report.failures))
+        return OrderPreview(report.run_id, now, tuple(lines), tuple(report.failures),
+                            dict(report.fallbacks))
+
     def run_cycle(self) -> CycleReport:
         """Run one full cycle; never raises for broker, journal or input failures (recorded)."""
         started = time.perf_counter()
@@ -307,18 +402,22 @@ class TradingRunner:
             day_start_equity=float(self.journal.get_value(key)),
             stopped_out=frozenset(self.journal.stopped_out_symbols(midnight)))
 
-    def _trade(self, recs: RecommendationSet, now: dt.datetime, report: CycleReport) -> None:
+    def _decisions(self, recs: RecommendationSet, now: dt.datetime,
+                   report: CycleReport) -> list[Decision]:
         symbols = {r.ticker for r in recs.rows} | set(self.broker.positions())
         quotes = self.broker.quotes(sorted(symbols))
         inputs = market_inputs(recs.rows, quotes, sorted(self.broker.positions()),
                                self.settings.default_atr_pct, report.fallbacks)
         prices = {s: q.reference_price for s, q in inputs.quotes.items()}
         book = self._book(prices)
-        decisions = decide(
+        return decide(
             recs.rows, book, inputs, now=now, market_open=self._market_open(now, report),
             limits=self.settings.risk, sizing=self.settings.sizing,
             planner=self.settings.planner, trading_state=self.trading_state,
             last_order_at=self.journal.last_order_times())
+
+    def _trade(self, recs: RecommendationSet, now: dt.datetime, report: CycleReport) -> None:
+        decisions = self._decisions(recs, now, report)
         report.intents = len(decisions)
         for decision in decisions:
             self._act(decision, recs.run_id, now, report)

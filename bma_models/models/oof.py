@@ -34,11 +34,12 @@ def parallel_settings(backend: str, n_jobs: int) -> dict:
     For ``loky`` the workers' BLAS/OpenMP pools are capped with
     ``inner_max_num_threads`` so ``n_jobs * threads <= cores``.
     """
-    if int(n_jobs) == 1 and backend in ("loky", "multiprocessing"):
+    if int(n_jobs) == 1 and backend in ("loky", "multiprocessing", "dask"):
         # One worker process buys nothing but pickling, and a loky pool created
         # with other thread limits than the previous call forces the reusable
         # executor to shut down and respawn (slow, and the path where loky's
-        # rare shutdown deadlocks live). Run in-process instead.
+        # rare shutdown deadlocks live). Run in-process instead (on a Dask
+        # cluster too: one task at a time over the network is pure overhead).
         return {"backend": "sequential", "n_jobs": 1}
     settings = {"backend": backend, "n_jobs": int(n_jobs)}
     if backend == "loky":

@@ -176,7 +176,9 @@ class ICWeightedAverage(RegressorMixin, BaseEstimator):
 
     def _scored(self, values, codes):
         # spearman: average ranks within each date; NaN rows (none after validate_data) absent
-        return within_date_ranks(values, codes)[0] if self.method == "spearman" else values
+        if self.method != "spearman":
+            return values
+        return within_date_ranks(values, codes, first=False)[0]
 
     def _mean_ic(self, column, y, codes):
         ic = grouped_correlation(self._scored(column, codes), y, codes, min_count=2)

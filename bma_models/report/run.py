@@ -42,11 +42,16 @@ def run_id_for(market: MarketData, now: dt.datetime | None = None) -> str:
 
 
 def run_and_report(market: MarketData, settings: ResearchSettings, output_root: Path,
-                   argv: list[str], progress=None, cancel=None, load_s: float = 0.0) -> Path:
-    """Run the research pipeline on ``market`` and write ``output_root/<run-id>/``."""
+                   argv: list[str], progress=None, cancel=None, load_s: float = 0.0,
+                   cluster=None) -> Path:
+    """Run the research pipeline on ``market`` and write ``output_root/<run-id>/``.
+
+    ``cluster`` is an open :class:`~bma_models.cluster.DaskSession` or None.
+    """
     started = time.perf_counter()
     clean_stale_staging(output_root)
-    result = ResearchPipeline(settings, progress=progress, cancel=cancel).run(market)
+    result = ResearchPipeline(settings, progress=progress, cancel=cancel,
+                              cluster=cluster).run(market)
     report_start = time.perf_counter()
     run_id = run_id_for(market)
     with RunDirectory(output_root, run_id) as run:
@@ -74,7 +79,10 @@ def write_tables(run: RunDirectory, result: ResearchResult) -> None:
     recs = result.recommendations.copy()
     recs["source"] = source
     recs.to_csv(run.file("recommendations.csv"), index=False, float_format="%.10g")
-    oos = result.predictions_oos.drop(columns=["label"]).reset_index()
+    # the label (realised T+1..T+horizon return) goes last, after the scores, so the file
+    # alone backtests any source; metrics.json is recomputed from it by a test
+    oos = result.predictions_oos
+    oos = oos[[c for c in oos.columns if c != "label"] + ["label"]].reset_index()
     oos["date"] = oos["date"].dt.strftime("%Y-%m-%d")
     # full round-trip precision: rounding could merge near-equal scores into ties. Arrow's
     # writer prints the shortest round-trip repr like pandas, ~30x faster on 400k rows.

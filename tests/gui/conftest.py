@@ -144,11 +144,53 @@ def make_app(display, tmp_path, gui_config):
         return app
 
     yield build
-    for app in apps:
-        app.close()
+    while apps:  # pop: no list or loop variable keeps a closed window alive through the
+        apps.pop().close()  # collect below
     # finalise the closed apps' Tk objects here, on the main thread: left to a later garbage
     # collection that happens to run in a worker thread, Variable.__del__ calls into the dead
     # interpreter and that thread blocks (seen as a 30 s timeout in the next test)
     import gc
 
     gc.collect()
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
+    return text[text.rindex(")") + 2:].split()
+
+
+def live_processes() -> dict[int, tuple[int, int]]:
+    """``pid -> (ppid, pgid)`` of every process not dead or a zombie (Linux ``/proc``)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None and fields[0] not in ("Z", "X"):
+                table[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    return table
+
+
+def descendants(pid: int) -> set[int]:
+    """Live descendants of ``pid`` (children, grandchildren, ...)."""
+    table = live_processes()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, (ppid, _) in table.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def survivors(pids: set[int], pgid: int | None, timeout: float) -> set[int]:
+    """Processes of ``pids`` or of group ``pgid`` still alive after up to ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        table = live_processes()
+        alive = {p for p in pids if p in table} | {p for p, (_, g) in table.items()
+                                                  if pgid is not None and g == pgid}
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from autotrader.gui import brokers
 from autotrader.gui.bus import EventBus, LogLine, QueueLogHandler
 from autotrader.gui.risk_tab import nest, parse_value
@@ -102,3 +104,30 @@ def test_ib_broker_from_the_gui_reconciles_the_journal_after_every_reconnect(mon
     captured["on_reconnect"]("reconnected")
     assert calls == [("reconnected", "t0")]
     assert captured["prev_close"]("AAPL") == 12.5
+
+
+def test_stall_meter_keeps_each_long_gap_with_the_work_timed_in_it():
+    from autotrader.gui.app import StallMeter
+
+    meter = StallMeter(interval_s=0.02, spike_s=0.03)
+    meter.tick(10.0)
+    meter.note("TaskDone:ResearchView._show_summary", 0.040)
+    meter.note("LogLine:LogView.append", 0.001)
+    meter.tick(10.070)  # 70 ms gap: 20 ms timer + 41 ms timed + 9 ms untimed
+    meter.tick(10.090)  # 20 ms: not a spike
+    assert meter.max_gap_s == pytest.approx(0.070)
+    (spike,) = meter.spikes
+    assert meter.spike_count == 1
+    assert spike["gap_ms"] == 70.0 and spike["untimed_ms"] == 9.0
+    assert spike["ran"].startswith("TaskDone:ResearchView._show_summary 40.0ms, LogLine")
+    meter.reset()
+    assert meter.spikes == [] and meter.max_gap_s == 0.0 and meter.notes == []
+
+
+def test_bus_times_every_handler_of_a_drain():
+    bus = EventBus()
+    bus.subscribe(int, lambda n: None)
+    bus.post(1)
+    bus.drain()
+    ((what, seconds),) = bus.last_timings
+    assert what.startswith("int:test_bus_times_every_handler") and seconds >= 0.0

@@ -76,8 +76,7 @@ def test_watchlist_import_reports_rejected_lines(make_app, tmp_path, screenshots
     screenshot(app, "watchlist", screenshots)
 
 
-def test_data_tab_shows_whether_the_key_is_set_never_the_key(make_app, monkeypatch,
-                                                              screenshots):
+def test_data_tab_shows_whether_the_key_is_set_never_the_key(make_app, monkeypatch):
     monkeypatch.setenv("POLYGON_API_KEY", "sekrit-key-123")
     app = make_app()
     view = app.views["data"]
@@ -91,7 +90,6 @@ def test_data_tab_shows_whether_the_key_is_set_never_the_key(make_app, monkeypat
     assert view.key_status.get().startswith("NOT set")
     view.update_button.invoke()
     assert "no Polygon API key" in view.message.get()
-    screenshot(app, "data", screenshots)
 
 
 def test_backtest_tab_ic_matches_the_run_metrics(make_app, demo_result, screenshots):
@@ -106,7 +104,7 @@ def test_backtest_tab_ic_matches_the_run_metrics(make_app, demo_result, screensh
     screenshot(app, "backtest", screenshots)
 
 
-def test_log_pane_shows_records_from_any_thread_and_filters_by_level(make_app, screenshots):
+def test_log_pane_shows_records_from_any_thread_and_filters_by_level(make_app):
     import threading
 
     app = make_app()
@@ -123,4 +121,100 @@ def test_log_pane_shows_records_from_any_thread_and_filters_by_level(make_app, s
     view.rerender()
     assert "an info line" not in view.visible_text()
     assert "warning from a worker thread" in view.visible_text()
-    screenshot(app, "logs", screenshots)
+
+
+def _labelled_run(root, source: str = "polygon"):
+    """A hand-written run: 3 dates x 5 tickers, label = 1% x score rank, horizon 1."""
+    run = root / f"20250101-000000-{source}"
+    run.mkdir(parents=True)
+    rows = ["date,ticker,fold,fused,label"]
+    for d, date in enumerate(("2025-01-02", "2025-01-03", "2025-01-06")):
+        for k in range(5):
+            score = (k + d) % 5  # a different order each date
+            label = 0.01 * score if d != 1 else -0.01 * score  # date 2: perfectly wrong
+            rows.append(f"{date},T{k},0,{score / 10},{label}")
+    (run / "predictions_oos.csv").write_text("\n".join(rows) + "\n")
+    (run / "metrics.json").write_text(json.dumps({"run": {"source": source, "horizon": 1},
+                                                  "oos": {}}))
+    return run
+
+
+def test_backtest_uses_the_label_column_of_any_source(tmp_path):
+    from autotrader.gui.runfiles import LABEL_COLUMN, oos_series
+
+    series, reason = oos_series(_labelled_run(tmp_path, "polygon"))
+    assert reason == "" and series.label_source == LABEL_COLUMN
+    assert list(series.ic.round(12)) == [1.0, -1.0, 1.0]
+    # top quintile minus bottom quintile = 0.04 - 0.00, then -0.04, then 0.04
+    assert list(series.long_short.round(12)) == [0.04, -0.04, 0.04]
+    assert series.cumulative.iloc[-1] == pytest.approx(1.04 * 0.96 * 1.04 - 1.0)
+
+
+def test_older_run_without_labels_says_why_for_csv_and_polygon(tmp_path):
+    from autotrader.gui.runfiles import oos_series
+
+    run = _labelled_run(tmp_path, "csv")
+    text = (run / "predictions_oos.csv").read_text().splitlines()
+    (run / "predictions_oos.csv").write_text(
+        "\n".join(line.rsplit(",", 1)[0] for line in text) + "\n")
+    series, reason = oos_series(run)
+    assert series is None and "no label column" in reason and "'csv'" in reason
+
+
+def test_backtest_tab_shows_a_polygon_run_with_labels(make_app, tmp_path):
+    root = tmp_path / "result"
+    run = _labelled_run(root, "polygon")
+    app = make_app(result_root=root)
+    view = app.views["backtest"]
+    view.load(run)
+    pump_until(app, lambda: view.series is not None or "cannot" in view.message.get(),
+               timeout=60)
+    assert view.series is not None, view.message.get()
+    assert "label column of predictions_oos.csv" in view.message.get()
+    assert "mean rank IC 0.3333" in view.message.get()
+    assert view.chart_image is not None and view.chart_image.width() > 500
+
+
+def test_a_long_table_is_filled_in_chunks_between_ticks(make_app):
+    from autotrader.gui.widgets import Table
+
+    app = make_app()
+    table = Table(app.views["logs"], ("a", "b"), timer=app.stall)
+    done = []
+    table.set_rows(((i, i * 0.5) for i in range(120)), chunk=50,
+                   on_done=lambda: done.append(len(table.rows())))
+    assert table.pending and len(table.rows()) == 50 and done == []
+    pump_until(app, lambda: done, timeout=5)
+    assert done == [120] and not table.pending
+    assert table.rows()[-1] == ("119", "59.5")
+    table.set_rows([("x", 1)])  # unchunked: at once, and replaces everything
+    assert table.rows() == [("x", "1")]
+
+
+def test_update_data_and_test_request_against_the_fake_polygon_server(make_app, tmp_path,
+                                                                        monkeypatch, screenshots):
+    from tests.fakes.polygon_server import FakePolygonServer
+
+    (tmp_path / "stocks.txt").write_text("AAA\nBBB\n")
+    monkeypatch.setenv("POLYGON_API_KEY", "gui-key")
+    with FakePolygonServer(api_key="gui-key", universe=("AAA", "BBB"),
+                           history_start="2023-01-03", last_session="2024-12-31") as fake:
+        app = make_app(overrides={"polygon.base_url": fake.base_url,
+                                  "polygon.cache_dir": str(tmp_path / "cache"),
+                                  "app.stocks_file": str(tmp_path / "stocks.txt"),
+                                  "app.universe_source": "stocks_file"})
+        view = app.views["data"]
+        view.update_button.invoke()
+        pump_until(app, lambda: view.message.get().startswith(("updated", "update failed")),
+                   timeout=60)
+        assert view.message.get().startswith("updated 2 tickers"), view.message.get()
+        assert "0 failures" in view.message.get()
+        pump_until(app, lambda: len(view.coverage.rows()) == 2, timeout=10)
+        assert [r[0] for r in view.coverage.rows()] == ["AAA", "BBB"]
+        assert all(r[2] == "2024-12-31" for r in view.coverage.rows())
+        screenshot(app, "data", screenshots)
+        view.test_button.invoke()
+        pump_until(app, lambda: view.message.get().startswith("test request"), timeout=30)
+        assert view.message.get().startswith("test request OK"), view.message.get()
+        assert any("SPY" in p for p in fake.paths())
+        assert "gui-key" not in view.message.get() + view.key_status.get()

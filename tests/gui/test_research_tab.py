@@ -24,7 +24,7 @@ def test_run_bma_in_a_subprocess_fills_the_results_table_and_charts(make_app, tm
     view.source.set("demo")
     view.run_button.invoke()
     assert view.job is not None and view.job.mode == "process"
-    pump_until(app, lambda: view.table.rows() or view.message.get().startswith("failed"),
+    pump_until(app, lambda: view.summary or view.message.get().startswith("failed"),
                timeout=240)
     assert view.table.rows(), view.message.get()
     run_dir = view.run_dir
@@ -44,6 +44,7 @@ def test_run_bma_in_a_subprocess_fills_the_results_table_and_charts(make_app, tm
     child = [r for r in caplog.records if r.processName == "bma-research"]
     assert child and any(r.getMessage() in logs.visible_text() for r in child)
     screenshot(app, "research", screenshots)
+    screenshot(app, "logs", screenshots)  # the run's own log lines, child process included
     pump_until(app, lambda: app.views["backtest"].series is not None, timeout=60)
     screenshot(app, "backtest", screenshots)
 
@@ -93,3 +94,37 @@ def test_chinese_labels_come_from_the_language_setting(make_app):
     assert app.views["research"].run_button.cget("text") == "一键运行BMA模型"
     english = make_app()
     assert english.views["research"].run_button.cget("text") == "Run BMA model"
+
+
+def test_dask_scheduler_field_becomes_the_runtime_override_of_the_job(make_app):
+    app = make_app()
+    view = app.views["research"]
+    assert view.form.vars["dask_scheduler"].get() == ""  # default config: no Dask
+    assert view.request().overrides == {"research.dask.scheduler": None}
+    view.form.vars["dask_scheduler"].set(" tcp://10.0.0.5:8786 ")
+    assert view.request().overrides == {"research.dask.scheduler": "tcp://10.0.0.5:8786"}
+    view.form.vars["dask_scheduler"].set("local")
+    assert view.request().overrides["research.dask.scheduler"] == "local"
+    view.form.vars["dask_scheduler"].set("not an address")
+    view.run_button.invoke()
+    assert view.job is None
+    assert view.message.get().startswith("Dask scheduler 'not an address'")
+
+
+def test_the_job_opens_the_dask_scheduler_it_is_given(gui_config, tmp_path):
+    """A closed port as scheduler: the run fails naming it, so the override reached the run."""
+    import socket
+
+    from autotrader.services.research_job import ResearchRequest, execute_research
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    request = ResearchRequest(str(gui_config), str(tmp_path / "result"), source="demo",
+                              end_date=END_DATE,
+                              overrides={"research.dask.scheduler": address,
+                                         "research.dask.connect_timeout_s": 1.0})
+    with pytest.raises(Exception, match=f"127.0.0.1:{port}"):
+        execute_research(request, progress=lambda *a: None)
+    assert not any((tmp_path / "result").glob("2*"))

@@ -22,7 +22,7 @@ def trading_app(make_app, demo_result, tmp_path):
     return app, app.views["trading"], cycles
 
 
-def test_start_paper_auto_trading_shows_orders(trading_app, screenshots):
+def test_start_paper_auto_trading_shows_orders(trading_app):
     app, view, cycles = trading_app
     view.broker.set("paper")
     view.start_button.invoke()
@@ -30,12 +30,11 @@ def test_start_paper_auto_trading_shows_orders(trading_app, screenshots):
     report = cycles[0].report
     assert report.submitted, report.failures
     pump_until(app, lambda: view.orders.rows() or view.fills.rows(), timeout=10)
-    refs = {r[0] for r in view.orders.rows()} | {r[1] for r in view.fills.rows()}
+    refs = {r[0] for r in view.orders.rows()} | {r[-1] for r in view.fills.rows()}
     assert refs <= set(report.submitted) and refs
     assert view.status["connected"].get().startswith("yes")
     assert view.status["data"].get() == "paper/sim prices"
     assert view.status["auto"].get() == "on"
-    screenshot(app, "trading", screenshots)
     view.stop_button.invoke()
     pump_until(app, lambda: view.status["connected"].get().startswith("no"), timeout=10)
 
@@ -56,7 +55,7 @@ def test_halt_kill_switch_stops_new_orders_until_reactivated(trading_app):
     assert cycles[1].report.submitted
 
 
-def test_preview_lists_the_orders_and_send_submits_them(trading_app):
+def test_preview_lists_the_orders_and_send_submits_them(trading_app, screenshots):
     app, view, cycles = trading_app
     view.preview_button.invoke()
     pump_until(app, lambda: view.preview_table.rows(), timeout=30)
@@ -66,6 +65,8 @@ def test_preview_lists_the_orders_and_send_submits_them(trading_app):
     pump_until(app, lambda: cycles, timeout=30)
     sent_symbols = {ref.split("-")[-2] for ref in cycles[0].report.submitted}
     assert {r[0] for r in to_send} <= sent_symbols
+    pump_until(app, lambda: view.orders.rows() and view.positions.rows(), timeout=10)
+    screenshot(app, "trading", screenshots)  # book after Send, the preview that led to it
 
 
 def test_test_connection_against_the_fake_tws_gateway(make_app):
@@ -116,3 +117,18 @@ def test_ib_broker_needs_live_arming_with_confirmation(make_app):
     assert app.settings.trading.live_armed
     view.arm_check.invoke()
     assert not app.settings.trading.live_armed
+
+
+def test_preview_without_a_run_says_why_and_keeps_the_session(make_app, tmp_path):
+    empty = tmp_path / "no-runs"
+    empty.mkdir()
+    options = TraderOptions(state_dir=tmp_path / "trader", result_root=empty,
+                            interval_s=3600.0, clock=lambda: MARKET_TIME,
+                            market_open=lambda now: True)
+    app = make_app(result_root=empty, trader_options=options)
+    view = app.views["trading"]
+    view.preview_button.invoke()
+    pump_until(app, lambda: view.preview is not None, timeout=30)
+    assert view.preview.rows == () and view.preview.failures
+    assert "recommendations:" in view.message.get()
+    assert view.worker.alive  # the session survived the failed preview

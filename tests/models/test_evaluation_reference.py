@@ -104,3 +104,17 @@ def test_within_date_ranks_with_infinite_values_and_unequal_dates():
     np.testing.assert_array_equal(average, grouped.rank(method="average").to_numpy())
     np.testing.assert_array_equal(first, grouped.rank(method="first").to_numpy())
     assert sizes.tolist() == [4, 2, 3]
+
+
+@pytest.mark.parametrize("sort_codes", [True, False])
+def test_within_date_ranks_without_ties_sorted_or_not(sort_codes):
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=700)  # no ties: the fast path
+    codes = rng.integers(0, 9, 700)
+    if sort_codes:
+        codes = np.sort(codes)
+    average, first, _ = within_date_ranks(values, codes)
+    expected = pd.Series(values).groupby(codes).rank().to_numpy()
+    np.testing.assert_array_equal(average, expected)
+    np.testing.assert_array_equal(first, expected)
+    assert within_date_ranks(values, codes, first=False)[1] is None

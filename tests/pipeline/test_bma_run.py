@@ -76,6 +76,9 @@ def test_oos_metrics_are_recomputable_from_predictions_and_input_data(demo_run):
     oos = oos.set_index(["date", "ticker"])
     market = demo_market(n_tickers=120, n_sessions=500, seed=7, end=metrics["run"]["end"])
     label = forward_returns(market.bars, metrics["run"]["horizon"]).reindex(oos.index)
+    # the file carries the realised label last; it is exactly the return rebuilt from the bars
+    assert list(oos.columns)[-1] == "label"
+    np.testing.assert_allclose(oos["label"], label, rtol=1e-12, atol=0)
     for model in ("ridge", "lightgbm", "stack", "fused"):
         ric = rank_ic(oos[model], label)
         ic = per_date_ic(oos[model], label)
