@@ -345,8 +345,11 @@ class FactorRiskModel(BaseEstimator):
         resid = y - np.einsum("ntp,np->nt", X, fit.coef) - fit.intercept[:, None]
         resid = np.where(np.isfinite(y), resid, np.nan)
         n_valid = np.isfinite(y).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            spec = np.nanvar(resid, axis=1, ddof=1) if y.shape[1] > 1 else np.zeros(len(y))
+        # an asset with < 2 returns has no sample variance (NaN); _fill_thin_history replaces it
+        spec = np.zeros(len(y)) if y.shape[1] <= 1 else np.full(len(y), np.nan)
+        enough = n_valid > 1
+        if y.shape[1] > 1 and enough.any():
+            spec[enough] = np.nanvar(resid[enough], axis=1, ddof=1)
         B = np.zeros((len(own), len(names)))
         B[:, [names.index(c) for c in common]] = fit.coef[:, : len(common)]
         B[np.arange(len(own)), own] = fit.coef[:, -1]

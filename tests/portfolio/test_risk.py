@@ -157,6 +157,18 @@ def test_dollar_volume_drives_size_when_caps_unknown_and_thin_history_gets_media
     assert model.B_.loc["T00", "market"] == pytest.approx(others["market"].median())
 
 
+def test_an_asset_with_a_single_return_gets_the_median_specific_variance_without_warnings(
+        market, recwarn):
+    returns = market["returns"].copy()
+    returns.iloc[:-1, 0] = np.nan  # a listing from yesterday: no sample variance at all
+    model = FactorRiskModel(lookback=200, style_factors=()).fit(
+        returns, market_cap=market["market_cap"], sectors=market["sectors"])
+    assert model.thin_history_ == ["T00"]
+    others = model.specific_var_.drop(index="T00")
+    assert model.specific_var_["T00"] == pytest.approx(np.median(others))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_fit_without_size_input_or_enough_history_raises(market):
     with pytest.raises(DataError, match="market_cap or dollar_volume"):
         FactorRiskModel().fit(market["returns"], sectors=market["sectors"])
