@@ -243,9 +243,11 @@ def top_quantile_turnover(pred: pd.Series, n_quantiles: int = 5) -> pd.Series:
 
     ``turnover_t = 1 - |top_t & top_{t-1}| / |top_t|``; the first date is dropped.
     """
-    top = quantile_buckets(pred, n_quantiles).to_numpy() == n_quantiles - 1
+    if n_quantiles < 2:
+        raise SettingsError(f"n_quantiles must be >= 2, got {n_quantiles}")
     pred = pred.dropna()
     codes, dates = pd.factorize(date_groups(pred), sort=True)
+    top = _buckets(pred.to_numpy(dtype=float), codes, n_quantiles) == n_quantiles - 1
     tickers = pd.factorize(pred.index.get_level_values(-1))[0]
     member = np.zeros((len(dates), int(tickers.max()) + 1 if tickers.size else 0), dtype=bool)
     member[codes[top], tickers[top]] = True

@@ -95,6 +95,13 @@ def empty_bars() -> pd.DataFrame:
     return frame[list(BAR_COLUMNS)]
 
 
+def require_bar_columns(bars: pd.DataFrame) -> None:
+    """Raise :class:`DataError` naming the protocol columns ``bars`` lacks."""
+    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
+    if missing:
+        raise DataError(f"bars are missing columns {missing}; expected {list(BAR_COLUMNS)}")
+
+
 def normalize_bars(bars: pd.DataFrame) -> pd.DataFrame:
     """Coerce dtypes, sort by (date, ticker) and reset the index.
 
@@ -103,9 +110,7 @@ def normalize_bars(bars: pd.DataFrame) -> pd.DataFrame:
     DataError
         If a protocol column is missing or duplicated (date, ticker) rows exist.
     """
-    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
-    if missing:
-        raise DataError(f"bars are missing columns {missing}; expected {list(BAR_COLUMNS)}")
+    require_bar_columns(bars)
     out = bars.loc[:, list(BAR_COLUMNS)].copy()
     out["date"] = pd.to_datetime(out["date"]).dt.normalize().astype("datetime64[ns]")
     out["ticker"] = out["ticker"].astype("str").str.upper()

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from bma_models.data.protocol import BAR_COLUMNS
+from bma_models.data.protocol import require_bar_columns
 from bma_models.errors import DataError
 from bma_models.factors import _grid
 from bma_models.factors._memory import fresh_array
@@ -182,9 +182,7 @@ def bar_grid(bars: pd.DataFrame, *, n_jobs: int = 1) -> BarGrid:
     DataError
         If a protocol column is missing or a (date, ticker) pair repeats.
     """
-    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
-    if missing:
-        raise DataError(f"bars are missing columns {missing}; expected {list(BAR_COLUMNS)}")
+    require_bar_columns(bars)
     keys = [bars["date"], bars["ticker"]]
     if n_jobs > 1:  # the ticker strings are hashed by pyarrow, without the GIL
         with ThreadPoolExecutor(max_workers=2) as pool:
