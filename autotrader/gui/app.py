@@ -35,7 +35,7 @@ from autotrader.config import ConfigStore, Settings
 from autotrader.gui.bus import ConfigChanged, EventBus, QueueLogHandler, TaskDone
 from autotrader.gui.i18n import label
 from autotrader.gui.trader_worker import TraderOptions
-from autotrader.gui.widgets import ScrollablePage, install_global_wheel
+from autotrader.gui.widgets import ScrollablePage, hold_photo_colors, install_global_wheel
 
 logger = logging.getLogger(__name__)
 stall_logger = logging.getLogger("autotrader.gui.stall")
@@ -78,7 +78,11 @@ class StallMeter:
     ``detailed`` (the stall probe) every tick also sums the figures of *all*
     threads of the process (``threads_cpu_ms``, ``threads_runq_ms``): Tcl's
     notifier thread and the relay threads, whose waits for a CPU delay the Tk
-    thread while it sleeps. Each spike is logged at DEBUG on
+    thread while it sleeps, and the time the hypervisor took from each CPU of
+    the machine (``steal_ms``, the largest per-CPU figure from ``/proc/stat``,
+    10 ms resolution): a virtual machine whose CPUs are not running cannot run
+    any program, so :attr:`max_gap_without_steal_s` is also kept, the largest
+    gap in which no CPU lost any time. Each spike is logged at DEBUG on
     ``autotrader.gui.stall``.
     """
 
@@ -94,6 +98,10 @@ class StallMeter:
     spike_count: int = 0
     detailed: bool = False
     threads_sched: tuple[int, int] | None = None
+    steal: tuple[float, ...] | None = None
+    max_gap_without_steal_s: float = 0.0
+    read_steal: Callable[[], tuple[float, ...] | None] = field(
+        default_factory=lambda: cpu_steal_ms)
     _gc_started: float | None = None
 
     def note(self, label: str, seconds: float) -> None:
@@ -115,29 +123,36 @@ class StallMeter:
         """Record one tick at ``now`` (``time.perf_counter()``)."""
         sched = _schedstat()
         threads = _process_schedstat() if self.detailed else None
+        steal = self.read_steal() if self.detailed else None
         if self.last is not None:
             gap = now - self.last
             self.max_gap_s = max(self.max_gap_s, gap)
+            stolen = _largest_delta(steal, self.steal)
+            if stolen == 0.0:
+                self.max_gap_without_steal_s = max(self.max_gap_without_steal_s, gap)
             if gap > self.spike_s:
-                self._spike(gap, sched, threads)
+                self._spike(gap, sched, threads, now, stolen)
         self.notes = []
-        self.last, self.sched, self.threads_sched = now, sched, threads
+        self.last, self.sched, self.threads_sched, self.steal = now, sched, threads, steal
         self.ticks += 1
 
     def _spike(self, gap: float, sched: tuple[int, int] | None,
-               threads: tuple[int, int] | None) -> None:
+               threads: tuple[int, int] | None, now: float, stolen: float | None) -> None:
         worked = sum(s for _, s in self.notes)
         top = sorted(self.notes, key=lambda n: -n[1])[:3]
         ran = ", ".join(f"{label} {1000 * s:.1f}ms" for label, s in top) or "-"
         untimed = max(0.0, gap - self.interval_s - worked)
         spike: dict[str, Any] = {"gap_ms": round(1000 * gap, 1), "ran": ran,
-                                 "untimed_ms": round(1000 * untimed, 1)}
+                                 "untimed_ms": round(1000 * untimed, 1),
+                                 "end_s": round(now, 4)}
         if sched is not None and self.sched is not None:
             spike["cpu_ms"] = round((sched[0] - self.sched[0]) / 1e6, 1)
             spike["runq_ms"] = round((sched[1] - self.sched[1]) / 1e6, 1)
         if threads is not None and self.threads_sched is not None:
             spike["threads_cpu_ms"] = round((threads[0] - self.threads_sched[0]) / 1e6, 1)
             spike["threads_runq_ms"] = round((threads[1] - self.threads_sched[1]) / 1e6, 1)
+        if stolen is not None:
+            spike["steal_ms"] = round(stolen, 1)
         self.spikes.append(spike)
         if len(self.spikes) > MAX_SPIKES:  # keep the largest ones
             self.spikes.remove(min(self.spikes, key=lambda x: x["gap_ms"]))
@@ -146,7 +161,7 @@ class StallMeter:
 
     def reset(self) -> None:
         """Forget every figure; the gap running now (since the last tick) is measured."""
-        self.max_gap_s, self.ticks = 0.0, 0
+        self.max_gap_s, self.max_gap_without_steal_s, self.ticks = 0.0, 0.0, 0
         self.spikes, self.longest, self.spike_count = [], ("-", 0.0), 0
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
@@ -165,6 +180,24 @@ def _schedstat(path: str = "/proc/thread-self/schedstat") -> tuple[int, int] | N
     except OSError:
         return None
     return int(fields[0]), int(fields[1])
+
+
+def cpu_steal_ms(path: str = "/proc/stat") -> tuple[float, ...] | None:
+    """Milliseconds the hypervisor took from each CPU since boot (``None`` off Linux)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            lines = [line.split() for line in f if line.startswith("cpu") and line[3] != " "]
+    except OSError:
+        return None
+    tick_ms = 1000.0 / os.sysconf("SC_CLK_TCK")
+    return tuple(int(fields[8]) * tick_ms for fields in lines if len(fields) > 8)
+
+
+def _largest_delta(now: tuple[float, ...] | None,
+                   before: tuple[float, ...] | None) -> float | None:
+    if now is None or before is None or len(now) != len(before):
+        return None
+    return max((a - b for a, b in zip(now, before)), default=0.0)
 
 
 def _process_schedstat() -> tuple[int, int] | None:
@@ -231,6 +264,7 @@ class Workstation:
         self.confirm: Callable[[str, str], bool] = messagebox.askyesno
         self.status = tk.StringVar(root, value="ready")
         self.notebook = ttk.Notebook(root)
+        self.photo_color_holder: tk.Label | None = None
         self._log_handler = QueueLogHandler(self.bus)
         self._unsubscribe: Callable[[], None] | None = None
         self._after_id: str | None = None
@@ -252,6 +286,7 @@ class Workstation:
         logging.getLogger().addHandler(self._log_handler)
         self._unsubscribe = self.store.subscribe(lambda s: self.bus.post(ConfigChanged(s)))
         install_global_wheel(self.root)
+        self.photo_color_holder = hold_photo_colors(self.root)  # charts: see its docstring
         for module in VIEW_MODULES:
             module.register(self)
         self.root.protocol("WM_DELETE_WINDOW", self.close)

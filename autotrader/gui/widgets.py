@@ -163,6 +163,23 @@ class Form(ttk.Frame):
         return {name: var.get().strip() for name, var in self.vars.items()}
 
 
+def hold_photo_colors(root: tk.Misc) -> tk.Label:
+    """Keep Tk's photo colour table of ``root``'s display allocated while ``root`` lives.
+
+    Why: Tk allocates a colour table for a display when the first photo image
+    is used there and frees it when the last photo goes. Under Xvfb, the first
+    strip of a chart then cost 20-30 ms of main-loop time (8-13 ms of CPU,
+    the rest X round trips) where every later strip cost 1-5 ms; a new run
+    replaces the charts, so every run paid it again. A 1 x 1 photo held by a
+    label that is never shown keeps the table, so the first strip costs what
+    the others do. Returns that label (it owns the photo).
+    """
+    image = tk.PhotoImage(master=root, width=1, height=1)
+    holder = tk.Label(root, image=image, name="photo_color_holder")
+    holder.image = image  # the label must keep the photo alive
+    return holder
+
+
 #: milliseconds between two strips of a :class:`StripImage` (one main-loop poll tick), so
 #: that each strip's display conversion falls in its own tick
 STRIP_INTERVAL_MS = 20

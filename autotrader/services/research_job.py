@@ -38,6 +38,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,9 @@ MODES = ("process", "thread")
 #: The research child runs at this niceness (POSIX): its joblib workers may occupy every
 #: core, and at equal priority the OS then starves the Tk process for 100+ ms at a time.
 CHILD_NICENESS = 10
+#: Linux keeps the nice value per thread and a new process inherits the one of the
+#: thread that starts it (elsewhere nice is per process: the child lowers its own)
+PER_THREAD_NICE = sys.platform.startswith("linux")
 
 
 @dataclass(frozen=True)
@@ -189,12 +193,41 @@ def _child_main(request: ResearchRequest, channel: Any, cancel: Any, level: int)
     if hasattr(os, "setpgid"):  # own process group: the parent can end the whole tree
         os.setpgid(0, 0)
         channel.put(_GroupReady(os.getpgid(0)))
-    if hasattr(os, "nice"):  # background priority, inherited by the joblib workers
-        os.nice(CHILD_NICENESS)
+    if hasattr(os, "nice") and not PER_THREAD_NICE:  # (on Linux it started at it)
+        os.nice(CHILD_NICENESS)  # background priority, inherited by the joblib workers
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(channel)]
     root.setLevel(level)
     _outcome(request, channel.put, cancel)
+
+
+def start_in_background(start: Callable[[], Any]) -> Any:
+    """Call ``start`` so that the processes it starts run at :data:`CHILD_NICENESS`.
+
+    On Linux ``start`` runs in a short thread that lowered its own priority
+    first, so a spawned child imports pandas, scikit-learn and LightGBM (one to
+    two seconds of CPU) at background priority instead of competing with the
+    Tk thread until it could lower its own; the caller's priority is unchanged.
+    Elsewhere ``start`` runs here and the child lowers its own priority.
+    Returns what ``start`` returns; re-raises what it raised.
+    """
+    if not (PER_THREAD_NICE and hasattr(os, "nice")):
+        return start()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            os.nice(CHILD_NICENESS)
+            outcome["value"] = start()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller below
+            outcome["error"] = e
+
+    starter = threading.Thread(target=run, name="research-spawn", daemon=True)
+    starter.start()
+    starter.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 class ResearchJob:
@@ -304,21 +337,25 @@ class ResearchJob:
                 self.post(JobFailed("cancelled before the research process started",
                                     cancelled=True))
                 return
-            ctx = multiprocessing.get_context("spawn")
-            channel = ctx.Queue()
-            self._cancel = ctx.Event()
-            # not a daemon: a daemonic process may not start children, and the pipeline's
-            # joblib workers (research.jobs) would silently fall back to one job
-            self._process = ctx.Process(
-                target=_child_main, name="bma-research", daemon=False,
-                args=(self.request, channel, self._cancel, logging.getLogger().level))
-            self._process.start()
+            channel = start_in_background(self._spawn_child)
             if self._cancel_at is not None:  # cancel() ran while the child was starting
                 self._cancel.set()
         try:
             self._forward(channel)
         finally:  # whatever happened, no worker of the run survives it
             self._end_tree()
+
+    def _spawn_child(self) -> Any:
+        ctx = multiprocessing.get_context("spawn")
+        channel = ctx.Queue()
+        self._cancel = ctx.Event()
+        # not a daemon: a daemonic process may not start children, and the pipeline's
+        # joblib workers (research.jobs) would silently fall back to one job
+        self._process = ctx.Process(
+            target=_child_main, name="bma-research", daemon=False,
+            args=(self.request, channel, self._cancel, logging.getLogger().level))
+        self._process.start()
+        return channel
 
     def _forward(self, channel: Any) -> None:
         # Forward the child's messages until the final one; a child that died without

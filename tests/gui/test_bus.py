@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
@@ -122,6 +123,30 @@ def test_stall_meter_keeps_each_long_gap_with_the_work_timed_in_it():
     assert spike["ran"].startswith("TaskDone:ResearchView._show_summary 40.0ms, LogLine")
     meter.reset()
     assert meter.spikes == [] and meter.max_gap_s == 0.0 and meter.notes == []
+
+
+def test_stall_meter_separates_gaps_in_which_the_hypervisor_took_a_cpu():
+    from autotrader.gui.app import StallMeter
+
+    steal = iter([(0.0, 0.0), (0.0, 0.0), (0.0, 90.0), (0.0, 90.0)])
+    meter = StallMeter(interval_s=0.02, spike_s=0.03, detailed=True,
+                       read_steal=lambda: next(steal))
+    for now in (10.0, 10.040, 10.140, 10.160):  # 40 ms, then 100 ms with 90 ms stolen
+        meter.tick(now)
+    assert meter.max_gap_s == pytest.approx(0.100)
+    assert meter.max_gap_without_steal_s == pytest.approx(0.040)
+    assert [s["steal_ms"] for s in meter.spikes] == [0.0, 90.0]
+
+
+def test_cpu_steal_is_read_per_cpu_from_proc_stat(tmp_path):
+    from autotrader.gui.app import cpu_steal_ms
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3 4 5 6 7 30 0 0\n"
+                    "cpu0 1 2 3 4 5 6 7 10 0 0\ncpu1 1 2 3 4 5 6 7 20 0 0\nintr 5\n")
+    tick_ms = 1000.0 / os.sysconf("SC_CLK_TCK")
+    assert cpu_steal_ms(str(stat)) == (10 * tick_ms, 20 * tick_ms)
+    assert cpu_steal_ms(str(tmp_path / "missing")) is None
 
 
 def test_bus_times_every_handler_of_a_drain():

@@ -218,3 +218,19 @@ def test_update_data_and_test_request_against_the_fake_polygon_server(make_app, 
         assert view.message.get().startswith("test request OK"), view.message.get()
         assert any("SPY" in p for p in fake.paths())
         assert "gui-key" not in view.message.get() + view.key_status.get()
+
+
+def test_charts_show_the_rendered_pixels_with_the_photo_colours_held(display, make_app):
+    # the workstation holds Tk's photo colour table; every strip still shows exactly its pixels
+    from autotrader.gui.charts import research_image
+    from benchmarks.chart_display import _payload, _summary, measure
+
+    app = make_app()
+    holder = app.photo_color_holder
+    assert holder is not None and not holder.winfo_ismapped()
+    assert holder.cget("image") == str(holder.image)
+    strips = research_image(_summary())
+    for hold in (True, False):
+        first, again, pixels = measure(strips, hold)
+        assert pixels == [_payload(strip) for strip in strips]
+        assert first > 0.0 and again > 0.0

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import queue
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from autotrader.services.research_job import (
+    CHILD_NICENESS,
     JobFailed,
     JobFinished,
     JobProgress,
     ResearchJob,
     ResearchRequest,
+    start_in_background,
 )
 from tests.gui.conftest import END_DATE, descendants, survivors
 
@@ -60,3 +65,31 @@ def test_cancel_mid_training_ends_every_worker_of_the_child(gui_config, tmp_path
         stages += [item.stage] if isinstance(item, JobProgress) else []
     assert "report" not in stages  # it was stopped, not finished
     assert not any(p.is_dir() for p in (tmp_path / "result").glob("2*"))
+
+
+def _nice_of(pid: int) -> int:
+    # field 19 of /proc/<pid>/stat: the nice value of the process's main thread
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_child_runs_at_background_priority_from_its_first_instruction():
+    ctx = multiprocessing.get_context("spawn")
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    child = ctx.Process(target=time.sleep, args=(30,))
+    assert start_in_background(child.start) is None
+    try:  # still in spawn's bootstrap (importing), long before any code of ours runs
+        assert _nice_of(child.pid) == min(19, mine + CHILD_NICENESS)
+        assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the caller is not lowered
+    finally:
+        child.kill()
+        child.join(10)
+
+
+def test_start_in_background_returns_the_value_and_reraises_the_error():
+    assert start_in_background(lambda: "channel") == "channel"
+
+    def fails() -> None:
+        raise OSError("no more processes")
+
+    with pytest.raises(OSError, match="no more processes"):
+        start_in_background(fails)
