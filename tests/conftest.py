@@ -35,9 +35,11 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _drop_installed_log_handlers():
-    """Remove the handlers a CLI ``main()`` installed (``configure_logging``) after each test."""
-    yield
+    """Undo a CLI ``main()``'s ``configure_logging`` after each test: its handlers and root level."""
     root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
     for handler in list(root.handlers):
         if getattr(handler, "_bma_installed", False):
             root.removeHandler(handler)
