@@ -35,7 +35,7 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _drop_installed_log_handlers():
-    """Undo a CLI ``main()``'s ``configure_logging`` after each test: its handlers and root level."""
+    """After each test, undo a CLI ``main()``'s ``configure_logging``: handlers, root level."""
     root = logging.getLogger()
     level = root.level
     yield

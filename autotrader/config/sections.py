@@ -144,7 +144,9 @@ class RiskControlsConfig(Section):
 
     sector_exposure_limit: float = setting(0.3, ge=0.0, le=1.0, doc="max equity per sector")
     max_correlation: float = setting(0.7, ge=0.0, le=1.0,
-                                     doc="max return correlation with a held name")
+                                     doc="max return correlation of a new name with a held one")
+    correlation_window: int = setting(60, ge=20, le=250,
+                                      doc="daily returns (sessions) in that correlation")
     max_daily_loss_pct: float = setting(0.03, gt=0.0, le=1.0,
                                         doc="halt new buys after this daily loss")
     stops: StopsConfig = setting(default_factory=StopsConfig, doc="")

@@ -1,5 +1,6 @@
 """Pure trading engine: rebalance, pre-trade risk chain, execution planner, dynamic stops."""
 
+from autotrader.engine.correlation import ReturnHistory
 from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings, StopSettings
 from autotrader.engine.planner import MarketStats, OrderPlan, plan_order, screen_entry
 from autotrader.engine.rebalance import Recommendation, rebalance_intents, target_quantities
@@ -22,6 +23,7 @@ __all__ = [
     "PlannerSettings",
     "PortfolioSnapshot",
     "Recommendation",
+    "ReturnHistory",
     "RiskContext",
     "RiskLimits",
     "SizingSettings",

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from autotrader.domain.records import Account, OrderIntent, OrderType, Position, Quote, Side
+from autotrader.engine.correlation import ReturnHistory
 from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings
 from autotrader.engine.planner import MarketStats, OrderPlan, plan_order
 from autotrader.engine.rebalance import Recommendation, rebalance_intents
@@ -125,6 +126,7 @@ def decide(
     planner: PlannerSettings,
     trading_state: TradingState = TradingState.ACTIVE,
     last_order_at: Mapping[str, dt.datetime] | None = None,
+    returns: ReturnHistory | None = None,
 ) -> list[Decision]:
     """Rebalance, run the risk chain and plan every intent of one cycle (sells first).
 
@@ -148,7 +150,7 @@ def decide(
     decisions: list[Decision] = []
     for intent in intents:
         ctx = RiskContext(now, limits, portfolio, trading_state, market_open, daily, cycle,
-                          keys, book.stopped_out)
+                          keys, book.stopped_out, returns)
         denial = check_order(intent, ctx)
         if (denial is None and intent.side is Side.SELL
                 and intent.symbol in book.exit_order_symbols):

@@ -29,6 +29,8 @@ class RiskLimits:
     per_cycle_order_limit: int = 20
     acceptance_threshold: float = 0.0
     sector_exposure_limit: float = 0.35
+    max_correlation: float = 0.7
+    correlation_window: int = 60
     max_daily_loss_pct: float = 0.03
     min_price: float = 2.0
     max_price: float = 800.0

@@ -22,6 +22,7 @@ from enum import Enum
 from zoneinfo import ZoneInfo
 
 from autotrader.domain.records import OrderIntent, Side
+from autotrader.engine.correlation import ReturnHistory
 from autotrader.engine.limits import RiskLimits
 
 
@@ -83,7 +84,9 @@ class RiskContext:
     ``market_open`` is None when the calendar could not be consulted: the
     market-hours check then denies (fail closed). ``open_order_keys`` holds
     ``(symbol, side)`` of working orders (the duplicate-intent guard);
-    ``stopped_out`` the symbols whose protective stop filled today.
+    ``stopped_out`` the symbols whose protective stop filled today;
+    ``returns`` the run's trailing daily returns (None: the correlation check
+    cannot run, which the runner records as a fallback).
     """
 
     now: dt.datetime
@@ -95,6 +98,7 @@ class RiskContext:
     cycle_orders: int = 0
     open_order_keys: AbstractSet[tuple[str, str]] = frozenset()
     stopped_out: AbstractSet[str] = frozenset()
+    returns: ReturnHistory | None = None
 
 
 def _is_entry(intent: OrderIntent) -> bool:
@@ -189,6 +193,22 @@ def check_sector_exposure(intent: OrderIntent, ctx: RiskContext) -> Denial | Non
     return None
 
 
+def check_max_correlation(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
+    # a *new* name only: adding to a holding does not add a correlated name to the book
+    if not _is_entry(intent) or ctx.returns is None:
+        return None
+    values = ctx.portfolio.position_values
+    if values.get(intent.symbol, 0.0) > 0.0:
+        return None
+    held = (symbol for symbol, value in values.items() if value > 0.0)
+    closest = ctx.returns.most_correlated(intent.symbol, held)
+    if closest is not None and closest[1] > ctx.limits.max_correlation:
+        return Denial("max_correlation", f"{intent.symbol} return correlation {closest[1]:.2f} "
+                                         f"with held {closest[0]} > "
+                                         f"{ctx.limits.max_correlation}")
+    return None
+
+
 def check_daily_order_limit(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
     if ctx.daily_orders >= ctx.limits.daily_order_limit:
         return Denial("daily_order_limit", f"{ctx.daily_orders} orders today "
@@ -250,6 +270,7 @@ RISK_CHECKS: tuple[RiskCheck, ...] = (
     check_min_order_value,
     check_max_single_position,
     check_sector_exposure,
+    check_max_correlation,
     check_max_portfolio_exposure,
     check_cash_reserve,
 )

@@ -13,14 +13,20 @@ import csv
 import json
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from autotrader.domain.errors import RecommendationsError
+from autotrader.engine.correlation import ReturnHistory
 from autotrader.engine.rebalance import Recommendation
 
 logger = logging.getLogger(__name__)
 
+#: the run's trailing daily returns (written by ``bma run``; read for ``max_correlation``)
+RETURNS_FILE = "returns_recent.csv"
 REQUIRED_COLUMNS = ("rank", "ticker", "sector", "score", "expected_return", "weight",
                     "last_close", "adv")
 
@@ -108,3 +114,81 @@ def load_recommendations(run_dir: str | Path, *, broker_is_live: bool) -> Recomm
         raise RecommendationsError(f"{path}: duplicate tickers")
     logger.info("recommendations: run %s (source %s), %d rows", run_dir.name, source, len(rows))
     return RecommendationSet(run_dir.name, run_dir, source, rows)
+
+
+def load_recent_returns(run_dir: str | Path, window: int | None = None) -> ReturnHistory | None:
+    """The run's ``returns_recent.csv`` (``date`` then one column per ticker), or None if absent.
+
+    An empty cell is a missing return. ``window`` keeps the last ``window``
+    dates for the correlations (None: all of them).
+
+    Raises
+    ------
+    RecommendationsError
+        The file exists but cannot be read, has no ``date`` column, a row of
+        the wrong length or a value that is not a number (file and line named).
+    """
+    path = Path(run_dir) / RETURNS_FILE
+    if not path.is_file():
+        return None
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            if not header or header[0] != "date":
+                raise RecommendationsError(f"{path} line 1: the first column must be 'date'")
+            dates, rows = [], []
+            for line, row in enumerate(reader, start=2):
+                if len(row) != len(header):
+                    raise RecommendationsError(f"{path} line {line}: {len(row)} fields, "
+                                               f"expected {len(header)}")
+                try:
+                    rows.append([float(v) if v.strip() else math.nan for v in row[1:]])
+                except ValueError as e:
+                    raise RecommendationsError(f"{path} line {line}: bad value ({e})") from e
+                dates.append(row[0])
+    except OSError as e:
+        raise RecommendationsError(f"{path} cannot be read: {e}") from e
+    symbols = tuple(h.strip().upper() for h in header[1:])
+    returns = np.array(rows, dtype=float).reshape(len(dates), len(symbols))
+    return ReturnHistory(tuple(dates), symbols, returns, window=window)
+
+
+class ReturnsForCycles:
+    """The runner's source of :class:`ReturnHistory`: each run's file read once per window.
+
+    :meth:`for_cycle` never raises: a missing file (a run older than the file)
+    or a bad one means the ``max_correlation`` check cannot run; that is
+    counted in the cycle's ``fallbacks`` (``correlation_check_skipped``), a bad
+    file also in its ``failures``, and names without a history
+    (``correlation_no_history``) are counted too.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[str, int] | None = None
+        self._history: ReturnHistory | None = None
+
+    def for_cycle(self, recs: RecommendationSet, window: int, symbols: Iterable[str],
+                  fallbacks: dict[str, int], failures: list[str]) -> ReturnHistory | None:
+        key = (str(recs.run_dir), window)
+        if key != self._key:
+            self._key, self._history = None, None
+            try:
+                self._history = load_recent_returns(recs.run_dir, window)
+            except RecommendationsError as e:
+                logger.error("max_correlation check skipped: %s", e)
+                failures.append(f"returns: {e}")
+            else:
+                self._key = key
+                if self._history is None:
+                    logger.warning("run %s has no %s: the max_correlation check is skipped",
+                                   recs.run_id, RETURNS_FILE)
+        if self._history is None:
+            fallbacks["correlation_check_skipped"] = \
+                fallbacks.get("correlation_check_skipped", 0) + 1
+            return None
+        missing = sum(1 for symbol in set(symbols) if symbol not in self._history)
+        if missing:
+            fallbacks["correlation_no_history"] = \
+                fallbacks.get("correlation_no_history", 0) + missing
+        return self._history

@@ -40,6 +40,8 @@ def trader_settings(settings: Settings) -> TraderSettings:
             per_cycle_order_limit=orders.per_cycle_order_limit,
             acceptance_threshold=settings.signals.acceptance_threshold,
             sector_exposure_limit=controls.sector_exposure_limit,
+            max_correlation=controls.max_correlation,
+            correlation_window=controls.correlation_window,
             max_daily_loss_pct=controls.max_daily_loss_pct,
             min_price=filters.min_price, max_price=filters.max_price,
             trading_start=filters.trading_start, trading_end=filters.trading_end,

@@ -47,7 +47,7 @@ from autotrader.engine.planner import OrderPlan
 from autotrader.engine.risk import Denial, TradingState
 from autotrader.engine.stops import StopAction, plan_stop_update, trailing_stop_price
 from autotrader.journal import Journal, ReconcileReport
-from autotrader.services.recommendations import RecommendationSet
+from autotrader.services.recommendations import RecommendationSet, ReturnsForCycles
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,7 @@ class TradingRunner:
         self.market_open = market_open or _default_market_open
         self.settings_source = settings_source
         self.health = HealthMetrics()
+        self._returns = ReturnsForCycles()
 
     # -- life cycle --------------------------------------------------------------------------
     @property
@@ -410,11 +411,13 @@ class TradingRunner:
                                self.settings.default_atr_pct, report.fallbacks)
         prices = {s: q.reference_price for s, q in inputs.quotes.items()}
         book = self._book(prices)
+        returns = self._returns.for_cycle(recs, self.settings.risk.correlation_window, symbols,
+                                          report.fallbacks, report.failures)
         return decide(
             recs.rows, book, inputs, now=now, market_open=self._market_open(now, report),
             limits=self.settings.risk, sizing=self.settings.sizing,
             planner=self.settings.planner, trading_state=self.trading_state,
-            last_order_at=self.journal.last_order_times())
+            last_order_at=self.journal.last_order_times(), returns=returns)
 
     def _trade(self, recs: RecommendationSet, now: dt.datetime, report: CycleReport) -> None:
         decisions = self._decisions(recs, now, report)

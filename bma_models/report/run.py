@@ -24,6 +24,9 @@ from bma_models.settings import ResearchSettings
 
 logger = logging.getLogger(__name__)
 
+#: Sessions of daily returns written to ``returns_recent.csv`` (the trader's
+#: ``risk_controls.correlation_window`` reads at most this many)
+RECENT_RETURN_SESSIONS = 250
 #: The workbook's stable name (what the GUI opens); demo runs also get :data:`DEMO_WORKBOOK`.
 WORKBOOK = "recommendations.xlsx"
 DEMO_WORKBOOK = "recommendations_DEMO.xlsx"
@@ -92,6 +95,25 @@ def write_tables(run: RunDirectory, result: ResearchResult) -> None:
     result.factor_ic.to_csv(run.file("factor_ic.csv"), index=False, float_format="%.10g")
     regimes = result.regimes.reset_index()
     regimes.to_csv(run.file("regimes.csv"), index=False, float_format="%.10g")
+    recent = recent_returns(result.market.bars)
+    recent.index = recent.index.strftime("%Y-%m-%d")
+    recent.to_csv(run.file("returns_recent.csv"), index_label="date", float_format="%.10g")
+
+
+def recent_returns(bars: pd.DataFrame, sessions: int = RECENT_RETURN_SESSIONS) -> pd.DataFrame:
+    """Close-to-close returns of the last ``sessions`` sessions, dates x tickers (sorted).
+
+    A return needs the close of the session and of the one before it: a
+    ticker without a bar on either is NaN there (no filling across gaps).
+    Only data up to the last session of ``bars`` is used.
+    """
+    dates = pd.Index(bars["date"].unique()).sort_values()[-(sessions + 1):]
+    recent = bars.loc[bars["date"].isin(dates), ["date", "ticker", "close"]]
+    closes = recent.pivot(index="date", columns="ticker", values="close")
+    closes = closes.reindex(index=dates, columns=sorted(closes.columns))
+    returns = closes.pct_change(fill_method=None).iloc[1:]
+    returns.columns.name = None
+    return returns
 
 
 def metrics_document(run_id: str, result: ResearchResult, timings: dict[str, float]) -> dict:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autotrader.services.recommendations import load_recommendations
+from autotrader.services.recommendations import load_recent_returns, load_recommendations
 from bma_models.cli import main
 from bma_models.data.demo import demo_market
 from bma_models.evaluation import per_date_ic, rank_ic
@@ -43,7 +43,8 @@ def demo_run(tmp_path_factory, repo_root):
 def test_run_directory_holds_every_output_and_is_labelled_demo(demo_run):
     names = {p.name for p in demo_run.iterdir()}
     assert {"recommendations.csv", "predictions_oos.csv", "metrics.json", "manifest.json",
-            "factor_ic.csv", "regimes.csv", "recommendations.xlsx", "recommendations_DEMO.xlsx",
+            "factor_ic.csv", "regimes.csv", "returns_recent.csv", "recommendations.xlsx",
+            "recommendations_DEMO.xlsx",
             "chart_cumulative_ic.png", "chart_quantile_returns.png", "chart_long_short.png",
             "chart_sector_weights.png"} <= names
     assert demo_run.name.endswith("-demo-DEMO")
@@ -116,6 +117,24 @@ def test_portfolio_metrics_are_recomputable_from_recommendations_and_input_data(
         "capital"]
     np.testing.assert_allclose(recs["target_usd"], recs["weight"] * capital, rtol=1e-8)
     assert (recs["target_shares"] == np.floor(recs["target_usd"] / recs["last_close"])).all()
+
+
+def test_recent_returns_are_the_input_closes_last_sessions_and_the_trader_reads_them(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    market = demo_market(n_tickers=120, n_sessions=500, seed=7, end=metrics["run"]["end"])
+    closes = market.bars.pivot(index="date", columns="ticker", values="close").sort_index()
+    expected = closes.pct_change(fill_method=None).iloc[-250:]
+    written = pd.read_csv(demo_run / "returns_recent.csv", index_col="date")
+    assert list(written.index) == [d.strftime("%Y-%m-%d") for d in expected.index]
+    assert list(written.columns) == sorted(expected.columns)
+    np.testing.assert_allclose(written.to_numpy(), expected[written.columns].to_numpy(),
+                               rtol=1e-9, equal_nan=True)
+    history = load_recent_returns(demo_run, window=60)
+    a, b = history.symbols[:2]
+    x, y = expected[a].iloc[-60:], expected[b].iloc[-60:]
+    both = x.notna() & y.notna()
+    assert history.correlation(a, b) == pytest.approx(np.corrcoef(x[both], y[both])[0, 1],
+                                                      abs=1e-9)
 
 
 def test_trader_reads_the_run_and_refuses_it_when_live(demo_run):
