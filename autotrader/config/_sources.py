@@ -24,7 +24,8 @@ HOT_FILE = "config.json"
 # Which sections each GUI-written file may hold; config.json (hot config) may hold any.
 FILE_SECTIONS: dict[str, tuple[str, ...]] = {
     "connection.json": ("connection",),
-    "risk_config.json": ("capital", "orders", "signals", "sizing", "risk_controls", "filters"),
+    "risk_config.json": ("capital", "orders", "signals", "sizing", "risk_controls", "execution",
+                         "filters"),
     HOT_FILE: SECTION_NAMES,
 }
 WRITABLE_FILES: tuple[str, ...] = tuple(FILE_SECTIONS)

@@ -25,6 +25,7 @@ __all__ = [
     "AppConfig",
     "CapitalConfig",
     "ConnectionConfig",
+    "ExecutionConfig",
     "FiltersConfig",
     "OrdersConfig",
     "PolygonConfig",
@@ -136,6 +137,15 @@ class StopsConfig(Section):
     atr_multiplier: float = setting(2.0, gt=0.0, le=20.0, doc="stop distance in ATRs")
     trailing: bool = setting(True, doc="raise the stop as the price rises")
     max_loss_pct: float = setting(0.08, gt=0.0, le=1.0, doc="hard stop below entry")
+    min_atr_multiplier: float = setting(1.5, gt=0.0, le=20.0,
+                                        doc="the time decay never tightens below this")
+    decay_per_day: float = setting(0.1, ge=0.0, le=1.0,
+                                   doc="fraction of atr_multiplier lost per day held")
+
+    def check(self) -> None:
+        if self.min_atr_multiplier > self.atr_multiplier:
+            raise FieldError(("min_atr_multiplier", "atr_multiplier"),
+                             "the floor of the decay exceeds the starting distance")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +160,40 @@ class RiskControlsConfig(Section):
     max_daily_loss_pct: float = setting(0.03, gt=0.0, le=1.0,
                                         doc="halt new buys after this daily loss")
     stops: StopsConfig = setting(default_factory=StopsConfig, doc="")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionConfig(Section):
+    """The execution planner: entry screens, limit pricing, order type and throttle."""
+
+    min_adv_usd: float = setting(1_000_000.0, ge=0.0, doc="min average daily dollar volume")
+    max_spread_bps: float = setting(50.0, gt=0.0, le=10_000.0, doc="max bid/ask spread")
+    min_expected_alpha_bps: float = setting(10.0, ge=-10_000.0, le=10_000.0,
+                                            doc="min expected return of an entry")
+    volatility_low_max: float = setting(0.02, gt=0.0, le=1.0,
+                                        doc="ATR/price up to this is 'low'")
+    volatility_medium_max: float = setting(0.05, gt=0.0, le=1.0,
+                                           doc="up to this 'medium', above 'high'")
+    allowed_volatility_buckets: tuple[Literal["low", "medium", "high"], ...] = setting(
+        ("low", "medium"), doc="volatility buckets that may be entered")
+    max_limit_offset_bps: float = setting(20.0, ge=0.0, le=1_000.0,
+                                          doc="limit moved toward the market at confidence 1")
+    order_type: Literal["limit", "market", "bracket"] = setting(
+        "limit", doc="entries: limit, market or bracket (limit + take profit + stop)")
+    take_profit_atr_multiple: float = setting(3.0, gt=0.0, le=50.0,
+                                              doc="bracket take profit above entry, in ATRs")
+    stop_atr_multiple: float = setting(2.0, gt=0.0, le=50.0,
+                                       doc="bracket stop below entry, in ATRs")
+    min_seconds_between_orders: float = setting(300.0, ge=0.0, le=86_400.0,
+                                                doc="no new order on a symbol within this")
+
+    def check(self) -> None:
+        if self.volatility_low_max >= self.volatility_medium_max:
+            raise FieldError(("volatility_low_max", "volatility_medium_max"),
+                             "the low bucket must end below the medium one")
+        if not self.allowed_volatility_buckets:
+            raise FieldError(("allowed_volatility_buckets",), "needs at least one bucket "
+                             "(no entry could pass otherwise)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,6 +245,7 @@ class Settings(Section):
     signals: SignalsConfig = setting(default_factory=SignalsConfig, doc="")
     sizing: SizingConfig = setting(default_factory=SizingConfig, doc="")
     risk_controls: RiskControlsConfig = setting(default_factory=RiskControlsConfig, doc="")
+    execution: ExecutionConfig = setting(default_factory=ExecutionConfig, doc="")
     filters: FiltersConfig = setting(default_factory=FiltersConfig, doc="")
     polygon: PolygonConfig = setting(default_factory=PolygonConfig, doc="")
     research: ResearchSettings = setting(default_factory=ResearchSettings, doc="")

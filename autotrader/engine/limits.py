@@ -55,7 +55,7 @@ class SizingSettings:
 
 @dataclass(frozen=True)
 class PlannerSettings:
-    """Execution planner screens and pricing (the original risk-reward controller).
+    """Execution planner screens and pricing (config ``execution``; the risk-reward controller).
 
     ``volatility_buckets`` are upper ATR/price bounds of the "low" and "medium"
     buckets; above the second is "high". Entries in a bucket not listed in
@@ -79,8 +79,7 @@ class PlannerSettings:
 class StopSettings:
     """Dynamic stop parameters (config ``risk_controls.stops``).
 
-    ``min_atr_multiplier`` and ``decay_per_day`` (the time decay) have no config
-    key yet; ``atr_window`` is not used here (ATR comes precomputed).
+    ``atr_window`` is not used here (ATR comes precomputed by the run).
     """
 
     enabled: bool = True

@@ -20,7 +20,7 @@ from autotrader.gui.bus import ConfigChanged
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = ("capital", "orders", "sizing", "risk_controls")
+SECTIONS = ("capital", "orders", "sizing", "risk_controls", "execution")
 FILE = "risk_config.json"
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 
@@ -53,8 +53,12 @@ def parse_value(key: str, text: str, like: Any) -> Any:
     Traceback (most recent call last):
     ...
     ValueError: capital.cash_reserve_pct: 'abc' is not a number
+    >>> parse_value("execution.allowed_volatility_buckets", "low, high", ("low",))
+    ('low', 'high')
     """
     text = text.strip()
+    if isinstance(like, tuple):  # a list of choices: comma separated (validated by the store)
+        return tuple(part.strip() for part in text.split(",") if part.strip())
     if isinstance(like, bool):
         if text.lower() in _TRUE | _FALSE:
             return text.lower() in _TRUE
@@ -85,6 +89,8 @@ def nest(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 

@@ -51,10 +51,27 @@ def trader_settings(settings: Settings) -> TraderSettings:
             max_position_pct_of_equity=sizing.max_position_pct_of_equity,
             notional_round_lots=sizing.notional_round_lots,
             cash_reserve_pct=capital.cash_reserve_pct),
-        planner=PlannerSettings(per_trade_risk_pct=sizing.per_trade_risk_pct),
+        planner=planner_settings(settings),
         stops=StopSettings(enabled=stops.enabled, atr_multiplier=stops.atr_multiplier,
-                           trailing=stops.trailing, max_loss_pct=stops.max_loss_pct),
+                           trailing=stops.trailing, max_loss_pct=stops.max_loss_pct,
+                           min_atr_multiplier=stops.min_atr_multiplier,
+                           decay_per_day=stops.decay_per_day),
     )
+
+
+def planner_settings(settings: Settings) -> PlannerSettings:
+    """The ``execution`` section (plus ``sizing.per_trade_risk_pct``) as the planner's record."""
+    execution = settings.execution
+    return PlannerSettings(
+        min_adv_usd=execution.min_adv_usd, max_spread_bps=execution.max_spread_bps,
+        min_expected_alpha_bps=execution.min_expected_alpha_bps,
+        volatility_buckets=(execution.volatility_low_max, execution.volatility_medium_max),
+        allowed_volatility_buckets=tuple(execution.allowed_volatility_buckets),
+        max_limit_offset_bps=execution.max_limit_offset_bps, order_type=execution.order_type,
+        take_profit_atr_multiple=execution.take_profit_atr_multiple,
+        stop_atr_multiple=execution.stop_atr_multiple,
+        per_trade_risk_pct=settings.sizing.per_trade_risk_pct,
+        min_seconds_between_orders=execution.min_seconds_between_orders)
 
 
 class SimClock:

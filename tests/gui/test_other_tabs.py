@@ -33,6 +33,11 @@ def test_risk_bad_values_give_a_message_and_save_nothing(make_app, own_config, s
     assert "not saved" in view.message.get() and "max_single_position_pct" in view.message.get()
     assert not target.exists()
     assert app.settings.capital.max_single_position_pct == 0.05
+    view.vars["capital.max_single_position_pct"].set("0.05")
+    view.vars["execution.allowed_volatility_buckets"].set("low, huge")
+    view.save_button.invoke()
+    assert "allowed_volatility_buckets[1] = 'huge'" in view.message.get()
+    assert not target.exists()
     screenshot(app, "risk", screenshots)
 
 
@@ -42,12 +47,18 @@ def test_risk_save_writes_the_file_and_external_edits_hot_reload(make_app, own_c
     target = own_config / "risk_config.json"
     view.vars["capital.max_single_position_pct"].set("0.04")
     view.vars["risk_controls.stops.trailing"].set("false")
+    assert view.vars["execution.allowed_volatility_buckets"].get() == "low, medium"
+    view.vars["execution.allowed_volatility_buckets"].set("low")
+    view.vars["execution.order_type"].set("bracket")
     view.save_button.invoke()
     assert "saved to" in view.message.get()
     saved = json.loads(target.read_text())
     assert saved["capital"]["max_single_position_pct"] == 0.04
     assert saved["risk_controls"]["stops"]["trailing"] is False
+    assert saved["execution"]["allowed_volatility_buckets"] == ["low"]
     assert app.settings.capital.max_single_position_pct == 0.04
+    assert app.settings.execution.allowed_volatility_buckets == ("low",)
+    assert app.settings.execution.order_type == "bracket"
     saved["orders"]["daily_order_limit"] = 33
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(saved))
