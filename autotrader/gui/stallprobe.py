@@ -69,14 +69,18 @@ def timed_tk_callbacks(meter: Callable[[], StallMeter | None]) -> Iterator[None]
     original = tk.CallWrapper.__call__
 
     def timed_call(wrapper: tk.CallWrapper, *args: object) -> object:
+        target = meter()
+        mark = len(target.notes) if target is not None else 0
         started = time.perf_counter()
         try:
             return original(wrapper, *args)
         finally:
-            name, target = _callback_name(wrapper.func), meter()
+            name = _callback_name(wrapper.func)
             if target is not None and not name.endswith("Workstation._poll"):
-                # (the tick itself is not noted: its bus handlers are)
-                target.note(f"tk:{name}", time.perf_counter() - started)
+                # the tick itself is not noted (its bus handlers are); work the callback
+                # noted itself (a chart strip, a table chunk) is not counted twice
+                inner = sum(seconds for _, seconds in target.notes[mark:])
+                target.note(f"tk:{name}", max(0.0, time.perf_counter() - started - inner))
 
     tk.CallWrapper.__call__ = timed_call
     try:

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.csv as pyarrow_csv
 
-from bma_models.data.protocol import MarketData
+from bma_models.data.protocol import MarketData, to_panel
 from bma_models.pipeline import ResearchPipeline, ResearchResult
 from bma_models.report.charts import write_charts
 from bma_models.report.excel import write_workbook
@@ -107,10 +107,7 @@ def recent_returns(bars: pd.DataFrame, sessions: int = RECENT_RETURN_SESSIONS) -
     ticker without a bar on either is NaN there (no filling across gaps).
     Only data up to the last session of ``bars`` is used.
     """
-    dates = pd.Index(bars["date"].unique()).sort_values()[-(sessions + 1):]
-    recent = bars.loc[bars["date"].isin(dates), ["date", "ticker", "close"]]
-    closes = recent.pivot(index="date", columns="ticker", values="close")
-    closes = closes.reindex(index=dates, columns=sorted(closes.columns))
+    closes = to_panel(bars, "close").iloc[-(sessions + 1):]
     returns = closes.pct_change(fill_method=None).iloc[1:]
     returns.columns.name = None
     return returns

@@ -156,3 +156,39 @@ def test_bus_times_every_handler_of_a_drain():
     bus.drain()
     ((what, seconds),) = bus.last_timings
     assert what.startswith("int:test_bus_times_every_handler") and seconds >= 0.0
+
+
+def test_probe_times_tk_callbacks_without_counting_their_own_notes_twice(display):
+    import time
+    import tkinter as tk
+
+    from autotrader.gui.app import StallMeter
+    from autotrader.gui.stallprobe import timed_tk_callbacks
+
+    meter = StallMeter()
+    done: list[float] = []
+
+    def chart_strip() -> None:
+        started = time.perf_counter()
+        with meter.timed("chart strip"):
+            time.sleep(0.03)
+        time.sleep(0.01)
+        done.append(time.perf_counter() - started)
+
+    with timed_tk_callbacks(lambda: meter):
+        root = tk.Tk()
+        try:
+            root.after(1, chart_strip)
+            deadline = time.monotonic() + 5
+            while not done and time.monotonic() < deadline:
+                root.update()
+        finally:
+            root.destroy()
+    notes = dict(meter.notes)
+    outer = notes["tk:after:test_probe_times_tk_callbacks_without_counting_their_own_notes"
+                  "_twice.<locals>.chart_strip"]
+    inner = notes["chart strip"]
+    assert inner >= 0.03 and outer >= 0.01
+    # only the callback's own remainder: counted in full it would be >= done[0] (~0.04 s)
+    assert outer <= done[0] - inner + 0.015
+    assert tk.CallWrapper.__call__.__name__ == "__call__"  # the patch is undone
