@@ -184,7 +184,7 @@ def _peak_mb(function) -> tuple[float, str]:
     """Peak memory of one call above the memory held before it, and how it was measured.
 
     The engine allocates its large arrays with ``mmap`` (no transparent huge
-    pages, see :func:`bma_models.factors._memory.fresh_array`), which tracemalloc
+    pages, see :func:`bma_models.panel.memory.fresh_array`), which tracemalloc
     does not see; so the figure is the resident-set high-water mark (reset via
     ``/proc/self/clear_refs``) minus the resident set before the call. Where that
     is unavailable it falls back to tracemalloc, which then misses those arrays.

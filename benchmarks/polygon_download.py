@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bma_models.data import calendar
 from polygon import BarStore, PolygonClient
 
 API_KEY = "benchmark-key"
@@ -38,7 +39,7 @@ def _serve(ready: mp.Queue, stop: mp.Event, latency_s: float) -> None:
 def _download(base_url: str, tickers: list[str], cache: Path, concurrency: int) -> tuple:
     client = PolygonClient(base_url=base_url, api_key=API_KEY, max_concurrency=concurrency,
                            timeout_s=30.0)
-    store = BarStore(client, cache, max_concurrency=concurrency)
+    store = BarStore(client, cache, calendar=calendar, max_concurrency=concurrency)
     began, cpu = time.perf_counter(), time.process_time()
     report = store.refresh(tickers, START, END)
     elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu

@@ -2,7 +2,7 @@
 
 This is an adapter: the only module of :mod:`bma_models` that starts or
 connects a ``distributed.Client``. The composition roots (``bma run`` in
-:mod:`bma_models.wiring`, the GUI's research job) open a :class:`DaskSession`
+:mod:`autotrader.research.wiring`, the GUI's research job) open a :class:`DaskSession`
 around the pipeline; the pure computation modules only receive the session's
 client or its joblib backend name (``"dask"``).
 

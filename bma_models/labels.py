@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from bma_models.errors import LeakageError, SettingsError
-from bma_models.factors._rolling import ratio, shift
-from bma_models.factors.panel import build_panel, long_index, panel_from_frame
+from bma_models.panel.frames import build_panel, long_index, panel_from_frame
+from bma_models.panel.rolling import ratio, shift
 
 logger = logging.getLogger(__name__)
 

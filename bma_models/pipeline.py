@@ -22,9 +22,10 @@ import pandas as pd
 
 from bma_models.cv import PurgedGroupTimeSeriesSplit
 from bma_models.data.protocol import MarketData
+from bma_models.dataset import build_dataset
 from bma_models.errors import BMAError
 from bma_models.evaluation import evaluate, grouped_correlation, rank_ic, within_date_ranks
-from bma_models.factors import FACTORS, build_dataset
+from bma_models.factors import FACTORS
 from bma_models.factors.distributed import compute_factors_by_blocks
 from bma_models.models import (
     ICWeightedAverage,

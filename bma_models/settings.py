@@ -29,8 +29,8 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from bma_models._schema import FieldError, Section, build, setting, to_dict
 from bma_models.errors import SettingsError
+from bma_models.schema import FieldError, Section, build, setting, to_dict
 
 __all__ = [
     "MODEL_NAMES",

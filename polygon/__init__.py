@@ -19,7 +19,7 @@ from polygon.errors import (
 from polygon.models import DailyBar, TickerDetails, session_date
 from polygon.sectors import sector_for_sic
 from polygon.source import LoadedData, PolygonSource, TqdmProgress
-from polygon.store import BarStore, RefreshReport
+from polygon.store import BarStore, Calendar, RefreshReport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -27,6 +27,7 @@ __all__ = [
     "BadResponseError",
     "BarStore",
     "CacheError",
+    "Calendar",
     "DailyBar",
     "LoadedData",
     "NotFoundError",

@@ -16,11 +16,16 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from polygon._calendar import last_completed_session
 from polygon._parquet import BAR_COLUMNS
 from polygon.client import DEFAULT_BASE_URL, PolygonClient
 from polygon.errors import PolygonError
-from polygon.store import REFERENCE_COLUMNS, BarStore, ProgressCallback, RefreshReport
+from polygon.store import (
+    REFERENCE_COLUMNS,
+    BarStore,
+    Calendar,
+    ProgressCallback,
+    RefreshReport,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +80,10 @@ class PolygonSource:
 
     Examples
     --------
-    >>> source = PolygonSource.from_config(api_key="k", cache_dir="/tmp/polygon-cache")
-    >>> source.name
+    >>> from bma_models.data import calendar  # doctest: +SKIP
+    >>> source = PolygonSource.from_config(api_key="k", cache_dir="/tmp/polygon-cache",
+    ...                                    calendar=calendar)  # doctest: +SKIP
+    >>> source.name  # doctest: +SKIP
     'polygon'
     """
 
@@ -90,6 +97,8 @@ class PolygonSource:
     @classmethod
     def from_config(
         cls,
+        *,
+        calendar: Calendar,
         base_url: str = DEFAULT_BASE_URL,
         rate_limit_per_min: float | None = None,
         cache_dir: str | Path = "data/polygon",
@@ -99,11 +108,16 @@ class PolygonSource:
         progress: ProgressCallback | None = None,
         refresh: bool = True,
     ) -> PolygonSource:
-        """Build client, store and source from the ``polygon`` config section's values."""
+        """Build client, store and source from the ``polygon`` config section's values.
+
+        ``calendar`` is the NYSE calendar the store counts sessions with
+        (:mod:`bma_models.data.calendar` in the product).
+        """
         client = PolygonClient(base_url=base_url, api_key=api_key,
                                rate_limit_per_min=rate_limit_per_min, timeout_s=timeout_s,
                                max_concurrency=max_concurrency)
-        store = BarStore(client, cache_dir, max_concurrency=max_concurrency, progress=progress)
+        store = BarStore(client, cache_dir, calendar=calendar, max_concurrency=max_concurrency,
+                         progress=progress)
         return cls(store, refresh=refresh)
 
     def load(
@@ -127,7 +141,8 @@ class PolygonSource:
         names = names if names is not None else self.store.cached_tickers()
         if not names:
             raise PolygonError("no tickers given and the polygon cache is empty")
-        last = pd.Timestamp(end) if end is not None else last_completed_session()
+        last = (pd.Timestamp(end) if end is not None
+                else self.store.calendar.last_completed_session())
         first = (pd.Timestamp(start) if start is not None
                  else last - pd.DateOffset(days=round(365.25 * self.history_years)))
         notes: list[str] = []

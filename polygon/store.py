@@ -33,13 +33,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 
 from polygon import _parquet
-from polygon._calendar import last_completed_session, sessions
 from polygon.client import PolygonClient
 from polygon.errors import CacheError, NotFoundError, PolygonError, RefreshError
 from polygon.sectors import sector_for_sic
@@ -48,6 +47,21 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int, str], None]
 """``progress(done, total, label)``, called once per finished unit of work."""
+
+
+class Calendar(Protocol):
+    """The exchange calendar the store counts sessions with (NYSE).
+
+    ``polygon`` may not import the research core, so the composition root passes
+    the product's one calendar, :mod:`bma_models.data.calendar`, which has both
+    functions.
+    """
+
+    def sessions(self, start: Any, end: Any) -> pd.DatetimeIndex:
+        """Sessions in [start, end] as tz-naive midnight timestamps."""
+
+    def last_completed_session(self, now: Any = None) -> pd.Timestamp:
+        """The latest session whose regular close is at or before ``now`` (default: now)."""
 
 REFERENCE_COLUMNS: tuple[str, ...] = ("ticker", "sector", "market_cap", "shares_outstanding")
 DETAIL_COLUMNS: tuple[str, ...] = REFERENCE_COLUMNS + (
@@ -108,6 +122,8 @@ class BarStore:
         The facade used for every request.
     cache_dir : str or Path
         Root of the cache (see the module docstring for the layout).
+    calendar : Calendar
+        The NYSE calendar (:mod:`bma_models.data.calendar` in the product).
     max_concurrency : int
         Worker threads for requests (keep <= the client's ``max_concurrency``).
     progress : callable or None
@@ -125,6 +141,8 @@ class BarStore:
         self,
         client: PolygonClient,
         cache_dir: str | Path,
+        *,
+        calendar: Calendar,
         max_concurrency: int = 4,
         progress: ProgressCallback | None = None,
         raise_on_failure: bool = True,
@@ -133,6 +151,7 @@ class BarStore:
     ) -> None:
         self.client = client
         self.cache_dir = Path(cache_dir)
+        self.calendar = calendar
         self.max_concurrency = max_concurrency
         self.progress = progress
         self.raise_on_failure = raise_on_failure
@@ -219,7 +238,8 @@ class BarStore:
             If some tickers failed and ``raise_on_failure`` is True.
         """
         symbols = _symbols(tickers)
-        days = sessions(start, end if end is not None else last_completed_session())
+        last = end if end is not None else self.calendar.last_completed_session()
+        days = self.calendar.sessions(start, last)
         report = RefreshReport(symbols)
         if len(days) == 0:
             logger.info("refresh: no NYSE session in [%s, %s]", start, end)

@@ -17,7 +17,7 @@ from autotrader import appdb
 from autotrader.config.errors import ConfigError
 from autotrader.config.secrets import looks_like_secret_key, redact_secrets
 from autotrader.config.sections import SECTION_NAMES
-from bma_models._schema import flatten, to_dict
+from bma_models.schema import flatten, to_dict
 
 DEFAULTS_FILE = "default.yaml"
 HOT_FILE = "config.json"

@@ -18,7 +18,7 @@ import datetime as dt
 import zoneinfo
 from typing import Literal
 
-from bma_models._schema import FieldError, Section, setting
+from bma_models.schema import FieldError, Section, setting
 from bma_models.settings import ResearchSettings
 
 __all__ = [

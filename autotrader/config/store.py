@@ -15,8 +15,8 @@ from autotrader.config import _sources as src
 from autotrader.config.errors import ConfigError
 from autotrader.config.secrets import contains_secret, polygon_api_key, redact_secrets
 from autotrader.config.sections import SECTION_NAMES, Settings
-from bma_models._schema import build, to_dict
 from bma_models.errors import SettingsError
+from bma_models.schema import build, to_dict
 
 __all__ = ["ConfigStore", "StoreStats"]
 

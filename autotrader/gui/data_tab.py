@@ -41,9 +41,10 @@ def _client(settings):
 
 def cache_coverage(cache_dir: str | Path) -> list[tuple[str, str, str]]:
     """``(ticker, first session, last session)`` of every cached bar file."""
+    from bma_models.data import calendar
     from polygon.store import BarStore
 
-    store = BarStore(None, cache_dir)  # read-only use: no request is made
+    store = BarStore(None, cache_dir, calendar=calendar)  # read-only use: no request is made
     rows = []
     for ticker in store.cached_tickers():
         span = store.coverage(ticker)
@@ -109,13 +110,15 @@ class DataView(ttk.Frame):
 
         def work():
             from autotrader.universe import resolve_universe
+            from bma_models.data import calendar
             from polygon.store import BarStore
 
             app_cfg = settings.app
             tickers = resolve_universe(app_cfg.universe_source, stocks_file=app_cfg.stocks_file)
             start = dt.date.today() - dt.timedelta(days=365 * UPDATE_YEARS)
             with _client(settings) as client:
-                store = BarStore(client, settings.polygon.cache_dir, raise_on_failure=False,
+                store = BarStore(client, settings.polygon.cache_dir, calendar=calendar,
+                                 raise_on_failure=False,
                                  progress=lambda d, t, label: post(DataProgress(d, t, label)))
                 return store.refresh(tickers, str(start))
 

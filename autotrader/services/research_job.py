@@ -1,7 +1,7 @@
 """Run the BMA research pipeline off the GUI thread, with progress and cancellation.
 
 A :class:`ResearchJob` runs ``bma run`` (the same composition as
-:mod:`bma_models.wiring`) either in a **spawned subprocess** (default) or in a
+:mod:`autotrader.research.wiring`) either in a **spawned subprocess** (default) or in a
 **worker thread**. It never touches a widget: every outcome is a plain message
 (:class:`JobProgress`, :class:`JobFinished`, :class:`JobFailed`) handed to the
 ``post`` callable, which the GUI points at its event queue.
@@ -134,7 +134,7 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
                      cancel: Any = None, environ: dict[str, str] | None = None) -> Path:
     """Load the data and run the pipeline exactly as ``bma run`` does; return the run directory.
 
-    Uses :func:`bma_models.wiring.run_research`, so a ``research.dask.scheduler``
+    Uses :func:`autotrader.research.wiring.run_research`, so a ``research.dask.scheduler``
     (from the config files or ``request.overrides``) opens the Dask session
     around the run as on the command line.
 
@@ -154,9 +154,9 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
         Bad parameters, missing data or a cancelled run.
     """
     from autotrader.config import ConfigStore
-    from bma_models.cli import resolve_dates, resolve_source
+    from autotrader.research.cli import resolve_dates, resolve_source
+    from autotrader.research.wiring import cli_overrides, load_market_data, run_research
     from bma_models.pipeline import STAGES
-    from bma_models.wiring import cli_overrides, load_market_data, run_research
 
     env = dict(os.environ if environ is None else environ)
     source = resolve_source(None if request.source == "auto" else request.source, env)

@@ -1,7 +1,13 @@
-"""The NYSE trading calendar (exchange_calendars ``XNYS``).
+"""The NYSE trading calendar (exchange_calendars ``XNYS``): the product's one calendar.
 
 Why a library: holidays, early closes and one-off closures (national days of
 mourning, hurricanes) are maintained upstream; a hand-written list drifts.
+
+Everything that needs sessions uses this module: the data sources, ``bma run``'s
+end-date clamp, the trader's market-hours check, and the Polygon bar store, which
+may not import the research core and receives this module as its ``calendar``
+parameter from the composition root (any object with :func:`sessions` and
+:func:`last_completed_session` will do).
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 NEW_YORK = ZoneInfo("America/New_York")
+#: First session the calendar knows. exchange_calendars opens 20 years back by
+#: default, which would leave older history (real data from 2000, Polygon from
+#: 2003) unchecked.
+CALENDAR_START = "1990-01-01"
 
 
 @lru_cache(maxsize=1)
@@ -25,7 +35,7 @@ def _calendar():
     # values it gets are still right (UTC nanoseconds); silence only that.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=Warning, message=".*Series.values returning")
-        return exchange_calendars.get_calendar("XNYS")
+        return exchange_calendars.get_calendar("XNYS", start=CALENDAR_START)
 
 
 def sessions(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DatetimeIndex:

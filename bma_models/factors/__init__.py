@@ -1,4 +1,4 @@
-"""Vectorised factor library, registry, cross-sectional processing and dataset assembly.
+"""Vectorised factor library, registry and cross-sectional processing.
 
 The registry (:data:`FACTORS`, :data:`FAMILIES`) is the single source of truth
 for the factor list; ``config/alphas_config.yaml`` selects from it through
@@ -6,14 +6,7 @@ for the factor list; ``config/alphas_config.yaml`` selects from it through
 """
 
 from bma_models.factors.cross_section import cross_sectional_process
-from bma_models.factors.dataset import (
-    DEFAULT_BASE_LAG,
-    DEFAULT_SAFETY_GAP,
-    DatasetMeta,
-    build_dataset,
-)
 from bma_models.factors.engine import compute_factors, resolve_specs
-from bma_models.factors.panel import Panel, build_panel
 from bma_models.factors.registry import (
     CATEGORIES,
     FACTORS,
@@ -26,16 +19,10 @@ from bma_models.factors.registry import (
 
 __all__ = [
     "CATEGORIES",
-    "DEFAULT_BASE_LAG",
-    "DEFAULT_SAFETY_GAP",
     "FACTORS",
     "FAMILIES",
-    "DatasetMeta",
     "FactorFamily",
     "FactorSpec",
-    "Panel",
-    "build_dataset",
-    "build_panel",
     "compute_factors",
     "cross_sectional_process",
     "factor_specs_from_config",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bma_models.errors import SettingsError
-from bma_models.factors.panel import panel_from_frame
+from bma_models.panel.frames import panel_from_frame
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import pandas as pd
 
 from bma_models.errors import SettingsError
 from bma_models.factors import _fused
-from bma_models.factors._memory import Prefaulter, fresh_array, populate
-from bma_models.factors.panel import (
+from bma_models.factors.registry import FACTORS, FactorSpec
+from bma_models.panel.frames import (
     BarGrid,
     Panel,
     bar_grid,
@@ -21,7 +21,7 @@ from bma_models.factors.panel import (
     long_index,
     shares_per_ticker,
 )
-from bma_models.factors.registry import FACTORS, FactorSpec
+from bma_models.panel.memory import Prefaulter, fresh_array, populate
 
 logger = logging.getLogger(__name__)
 

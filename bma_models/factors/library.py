@@ -3,7 +3,7 @@
 Conventions shared by every function (the pandas baseline in
 ``benchmarks/factors.py`` follows the same ones):
 
-* ``t`` counts market sessions (see :mod:`bma_models.factors.panel`); a shift by
+* ``t`` counts market sessions (see :mod:`bma_models.panel.frames`); a shift by
   ``k`` is ``k`` market sessions, a missing bar is NaN.
 * Rolling statistics need a complete window (``min_periods = window``): any NaN
   in the window, including the warm-up rows, gives NaN.
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bma_models.factors._rolling import ratio, rolling_mean, shift
-from bma_models.factors.panel import Panel
+from bma_models.panel.frames import Panel
+from bma_models.panel.rolling import ratio, rolling_mean, shift
 
 
 def _minus_one(values: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 
 from bma_models.errors import SettingsError
 from bma_models.factors import library
-from bma_models.factors.panel import Panel
+from bma_models.panel.frames import Panel
 
 logger = logging.getLogger(__name__)
 

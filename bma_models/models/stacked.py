@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from bma_models.cv import PurgedGroupTimeSeriesSplit, check_purge_covers_horizon
 from bma_models.errors import DataError, SettingsError
-from bma_models.evaluation import FUTURE_LABEL_IC_THRESHOLD, future_label_canary
+from bma_models.models.canaries import FUTURE_LABEL_IC_THRESHOLD, future_label_canary
 from bma_models.models.first_layer import make_first_layer, threads_per_model
 from bma_models.models.oof import oof_predictions, walk_forward
 from bma_models.models.stacking import ICWeightedAverage, cross_sectional_zscore

@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from bma_models.cli import parse_args, resolve_dates, resolve_source
+from autotrader.research.cli import parse_args, resolve_dates, resolve_source
 from bma_models.report.rundir import RunDirectory, clean_stale_staging, complete_runs
 
 MONDAY_EVENING_UTC = dt.datetime(2026, 11, 23, 23, 0, tzinfo=dt.timezone.utc)  # after the close

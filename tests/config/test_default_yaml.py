@@ -7,7 +7,7 @@ import re
 import yaml
 
 from autotrader.config import Settings
-from bma_models._schema import build, flatten, to_dict
+from bma_models.schema import build, flatten, to_dict
 
 
 def _default_yaml(repo_root):

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 import pytest
 
-from bma_models._schema import FieldError, Section, build, flatten, setting, to_dict
 from bma_models.errors import SettingsError
+from bma_models.schema import FieldError, Section, build, flatten, setting, to_dict
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,12 +15,12 @@ import pytest
 from scipy.stats import spearmanr
 
 import bma_models.factors.distributed as factor_blocks
-from bma_models.cli import main
+from autotrader.research.cli import main
+from autotrader.research.wiring import run_research
 from bma_models.cluster import ClusterError, cluster_errors, open_session
 from bma_models.data.demo import demo_market
 from bma_models.pipeline import STAGES, PipelineCancelled, ResearchPipeline
 from bma_models.settings import DaskSettings, ResearchSettings
-from bma_models.wiring import run_research
 
 SMALL = {"cv": {"n_splits": 3}, "portfolio": {"top_n": 40, "max_position": 0.1},
          "dask": {"factor_block_tickers": 15}}

@@ -8,10 +8,10 @@ import textwrap
 
 import pytest
 
-from bma_models.cli import parse_args
+from autotrader.research.cli import parse_args
+from autotrader.research.wiring import cli_overrides
 from bma_models.errors import SettingsError
 from bma_models.settings import DaskSettings, ResearchSettings
-from bma_models.wiring import cli_overrides
 
 
 def test_defaults_keep_dask_off_with_a_threshold_above_the_demo_market():
@@ -47,7 +47,8 @@ def test_flag_becomes_the_highest_precedence_override():
 def test_without_a_scheduler_the_session_is_none_and_dask_is_not_imported():
     code = textwrap.dedent("""
         import sys
-        import bma_models.cli, bma_models.wiring, bma_models.pipeline, bma_models.cluster
+        import autotrader.research.cli, autotrader.research.wiring
+        import bma_models.pipeline, bma_models.cluster
         import bma_models.factors.distributed, bma_models.models.distributed
         from bma_models.cluster import dask_session
         from bma_models.settings import DaskSettings

@@ -11,11 +11,11 @@ import pytest
 from bma_models.factors import (
     FACTORS,
     FactorSpec,
-    build_panel,
     compute_factors,
     factor_specs_from_config,
     library,
 )
+from bma_models.panel import build_panel
 from tests.factors._market import random_walk_bars
 
 ODD_WINDOWS = {

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bma_models.dataset import build_dataset
 from bma_models.errors import DataError, LeakageError, SettingsError
-from bma_models.factors import build_dataset, compute_factors
+from bma_models.factors import compute_factors
 from bma_models.labels import (
     check_alignment,
     forward_returns,

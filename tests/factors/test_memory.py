@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bma_models.factors import _memory, build_panel, compute_factors
-from bma_models.factors._memory import Prefaulter, fresh_array
+from bma_models.factors import compute_factors
 from bma_models.factors.engine import _squeeze
-from bma_models.factors.panel import PANEL_FIELDS, long_index
+from bma_models.panel import build_panel, memory
+from bma_models.panel.frames import PANEL_FIELDS, long_index
+from bma_models.panel.memory import Prefaulter, fresh_array
 
 
 @pytest.mark.parametrize("pattern", ["random", "leading_holes", "no_holes", "one_kept"])
@@ -46,7 +47,7 @@ def test_prefaulter_never_changes_the_memory_it_maps():
 
 
 def test_prefaulter_without_madvise_records_why_and_does_nothing(monkeypatch):
-    monkeypatch.setattr(_memory, "_load_madvise", lambda: (None, "platform test"))
+    monkeypatch.setattr(memory, "_load_madvise", lambda: (None, "platform test"))
     array = np.zeros(10)
     with Prefaulter([(array, 0, 10)]) as prefaulter:
         pass

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bma_models.factors._rolling import (
+from bma_models.panel.rolling import (
     ratio,
     rolling_max,
     rolling_mean,

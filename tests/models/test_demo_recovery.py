@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bma_models.data.demo import demo_market, planted_score
+from bma_models.dataset import build_dataset
 from bma_models.evaluation import evaluate, rank_ic
-from bma_models.factors.dataset import build_dataset
 from bma_models.models import ICWeightedAverage, StackedModel, make_first_layer
 
 #: Documented band of the stack's mean OOS rank IC on demo_market(200, 750, seed=42).

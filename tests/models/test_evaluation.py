@@ -13,7 +13,6 @@ from bma_models.cv import PurgedGroupTimeSeriesSplit
 from bma_models.errors import LeakageError
 from bma_models.evaluation import (
     evaluate,
-    future_label_canary,
     hit_rate,
     icir,
     long_short_spread,
@@ -21,9 +20,12 @@ from bma_models.evaluation import (
     quantile_buckets,
     quantile_returns,
     rank_ic,
+    top_quantile_turnover,
+)
+from bma_models.models.canaries import (
+    future_label_canary,
     shuffle_within_dates,
     shuffled_label_canary,
-    top_quantile_turnover,
 )
 
 

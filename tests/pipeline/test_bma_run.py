@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from autotrader.research.cli import main
 from autotrader.services.recommendations import load_recent_returns, load_recommendations
-from bma_models.cli import main
 from bma_models.data.demo import demo_market
 from bma_models.evaluation import per_date_ic, rank_ic
 from bma_models.factors import FACTORS  # noqa: F401  (import order: factors before labels)

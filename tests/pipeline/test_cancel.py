@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
+import autotrader.research.wiring as wiring
 import bma_models.report.run as report_run
-import bma_models.wiring as wiring
-from bma_models.cli import main
+from autotrader.research.cli import main
 from bma_models.data.demo import demo_market
 from bma_models.pipeline import PipelineCancelled
 from bma_models.report.run import run_and_report

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from bma_models.cli import main
+from autotrader.research.cli import main
 from bma_models.data.demo import demo_market
 from bma_models.evaluation import rank_ic
 from bma_models.pipeline import factor_rank_ics

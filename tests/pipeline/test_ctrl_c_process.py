@@ -48,7 +48,7 @@ def test_sigint_to_the_process_group_mid_train_cancels_cleanly(tmp_path, repo_ro
     config = _config_dir(tmp_path, {"data": {"demo_tickers": 80, "demo_sessions": 700},
                                     "jobs": 2, "joblib_backend": "loky"})
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "bma_models", "run", "--source", "demo", "--config",
+    command = [sys.executable, "-m", "autotrader.research", "run", "--source", "demo", "--config",
                str(config), "--output", str(out), "--end-date", "2025-06-30"]
     child = subprocess.Popen(command, cwd=repo_root, start_new_session=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -17,12 +17,13 @@ import shutil
 import pytest
 from openpyxl import load_workbook
 
-from bma_models.cli import main
+from autotrader.research.cli import main
 from bma_models.cv import PurgedGroupTimeSeriesSplit
 from bma_models.data.demo import demo_market
-from bma_models.evaluation import rank_ic, shuffle_within_dates
-from bma_models.factors import build_dataset
+from bma_models.dataset import build_dataset
+from bma_models.evaluation import rank_ic
 from bma_models.models import ICWeightedAverage, StackedModel, make_first_layer
+from bma_models.models.canaries import shuffle_within_dates
 
 BAND = (0.015, 0.05)
 END = "2025-06-30"

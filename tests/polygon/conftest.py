@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bma_models.data import calendar
 from polygon import BarStore, PolygonClient
 from tests.fakes.polygon_server import FakePolygonServer
 
@@ -71,6 +72,7 @@ def make_store(make_client: Callable[..., PolygonClient],
                tmp_path: Path) -> Callable[..., BarStore]:
     def factory(cache_dir: Path | None = None, client: PolygonClient | None = None,
                 **options: object) -> BarStore:
+        options.setdefault("calendar", calendar)
         return BarStore(client or make_client(), cache_dir or tmp_path / "cache", **options)
 
     return factory

@@ -9,7 +9,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from bma_models.cli import main
+from autotrader.research.cli import main
 from tests.fakes.polygon_server import FakePolygonServer
 
 KEY = "run-SECRET-key-0123456789"

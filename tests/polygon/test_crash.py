@@ -30,6 +30,7 @@ def test_writer_killed_mid_write_leaves_the_previous_cache_readable(
     marker = tmp_path / "temp-written"
     writer = textwrap.dedent(f"""
         import pathlib, time
+        from bma_models.data import calendar
         from polygon import BarStore, PolygonClient
 
         def hook(path, temp):
@@ -37,8 +38,8 @@ def test_writer_killed_mid_write_leaves_the_previous_cache_readable(
             time.sleep(120)
 
         client = PolygonClient(base_url={server.base_url!r}, api_key={API_KEY!r})
-        BarStore(client, {str(cache)!r}, write_hook=hook).refresh(["SYNA"], {START!r},
-                                                                   "2024-06-28")
+        BarStore(client, {str(cache)!r}, calendar=calendar, write_hook=hook).refresh(
+            ["SYNA"], {START!r}, "2024-06-28")
     """)
     proc = subprocess.Popen([sys.executable, "-c", writer], cwd=repo_root)
     try:

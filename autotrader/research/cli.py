@@ -1,8 +1,9 @@
-"""``bma`` — the research pipeline command line (also ``python -m bma_models``).
+"""``bma`` — the research pipeline command line (also ``python -m autotrader.research``).
 
-This module is the composition root of the research side: it is the one place
-in :mod:`bma_models` allowed to reach the adapters (the Polygon source and the
-config store), and it hands plain frames and parameters to the pure core.
+Parses the command line and the ``BMA_*`` environment overrides, resolves the
+data source and the dates, and calls :func:`autotrader.research.wiring.run_command`,
+the composition root that reaches the adapters (the Polygon source and the
+config store) and hands plain frames and parameters to the pure core.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parse_args(argv, environ)
     configure_logging(ns.log_level, log_dir="logs", filename="bma.log")
     try:
-        from bma_models.wiring import run_command
+        from autotrader.research.wiring import run_command
 
         run_dir = run_command(ns, environ)
     except KeyboardInterrupt:

@@ -156,7 +156,7 @@ def build(
     >>> build(Window, {"size": 0}, prefix="cv")
     Traceback (most recent call last):
     ...
-    bma_models._schema.FieldError: cv.size = 0 is out of range [1, inf)
+    bma_models.schema.FieldError: cv.size = 0 is out of range [1, inf)
     """
     if data is None:
         data = {}

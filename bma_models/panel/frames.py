@@ -16,9 +16,9 @@ import pandas as pd
 
 from bma_models.data.protocol import require_bar_columns
 from bma_models.errors import DataError
-from bma_models.factors import _grid
-from bma_models.factors._memory import fresh_array
-from bma_models.factors._rolling import DyadicTable, ratio, shift, std_from_sums
+from bma_models.panel import _grid
+from bma_models.panel.memory import fresh_array
+from bma_models.panel.rolling import DyadicTable, ratio, shift, std_from_sums
 
 PANEL_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "vwap")
 

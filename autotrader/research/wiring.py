@@ -1,8 +1,8 @@
 """Composition root of ``bma run``: config store, data source, pipeline, reports.
 
-The research core is pure; this module is where it meets the outside world.
-It is the only module of :mod:`bma_models` that the import contracts allow to
-import the Polygon adapter and the config store (see ``pyproject.toml``).
+The research core (:mod:`bma_models`) is pure; this module, in the application
+layer, is where it meets the outside world: the config store, the universe
+file, the Polygon adapter and the tqdm progress bars.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bma_models.cli import DateRange, resolve_dates, resolve_source
+from autotrader.research.cli import DateRange, resolve_dates, resolve_source
 from bma_models.data.protocol import MarketData
 from bma_models.errors import DataError
 
@@ -75,6 +75,7 @@ def load_market_data(source: str, settings, dates: DateRange, ns: argparse.Names
 def _load_polygon(settings, dates: DateRange, environ: dict[str, str]) -> MarketData:
     from autotrader.config.secrets import polygon_api_key
     from autotrader.universe import resolve_universe
+    from bma_models.data import calendar
     from polygon.source import PolygonSource, TqdmProgress
 
     key = polygon_api_key(environ)
@@ -85,7 +86,7 @@ def _load_polygon(settings, dates: DateRange, environ: dict[str, str]) -> Market
     progress = TqdmProgress("polygon download")
     try:
         source = PolygonSource.from_config(
-            base_url=poly.base_url, rate_limit_per_min=poly.requests_per_minute,
+            calendar=calendar, base_url=poly.base_url, rate_limit_per_min=poly.requests_per_minute,
             cache_dir=poly.cache_dir, timeout_s=poly.timeout_s, api_key=key, progress=progress)
         loaded = source.load(tickers, dates.start, dates.end)
     finally:

@@ -9,13 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# A module import, not names: bma_models.labels imports this package's kernels,
-# so whichever of the two is imported first, the other is still initialising here.
 from bma_models import labels
 from bma_models.errors import DataError, SettingsError
-from bma_models.factors.cross_section import cross_sectional_process
-from bma_models.factors.engine import compute_factors
-from bma_models.factors.registry import FactorSpec
+from bma_models.factors import FactorSpec, compute_factors, cross_sectional_process
 
 logger = logging.getLogger(__name__)
 

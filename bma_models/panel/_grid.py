@@ -1,4 +1,4 @@
-"""Compiled single passes over the bar keys, used by :func:`~bma_models.factors.panel.bar_grid`.
+"""Compiled single passes over the bar keys, used by :func:`~bma_models.panel.frames.bar_grid`.
 
 Why compiled: on 7.5 million bars the numpy versions build several temporaries
 of the bars' length (flat cells, comparisons) that cost more in fresh-memory
