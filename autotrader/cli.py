@@ -28,7 +28,7 @@ from pathlib import Path
 from autotrader.appdb import default_state_dir
 from autotrader.broker.base import Broker
 from autotrader.broker.paper import PaperBroker
-from autotrader.config import ConfigError, ConfigStore, Settings
+from autotrader.config import ConfigError, ConfigStore, Settings, resolve_config_dir
 from autotrader.domain.errors import TraderError
 from autotrader.journal import Journal
 from autotrader.services.recommendations import (
@@ -43,6 +43,7 @@ from autotrader.services.trader_setup import (
     trader_settings,
 )
 from autotrader.services.trading import TradingRunner
+from bma_models import __version__
 from bma_models.log import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotrader", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run trading cycles headless")
     run.add_argument("--broker", choices=("paper", "ib"), default="paper")
@@ -63,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--result-root", type=Path, default=Path("result"))
     run.add_argument("--state-dir", type=Path, default=None,
                      help="journal and paper account (default: $BMA_STATE_DIR or ./state)")
-    run.add_argument("--config-dir", type=Path, default=Path("config"))
+    run.add_argument("--config-dir", type=Path, default=None,
+                     help="config directory layered on the packaged defaults "
+                          "(default: ./config when it exists)")
     run.add_argument("--initial-cash", type=float, default=100_000.0,
                      help="paper account starting cash (new account only)")
     run.add_argument("--sim-time", type=dt.datetime.fromisoformat, default=None,
@@ -94,7 +98,7 @@ def _ib_broker(args: argparse.Namespace, settings: Settings, journal: Journal,
 def _run(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or default_state_dir()
     overrides = {"trading.live_armed": True} if args.arm_live else None
-    store = ConfigStore(args.config_dir, overrides=overrides)
+    store = ConfigStore(resolve_config_dir(args.config_dir), overrides=overrides)
     clock: Callable[[], dt.datetime]
     sim = SimClock(args.sim_time) if args.sim_time is not None else None
     clock = sim or (lambda: dt.datetime.now(dt.timezone.utc))

@@ -223,8 +223,11 @@ def quantile_returns(pred: pd.Series, label: pd.Series, n_quantiles: int = 5) ->
 
 def long_short_spread(pred: pd.Series, label: pd.Series, n_quantiles: int = 5) -> pd.Series:
     """Top-quantile minus bottom-quantile mean forward return, per date."""
-    table = quantile_returns(pred, label, n_quantiles)
-    return (table[n_quantiles - 1] - table[0]).rename("long_short")
+    return _top_minus_bottom(quantile_returns(pred, label, n_quantiles))
+
+
+def _top_minus_bottom(table: pd.DataFrame) -> pd.Series:
+    return (table[table.columns[-1]] - table[table.columns[0]]).rename("long_short")
 
 
 def top_quantile_turnover(pred: pd.Series, n_quantiles: int = 5) -> pd.Series:
@@ -260,7 +263,7 @@ def _metrics(pred: pd.Series, label: pd.Series, folds, n_quantiles: int) -> dict
         "rank_icir": icir(ric),
         "hit_rate": hit_rate(ric),
         "quantile_mean_returns": {int(q): float(v) for q, v in table.mean().items()},
-        "long_short_mean": float((table[n_quantiles - 1] - table[0]).mean()),
+        "long_short_mean": float(_top_minus_bottom(table).mean()),
         "top_turnover_mean": float(top_quantile_turnover(pred, n_quantiles).mean()),
     }
     if folds is not None:

@@ -209,7 +209,7 @@ class IBBroker(Broker):
         try:
             self._ib.connect(self.host, self.port, clientId=self.client_id,
                              timeout=self.connect_timeout_s, account=self.account_id)
-        except (ConnectionError, TimeoutError, OSError, asyncio.TimeoutError) as e:
+        except (ConnectionError, TimeoutError, OSError) as e:
             raise BrokerError(f"cannot connect to TWS/Gateway at {self.host}:{self.port} "
                               f"(client id {self.client_id}): {e!r}") from e
         self._lost = False

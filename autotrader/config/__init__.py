@@ -1,10 +1,12 @@
 """Layered, validated, hot-reloading configuration store.
 
 One :class:`ConfigStore` is shared by the GUI, the research pipeline and the
-trader. Sources, lowest to highest precedence: built-in defaults (documented
-in ``config/default.yaml``) < ``connection.json`` / ``risk_config.json``
+trader. Sources, lowest to highest precedence: built-in defaults (the packaged
+``autotrader/config/default.yaml`` documents every key) < the config
+directory's ``local.yaml`` < ``connection.json`` / ``risk_config.json``
 (written by the GUI) < the app database's ``settings`` table <
-``config.json`` (hot config) < runtime overrides (CLI/API).
+``config.json`` (hot config) < runtime overrides (CLI/API). The config
+directory is optional (:func:`resolve_config_dir`).
 
 Components receive their own frozen section (``store.get().capital``), never
 the store or a file path. Secrets come from the environment only
@@ -27,10 +29,16 @@ from autotrader.config.sections import (
     StopsConfig,
     TradingConfig,
 )
-from autotrader.config.store import ConfigStore, StoreStats
+from autotrader.config.store import (
+    DEFAULT_CONFIG_DIR,
+    ConfigStore,
+    StoreStats,
+    resolve_config_dir,
+)
 from bma_models.settings import ResearchSettings
 
 __all__ = [
+    "DEFAULT_CONFIG_DIR",
     "AppConfig",
     "CapitalConfig",
     "ConfigError",
@@ -50,4 +58,5 @@ __all__ = [
     "polygon_api_key",
     "redact_secrets",
     "register_secret",
+    "resolve_config_dir",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.resources
 import json
 import os
 import sqlite3
@@ -19,7 +20,10 @@ from autotrader.config.secrets import looks_like_secret_key, redact_secrets
 from autotrader.config.sections import SECTION_NAMES
 from bma_models.schema import flatten, to_dict
 
-DEFAULTS_FILE = "default.yaml"
+#: The documented defaults, shipped inside the package (every key, with its comment).
+PACKAGED_DEFAULTS = "default.yaml"
+#: The user's own YAML layer in the config directory (hand-written; the GUI never writes it).
+USER_FILE = "local.yaml"
 HOT_FILE = "config.json"
 # Which sections each GUI-written file may hold; config.json (hot config) may hold any.
 FILE_SECTIONS: dict[str, tuple[str, ...]] = {
@@ -35,6 +39,16 @@ OVERRIDE_SOURCE = "runtime override"
 DEFAULT_SOURCE = "built-in default"
 
 Fingerprint = tuple[Any, ...] | None
+
+
+def packaged_defaults_path() -> Path:
+    """``default.yaml`` inside the installed ``autotrader.config`` package.
+
+    Why a file in the package: a wheel installed with ``pip install .`` has no
+    repository ``config/`` directory beside it, and the documented defaults must
+    travel with the code that validates them.
+    """
+    return Path(str(importlib.resources.files("autotrader.config").joinpath(PACKAGED_DEFAULTS)))
 
 
 def file_fingerprint(path: Path) -> Fingerprint:

@@ -18,15 +18,18 @@ from autotrader.config.sections import SECTION_NAMES, Settings
 from bma_models.errors import SettingsError
 from bma_models.schema import build, to_dict
 
-__all__ = ["ConfigStore", "StoreStats"]
+__all__ = ["DEFAULT_CONFIG_DIR", "ConfigStore", "StoreStats", "resolve_config_dir"]
 
 logger = logging.getLogger(__name__)
 
 Subscriber = Callable[[Settings], None]
+#: The user's config directory when none is given, relative to the working directory.
+DEFAULT_CONFIG_DIR = Path("config")
 _DB = "settings table"
+_PACKAGED = "packaged default.yaml"
 # Layer order, lowest precedence first; runtime overrides come on top of all of these.
-_LAYERS: tuple[str, ...] = (src.DEFAULTS_FILE, "connection.json", "risk_config.json", _DB,
-                            src.HOT_FILE)
+_LAYERS: tuple[str, ...] = (_PACKAGED, src.USER_FILE, "connection.json", "risk_config.json",
+                            _DB, src.HOT_FILE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,18 +60,44 @@ class _Cached:
     data: dict[str, Any]
 
 
+def resolve_config_dir(given: str | Path | None) -> Path | None:
+    """The user's config directory: the one given, else ``./config`` when it exists.
+
+    Why optional: after ``pip install .`` the commands run from any directory;
+    the packaged defaults apply and a ``config/`` directory, when present,
+    layers on top.
+
+    Raises
+    ------
+    ConfigError
+        If a directory was given explicitly and does not exist.
+    """
+    if given is not None:
+        path = Path(given)
+        if not path.is_dir():
+            raise ConfigError(f"config directory {path}: no such directory")
+        return path
+    if DEFAULT_CONFIG_DIR.is_dir():
+        return DEFAULT_CONFIG_DIR
+    logger.info("no %s/ directory here: using the packaged defaults", DEFAULT_CONFIG_DIR)
+    return None
+
+
 class ConfigStore:
     """One configuration shared by the GUI, the research pipeline and the trader.
 
     Sources, lowest to highest precedence: built-in defaults (the dataclass
-    defaults, documented in ``config/default.yaml``) < ``default.yaml`` <
+    defaults) < the packaged ``autotrader/config/default.yaml`` (the same values,
+    every key documented) < the config directory's ``local.yaml`` <
     ``connection.json`` < ``risk_config.json`` < the app database's
     ``settings`` table < ``config.json`` (hot config) < runtime overrides.
 
     Parameters
     ----------
-    config_dir : str or Path
-        Directory holding the layer files (any of them may be missing).
+    config_dir : str or Path or None
+        Directory holding the user's layer files (any of them may be missing);
+        None = no directory, only the packaged defaults, the database and the
+        overrides.
     db_path : str or Path, optional
         App database (:mod:`autotrader.appdb`); None = no database layer.
     overrides : mapping, optional
@@ -111,13 +140,13 @@ class ConfigStore:
 
     def __init__(
         self,
-        config_dir: str | Path,
+        config_dir: str | Path | None,
         db_path: str | Path | None = None,
         overrides: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         interval_s: float | None = None,
     ) -> None:
-        self._config_dir = Path(config_dir)
+        self._config_dir = Path(config_dir) if config_dir is not None else None
         self._db_path = Path(db_path) if db_path is not None else None
         self._clock = clock
         self._interval_s = interval_s
@@ -167,8 +196,8 @@ class ConfigStore:
         return self._stats
 
     @property
-    def config_dir(self) -> Path:
-        """Directory of the layer files."""
+    def config_dir(self) -> Path | None:
+        """Directory of the user's layer files (None: packaged defaults only)."""
         return self._config_dir
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
@@ -233,6 +262,8 @@ class ConfigStore:
         if name not in src.WRITABLE_FILES:
             raise ConfigError(f"{name} is not a writable config file "
                               f"(one of {', '.join(src.WRITABLE_FILES)})")
+        if self._config_dir is None:
+            raise ConfigError(f"cannot save {name}: this ConfigStore has no config directory")
         path = self._config_dir / name
         values = to_dict(dict(section_values))
         self._refuse_secret(str(path), values)
@@ -332,10 +363,16 @@ class ConfigStore:
     def _path(self, name: str) -> Path | None:
         if name == _DB:
             return self._db_path
-        return self._config_dir / name
+        if name == _PACKAGED:
+            return src.packaged_defaults_path()
+        return self._config_dir / name if self._config_dir is not None else None
 
     def _source_name(self, name: str) -> str:
-        return self._db_name() if name == _DB else str(self._config_dir / name)
+        if name == _DB:
+            return self._db_name()
+        if name == _PACKAGED:
+            return f"{src.DEFAULT_SOURCE} (packaged {src.PACKAGED_DEFAULTS})"
+        return str(self._path(name) or name)
 
     def _db_name(self) -> str:
         return f"{self._db_path} ({_DB})"
@@ -392,7 +429,7 @@ class ConfigStore:
         layers = []
         for name in _LAYERS:
             display = self._source_name(name)
-            allowed = src.FILE_SECTIONS.get(name, SECTION_NAMES)  # default.yaml, DB: any
+            allowed = src.FILE_SECTIONS.get(name, SECTION_NAMES)  # YAML files, DB: any
             src.check_layer(display, cache[name].data, allowed)
             layers.append((display, cache[name].data))
         src.check_layer(src.OVERRIDE_SOURCE, overrides, SECTION_NAMES, runtime=True)

@@ -50,7 +50,7 @@ def open_path(path: str | Path) -> None:
     """Open a file or folder with the desktop's default application (tests replace this)."""
     path = str(path)
     if sys.platform.startswith("win"):
-        os.startfile(path)  # noqa: S606 - the user asked to open it
+        os.startfile(path)  # the user asked to open it
     else:
         opener = "open" if sys.platform == "darwin" else "xdg-open"
         subprocess.Popen([opener, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -422,7 +422,7 @@ class Workstation:
         while not self._stop.wait(CONFIG_CHECK_S):
             try:
                 self.store.get()
-            except Exception:  # noqa: BLE001 - keep watching; the store reports its own errors
+            except Exception:  # keep watching; the store reports its own errors
                 logger.exception("config check failed")
 
     def _on_handler_error(self, message: Any, error: BaseException) -> None:
@@ -466,7 +466,9 @@ class Workstation:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autotrader.app",
                                      description="Open the BMA trading workstation GUI.")
-    parser.add_argument("--config-dir", type=Path, default=Path("config"))
+    parser.add_argument("--config-dir", type=Path, default=None,
+                        help="config directory layered on the packaged defaults (default: "
+                             "./config when it exists, else <state-dir>/config)")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="journal, paper account, app DB (default $BMA_STATE_DIR or ./state)")
     parser.add_argument("--result-root", type=Path, default=Path("result"))
@@ -478,16 +480,19 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m autotrader.app``."""
     from autotrader.appdb import default_state_dir
-    from autotrader.config import polygon_api_key
+    from autotrader.config import polygon_api_key, resolve_config_dir
     from bma_models.log import configure_logging
 
     args = _parser().parse_args(argv)
     state_dir = args.state_dir or default_state_dir()
     polygon_api_key()  # registers the secret with the log redaction before anything logs
-    store = ConfigStore(args.config_dir, db_path=state_dir / "workstation.db")
+    # the Risk and Connection tabs save into the config directory, so the GUI always has one
+    config_dir = resolve_config_dir(args.config_dir) or state_dir / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    store = ConfigStore(config_dir, db_path=state_dir / "workstation.db")
     configure_logging(args.log_level or store.get().app.log_level, log_dir=state_dir / "logs",
                       filename="workstation.log")
-    paths = AppPaths(config_dir=args.config_dir, state_dir=state_dir,
+    paths = AppPaths(config_dir=config_dir, state_dir=state_dir,
                      result_root=args.result_root, db_path=state_dir / "workstation.db",
                      stocks_file=Path(store.get().app.stocks_file))
     root = tk.Tk()

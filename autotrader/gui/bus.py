@@ -126,7 +126,7 @@ class EventBus:
         started = time.perf_counter()
         try:
             handler(argument)
-        except Exception as e:  # noqa: BLE001 - handler isolation: log and show, keep going
+        except Exception as e:  # handler isolation: log and show, keep going
             self.failures += 1
             logger.exception("GUI handler %r failed on %s", handler,
                              type(message).__name__)

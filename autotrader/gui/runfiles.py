@@ -84,7 +84,7 @@ def oos_series(run_dir: str | Path, model: str = "fused", quantiles: int = 5
     when it is there (any source); only an older demo run without it has its
     labels rebuilt from the demo market.
     """
-    from bma_models.evaluation import rank_ic
+    from bma_models.evaluation import long_short_spread, rank_ic
 
     run_dir = Path(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
@@ -103,16 +103,12 @@ def oos_series(run_dir: str | Path, model: str = "fused", quantiles: int = 5
     if frame.empty:
         return None, f"{run_dir.name}: no out-of-sample row has a realized return yet"
     ic = rank_ic(frame["score"], frame["label"])
-    buckets = frame.groupby(level="date")["score"].transform(
-        lambda s: pd.qcut(s.rank(method="first"), quantiles, labels=False))
-    by = frame.assign(q=buckets).groupby([pd.Grouper(level="date"), "q"])["label"].mean()
-    spread = by.xs(quantiles - 1, level="q") - by.xs(0, level="q")
+    spread = long_short_spread(frame["score"], frame["label"], quantiles)
     return OosSeries(model, ic, spread, int(metrics["run"]["horizon"]), source), ""
 
 
 def _rebuilt_label(run_dir: Path, metrics: dict) -> tuple[pd.Series | None, str]:
     from bma_models.data.demo import demo_market
-    from bma_models.factors import FACTORS  # noqa: F401  (import order: factors, then labels)
     from bma_models.labels import forward_returns
 
     run = metrics.get("run", {})

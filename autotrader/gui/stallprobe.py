@@ -89,7 +89,7 @@ def timed_tk_callbacks(meter: Callable[[], StallMeter | None]) -> Iterator[None]
         tk.CallWrapper.__call__ = original
 
 
-def measure(mode: str, default_yaml: Path, end_date: str, timeout_s: float = 1800.0,
+def measure(mode: str, end_date: str, timeout_s: float = 1800.0,
             idle_s: float = 15.0, settle_s: float = 5.0, size: str = "small") -> dict:
     """Run one GUI research run in ``mode``; return the stall figures."""
     work = Path(tempfile.mkdtemp(prefix="stallprobe-"))
@@ -98,7 +98,6 @@ def measure(mode: str, default_yaml: Path, end_date: str, timeout_s: float = 180
     try:
         config = work / "config"
         config.mkdir()
-        shutil.copy(default_yaml, config / "default.yaml")
         if size == "small":
             (config / "config.json").write_text(json.dumps(SMALL))
         with timed_tk_callbacks(lambda: apps[0].stall if apps else None):
@@ -169,11 +168,10 @@ def _drive(app: Workstation, mode: str, end_date: str, timeout_s: float, idle_s:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("process", "thread", "idle"), default="process")
-    parser.add_argument("--default-yaml", type=Path, default=Path("config/default.yaml"))
     parser.add_argument("--end-date", default="2025-06-30")
     parser.add_argument("--size", choices=("small", "full"), default="small")
     args = parser.parse_args(argv)
-    sys.stdout.write(json.dumps(measure(args.mode, args.default_yaml, args.end_date,
+    sys.stdout.write(json.dumps(measure(args.mode, args.end_date,
                                         size=args.size)) + "\n")
     return 0
 

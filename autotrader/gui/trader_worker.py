@@ -174,7 +174,7 @@ class TraderWorker:
             self._runner = runner
             self._publish("connected")
             self._serve(runner)
-        except Exception as e:  # noqa: BLE001 - session boundary: report, never kill the GUI
+        except Exception as e:  # session boundary: report, never kill the GUI
             logger.exception("trader session failed")
             self._status(False, f"trader stopped: {type(e).__name__}: {e}")
         finally:

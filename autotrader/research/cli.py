@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bma_models import __version__
 from bma_models.data.calendar import last_completed_session
 
 logger = logging.getLogger("bma")
@@ -35,6 +36,7 @@ class DateRange:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bma", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the research pipeline end to end")
     run.add_argument("--source", choices=SOURCES, default=None,
@@ -44,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start-date", help="first session (YYYY-MM-DD); env BMA_START_DATE")
     run.add_argument("--end-date", help="last session, clamped to T-1; env BMA_END_DATE")
     run.add_argument("--top-n", type=int, default=None, help="portfolio candidates (default 200)")
-    run.add_argument("--config", default="config", help="config directory (default: config/)")
+    run.add_argument("--config", default=None,
+                     help="config directory layered on the packaged defaults "
+                          "(default: ./config when it exists)")
     run.add_argument("--output", default="result", help="output root (default: result/)")
     run.add_argument("--seed", type=int, default=None, help="random seed (default from config)")
     run.add_argument("--jobs", type=int, default=None, help="parallel jobs (default from config)")

@@ -39,11 +39,12 @@ def cli_overrides(ns: argparse.Namespace, source: str) -> dict[str, Any]:
 
 def load_settings(ns: argparse.Namespace, source: str):
     """Build the layered settings (defaults < files < DB < hot config < CLI overrides)."""
-    from autotrader.config import ConfigStore
+    from autotrader.config import ConfigError, ConfigStore, resolve_config_dir
 
-    config_dir = Path(ns.config)
-    if not config_dir.is_dir():
-        raise DataError(f"--config {config_dir}: no such config directory")
+    try:
+        config_dir = resolve_config_dir(ns.config)
+    except ConfigError as e:
+        raise DataError(f"--config {ns.config}: no such config directory") from e
     return ConfigStore(config_dir, overrides=cli_overrides(ns, source)).get()
 
 

@@ -153,7 +153,7 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     bma_models.errors.BMAError, ValueError, autotrader.config.ConfigError
         Bad parameters, missing data or a cancelled run.
     """
-    from autotrader.config import ConfigStore
+    from autotrader.config import ConfigStore, resolve_config_dir
     from autotrader.research.cli import resolve_dates, resolve_source
     from autotrader.research.wiring import cli_overrides, load_market_data, run_research
     from bma_models.pipeline import STAGES
@@ -162,7 +162,7 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     source = resolve_source(None if request.source == "auto" else request.source, env)
     ns = _namespace(request)
     overrides = {**cli_overrides(ns, source), **request.overrides}
-    settings = ConfigStore(Path(request.config_dir), overrides=overrides).get()
+    settings = ConfigStore(resolve_config_dir(request.config_dir), overrides=overrides).get()
     dates = resolve_dates(request.start_date, request.end_date, dt.datetime.now(dt.timezone.utc))
     progress("load", 0, len(STAGES))
     started = time.perf_counter()
@@ -182,7 +182,7 @@ def _outcome(request: ResearchRequest, post: Callable[[object], None], cancel: A
             request, lambda stage, done, total: post(JobProgress(stage, done, total)), cancel)
     except PipelineCancelled as e:
         post(JobFailed(str(e), cancelled=True))
-    except Exception as e:  # noqa: BLE001 - the job boundary: every failure becomes a message
+    except Exception as e:  # the job boundary: every failure becomes a message
         logger.exception("research job failed")
         post(JobFailed(f"{type(e).__name__}: {e}"))
     else:

@@ -1,4 +1,4 @@
-"""config/default.yaml documents every key, with the code's default values."""
+"""The packaged default.yaml documents every key, with the code's default values."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import re
 import yaml
 
 from autotrader.config import Settings
+from autotrader.config._sources import packaged_defaults_path
 from bma_models.schema import build, flatten, to_dict
 
 
 def _default_yaml(repo_root):
-    return repo_root / "config" / "default.yaml"
+    return packaged_defaults_path()
 
 
 def test_default_yaml_values_equal_the_code_defaults(repo_root):

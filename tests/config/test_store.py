@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,14 @@ from autotrader import appdb
 from autotrader.config import ConfigError, ConfigStore, Settings
 from tests.config.conftest import write_json, write_text
 
-REPO_DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
-
 
 def test_no_files_gives_code_defaults(make_store):
     assert make_store().get() == Settings()
 
 
 def test_precedence_each_layer_overrides_the_one_below(make_store, config_dir, tmp_path):
-    shutil.copy(REPO_DEFAULTS, config_dir / "default.yaml")
+    write_text(config_dir / "local.yaml",
+               "connection:\n  port: 4001\nsignals:\n  acceptance_threshold: 0.7\n")
     write_json(config_dir / "connection.json", {"connection": {"port": 4002, "client_id": 7}})
     write_json(config_dir / "risk_config.json",
                {"orders": {"daily_order_limit": 40, "per_cycle_order_limit": 4}})
@@ -40,7 +38,8 @@ def test_precedence_each_layer_overrides_the_one_below(make_store, config_dir, t
     store = make_store(db_path=db, overrides={"research.cv.gap": 7})
 
     s = store.get()
-    assert s.connection.port == 4002  # connection.json over defaults
+    assert s.signals.acceptance_threshold == 0.7  # local.yaml over the packaged defaults
+    assert s.connection.port == 4002  # connection.json over local.yaml
     assert s.connection.client_id == 8  # database over connection.json
     assert s.orders.per_cycle_order_limit == 4  # risk_config.json, nobody above
     assert s.orders.daily_order_limit == 60  # config.json over database

@@ -389,10 +389,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakePolygon/1.0"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:  # stdlib signature
         logger.debug("fake polygon: " + format, *args)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:  # stdlib name
         fake: FakePolygonServer = self.server.fake  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
         params = dict(parse_qsl(parts.query))

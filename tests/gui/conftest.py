@@ -59,10 +59,9 @@ def display():
 
 @pytest.fixture(scope="session")
 def gui_config(tmp_path_factory, repo_root) -> Path:
-    """A config dir: the committed default.yaml plus a small demo market."""
+    """A config dir on top of the packaged defaults: a small demo market."""
     config = tmp_path_factory.mktemp("gui") / "config"
     config.mkdir()
-    shutil.copy(repo_root / "config" / "default.yaml", config / "default.yaml")
     (config / "config.json").write_text(json.dumps(SMALL))
     return config
 

@@ -161,6 +161,17 @@ def test_backtest_uses_the_label_column_of_any_source(tmp_path):
     assert series.cumulative.iloc[-1] == pytest.approx(1.04 * 0.96 * 1.04 - 1.0)
 
 
+def test_backtest_long_short_is_the_metric_of_the_report(demo_result):
+    from autotrader.gui.runfiles import oos_series
+
+    (run,) = [p for p in demo_result.iterdir() if not p.name.startswith(".")]
+    series, reason = oos_series(run)
+    assert reason == ""
+    metrics = json.loads((run / "metrics.json").read_text())["oos"]["fused"]
+    assert series.long_short.mean() == pytest.approx(metrics["long_short_mean"], rel=1e-12)
+    assert series.ic.mean() == pytest.approx(metrics["rank_ic"], rel=1e-12)
+
+
 def test_older_run_without_labels_says_why_for_csv_and_polygon(tmp_path):
     from autotrader.gui.runfiles import oos_series
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -13,8 +12,7 @@ from autotrader.research.cli import main
 from autotrader.services.recommendations import load_recent_returns, load_recommendations
 from bma_models.data.demo import demo_market
 from bma_models.evaluation import per_date_ic, rank_ic
-from bma_models.factors import FACTORS  # noqa: F401  (import order: factors before labels)
-from bma_models.labels import forward_returns  # noqa: I001
+from bma_models.labels import forward_returns
 from bma_models.risk import FactorRiskModel, risk_inputs_from_bars
 
 SMALL = {"research": {
@@ -29,7 +27,6 @@ def demo_run(tmp_path_factory, repo_root):
     root = tmp_path_factory.mktemp("bma")
     config = root / "config"
     config.mkdir()
-    shutil.copy(repo_root / "config" / "default.yaml", config / "default.yaml")
     (config / "config.json").write_text(json.dumps(SMALL))
     out = root / "result"
     code = main(["run", "--source", "demo", "--config", str(config), "--output", str(out),

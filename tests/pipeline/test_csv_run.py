@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -32,7 +31,6 @@ BAD_ROWS = [  # Kaggle layout: date,open,high,low,close,volume,Name
 def _config_dir(root, research_overrides=None):
     config = root / "config"
     config.mkdir(exist_ok=True)
-    shutil.copy("config/default.yaml", config / "default.yaml")
     payload = json.loads(json.dumps(CONFIG))
     payload["research"].update(research_overrides or {})
     (config / "config.json").write_text(json.dumps(payload))

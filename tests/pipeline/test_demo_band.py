@@ -12,7 +12,6 @@ With the labels shuffled within each date the same stack must score ~0 (|IC| < 0
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from openpyxl import load_workbook
@@ -35,7 +34,6 @@ def test_default_demo_run_lands_in_the_planted_band_and_the_workbook_reads_back(
     monkeypatch.chdir(repo_root)
     config = tmp_path / "config"
     config.mkdir()
-    shutil.copy(repo_root / "config" / "default.yaml", config / "default.yaml")
     out = tmp_path / "result"
     assert main(["run", "--source", "demo", "--config", str(config), "--output", str(out),
                  "--end-date", END]) == 0

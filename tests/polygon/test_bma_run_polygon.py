@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 
 import pandas as pd
 import pytest
@@ -21,7 +20,6 @@ def polygon_run(tmp_path, repo_root, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     config = tmp_path / "config"
     config.mkdir()
-    shutil.copy(repo_root / "config" / "default.yaml", config / "default.yaml")
     stocks = tmp_path / "stocks.txt"
     stocks.write_text("# test universe\n" + "\n".join(TICKERS) + "\n")
     with FakePolygonServer(api_key=KEY, universe=TICKERS, history_start="2023-01-03",
