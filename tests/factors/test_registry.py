@@ -30,8 +30,8 @@ def test_registry_lists_every_specified_factor_with_a_category():
         assert spec.family in FAMILIES
 
 
-def test_repository_config_selects_exactly_the_registry_defaults(repo_root):
-    specs = load_alphas_config(repo_root / "config" / "alphas_config.yaml")
+def test_packaged_config_selects_exactly_the_registry_defaults(repo_root):
+    specs = load_alphas_config(repo_root / "bma_models" / "factors" / "alphas_config.yaml")
     assert list(specs) == list(FACTORS)
     assert all(specs[n].params == FACTORS[n].params for n in specs)
 
