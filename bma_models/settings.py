@@ -51,7 +51,7 @@ MODEL_NAMES: tuple[str, ...] = (
     "ridge", "elastic_net", "random_forest", "xgboost", "lightgbm", "lgbm_ranker", "xgb_ranker",
 )
 #: random_forest and xgb_ranker are available but off by default: they cost the most
-#: CPU for the least OOS IC on the demo market (see the README, "Models").
+#: CPU for the least OOS IC on the demo market (docs/benchmarks.md, "Model fit costs").
 DEFAULT_ENABLED: tuple[str, ...] = ("ridge", "elastic_net", "xgboost", "lightgbm", "lgbm_ranker")
 ModelName = Literal[
     "ridge", "elastic_net", "random_forest", "xgboost", "lightgbm", "lgbm_ranker", "xgb_ranker"

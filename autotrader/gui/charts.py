@@ -2,7 +2,7 @@
 
 Why not ``FigureCanvasTkAgg``: drawing a three-panel figure on the Tk thread
 took 0.3-0.7 s on the 2-core dev box, the largest main-loop stall of a whole
-BMA run (see the README). A private :class:`~matplotlib.figure.Figure` on the
+BMA run (see docs/benchmarks.md). A private :class:`~matplotlib.figure.Figure` on the
 Agg canvas (no pyplot, no global state) renders in the helper process; the Tk
 thread only turns the bytes into a ``PhotoImage``.
 

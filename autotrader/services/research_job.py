@@ -11,7 +11,7 @@ Python/numpy/LightGBM code; in a thread they compete with Tk for the GIL and
 the main loop stalls for hundreds of milliseconds at a time. A spawned process
 has its own interpreter, so the Tk thread only drains a queue. The price is a
 start-up of one to a few seconds (importing pandas, sklearn, lightgbm in the
-child). Measured figures are in the GUI section of the README.
+child). Measured figures are in docs/benchmarks.md ("GUI main-loop stall").
 
 Log records of the child are forwarded over the same queue and re-emitted in
 the parent through ``logging.getLogger(record.name).handle(record)``, so the

@@ -40,7 +40,7 @@ class FactorSpec:
     params : mapping
         Keyword parameters bound to the function (``window``, ``skip``...).
     description : str
-        Formula in words, used by the README table and reports.
+        Formula in words, used by the factor table of docs/research-pipeline.md and reports.
     category : str
         One of :data:`CATEGORIES`; the regime weighting groups factors by it.
     family : str

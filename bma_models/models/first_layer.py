@@ -3,9 +3,9 @@
 The defaults are deliberately modest (shallow trees, few rounds, subsampling)
 so that the whole walk-forward -- five folds plus a final fit of every default
 model -- on the 500-ticker x 5-year demo panel costs about 65 CPU-seconds
-(~35 s on two idle cores; see the README for the per-model figures).
-Real runs raise them through ``params``; the lead wires the config keys
-``models.enabled`` / ``models.params`` / ``models.seed`` into
+(~35 s on two idle cores; per-model figures in docs/benchmarks.md).
+Real runs raise them through ``params``; the pipeline passes the config keys
+``research.models.enabled`` / ``research.models.params`` and ``research.seed`` to
 :func:`make_first_layer`.
 """
 

@@ -114,7 +114,7 @@ def recent_returns(bars: pd.DataFrame, sessions: int = RECENT_RETURN_SESSIONS) -
 
 
 def metrics_document(run_id: str, result: ResearchResult, timings: dict[str, float]) -> dict:
-    """``metrics.json`` in the documented schema (see the README)."""
+    """``metrics.json`` in the documented schema (see docs/reports.md)."""
     market, s, portfolio = result.market, result.settings, result.portfolio
     dates = market.bars["date"]
     oos = {name: {"ic": _num(m["ic_mean"]), "rank_ic": _num(m["rank_ic_mean"]),

@@ -15,7 +15,7 @@ from polygon.models import DailyBar, TickerDetails, results_list, session_date
 @pytest.mark.parametrize(
     ("epoch_ms", "expected"),
     [
-        (1112331600000, dt.date(2005, 4, 1)),  # 05:00 UTC, EST (the README example)
+        (1112331600000, dt.date(2005, 4, 1)),  # 05:00 UTC, EST (the docs/data.md example)
         (1112587200000, dt.date(2005, 4, 4)),  # 04:00 UTC, EDT after the DST switch
         (1735621200000, dt.date(2024, 12, 31)),
         (1719547200000, dt.date(2024, 6, 28)),
