@@ -5,7 +5,7 @@
 
 *ours* is the default configuration (``config/default.yaml``'s research
 section) run with ``jobs`` parallel joblib workers (default 2): demo data ->
-every pipeline stage -> the report (CSV, JSON, Excel, charts) into a
+every pipeline stage -> the report (Parquet, CSV, JSON, Excel, charts) into a
 temporary directory. The *baseline*, measured in the same process right
 after, is the identical run with ``jobs=1`` (no parallel folds; each model
 may use all cores itself), i.e. what parallelising the walk-forward buys.
@@ -128,8 +128,10 @@ def run_once(n_tickers: int, n_sessions: int, seed: int, jobs: int, out: Path) -
 def _same_outputs(a: Path, b: Path, tol: float = 1e-6) -> tuple[bool, dict]:
     import pandas as pd
 
+    from bma_models.report.predictions import read_predictions
+
     recs_a, recs_b = (pd.read_csv(p / "recommendations.csv") for p in (a, b))
-    oos_a, oos_b = (pd.read_csv(p / "predictions_oos.csv") for p in (a, b))
+    oos_a, oos_b = (read_predictions(p)[0] for p in (a, b))
     same_tickers = recs_a["ticker"].tolist() == recs_b["ticker"].tolist()
     weight_diff = float(np.abs(recs_a["weight"] - recs_b["weight"]).max())
     score_diff = max(float(np.abs(oos_a[c] - oos_b[c]).max()) for c in ("stack", "fused"))

@@ -42,6 +42,7 @@ __all__ = [
     "ModelSettings",
     "PortfolioSettings",
     "RegimeSettings",
+    "ReportSettings",
     "ResearchSettings",
     "SettingsError",
     "StackingSettings",
@@ -219,6 +220,14 @@ class DaskSettings(Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class ReportSettings(Section):
+    """Optional files of a run directory (see docs/outputs.md)."""
+
+    csv_predictions: bool = setting(False, doc="also write predictions_oos.csv next to the "
+                                    "Parquet file")
+
+
+@dataclasses.dataclass(frozen=True)
 class ResearchSettings(Section):
     """All research-pipeline settings.
 
@@ -242,6 +251,7 @@ class ResearchSettings(Section):
     joblib_backend: Literal["loky", "threading", "multiprocessing"] = setting(
         "loky", doc="joblib backend for parallel work")
     dask: DaskSettings = setting(default_factory=DaskSettings, doc="")
+    report: ReportSettings = setting(default_factory=ReportSettings, doc="")
 
     def check(self) -> None:
         if self.cv.gap < self.labels.horizon:

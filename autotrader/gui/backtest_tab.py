@@ -2,7 +2,7 @@
 
 Cumulative top-minus-bottom quintile return and per-date rank IC of the fused
 score (:func:`autotrader.gui.runfiles.oos_series`). The realized returns are
-the ``label`` column of the run's ``predictions_oos.csv`` (any source); only an
+the ``label`` column of the run's ``predictions_oos.parquet`` (any source); only an
 older demo run without that column has them rebuilt from the demo market, and
 the tab says which was used. Computed and rendered to a PNG in a helper
 process (:meth:`Workstation.run_in_process`: the pandas work holds the GIL too
@@ -25,9 +25,10 @@ from autotrader.services.recommendations import latest_run_dir
 
 logger = logging.getLogger(__name__)
 
-SOURCE_NOTE = ("Realized returns: the label column of predictions_oos.csv (runs written by "
-               "this build, any source: csv, polygon, demo). Older runs without it: a demo run "
-               "is rebuilt from its demo market; a csv/polygon run must be run again.")
+SOURCE_NOTE = ("Realized returns: the label column of predictions_oos.parquet (runs written "
+               "by this build, any source: csv, polygon, demo; older runs: predictions_oos.csv)."
+               " Older runs without it: a demo run is rebuilt from its demo market; a "
+               "csv/polygon run must be run again.")
 
 
 class BacktestView(ttk.Frame):

@@ -5,11 +5,13 @@ a helper thread so that parsing never runs on the Tk thread.
 
 Out-of-sample series (:func:`oos_series`) need the realized forward return of
 each row. Runs written by the current report store it in the ``label`` column
-of ``predictions_oos.csv`` (T+1..T+horizon), for every source (csv, polygon,
-demo), and that column is used as is. Older runs have no such column: for an
-older *demo* run the label is rebuilt from the deterministic demo market named
-by ``manifest.json`` (tickers, sessions, seed, end date); an older csv/polygon
-run returns ``None`` with the reason (shown in the Backtest tab).
+of ``predictions_oos.parquet`` (T+1..T+horizon), for every source (csv, polygon,
+demo), and that column is used as is (a run written before the Parquet file has
+``predictions_oos.csv`` instead, read by the same
+:func:`bma_models.report.predictions.read_predictions`). Older runs have no such
+column: for an older *demo* run the label is rebuilt from the deterministic demo
+market named by ``manifest.json`` (tickers, sessions, seed, end date); an older
+csv/polygon run returns ``None`` with the reason (shown in the Backtest tab).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ RECOMMENDATION_COLUMNS = ("rank", "ticker", "sector", "score", "weight", "last_c
                           "target_shares")
 
 
-#: where :attr:`OosSeries.label_source` says the realized returns came from
-LABEL_COLUMN = "label column of predictions_oos.csv"
+#: where :attr:`OosSeries.label_source` says the realized returns came from (a run
+#: written before the Parquet file: "label column of predictions_oos.csv")
+LABEL_COLUMN = "label column of predictions_oos.parquet"
 LABEL_REBUILT = "rebuilt from the demo market (older run without a label column)"
 
 
@@ -80,20 +83,20 @@ def oos_series(run_dir: str | Path, model: str = "fused", quantiles: int = 5
                ) -> tuple[OosSeries | None, str]:
     """Per-date IC and long-short of ``model``; ``(None, reason)`` when labels are unavailable.
 
-    The realized returns are the ``label`` column of ``predictions_oos.csv``
+    The realized returns are the ``label`` column of the predictions file
     when it is there (any source); only an older demo run without it has its
     labels rebuilt from the demo market.
     """
     from bma_models.evaluation import long_short_spread, rank_ic
+    from bma_models.report.predictions import read_predictions
 
     run_dir = Path(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    oos = pd.read_csv(run_dir / "predictions_oos.csv", parse_dates=["date"])
-    oos = oos.set_index(["date", "ticker"])
+    oos, file_name = read_predictions(run_dir)
     if model not in oos.columns:
-        return None, f"{run_dir.name}: no {model!r} column in predictions_oos.csv"
+        return None, f"{run_dir.name}: no {model!r} column in {file_name}"
     if "label" in oos.columns:
-        label, source = oos["label"].astype(float), LABEL_COLUMN
+        label, source = oos["label"].astype(float), f"label column of {file_name}"
     else:
         rebuilt, reason = _rebuilt_label(run_dir, metrics)
         if rebuilt is None:

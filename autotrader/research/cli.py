@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run on a Dask cluster: 'local' starts a LocalCluster on this machine, "
                           "tcp://host:8786 connects to a running scheduler (needs the dask "
                           "extra; default from research.dask.scheduler, null = no Dask)")
+    run.add_argument("--csv-predictions", action="store_true", default=None,
+                     help="also write predictions_oos.csv next to predictions_oos.parquet "
+                          "(default from research.report.csv_predictions)")
     run.add_argument("--log-level", default="INFO")
     return parser
 

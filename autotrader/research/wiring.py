@@ -34,6 +34,8 @@ def cli_overrides(ns: argparse.Namespace, source: str) -> dict[str, Any]:
         overrides["research.data.csv_path"] = ns.data
     if getattr(ns, "dask_scheduler", None):
         overrides["research.dask.scheduler"] = ns.dask_scheduler
+    if getattr(ns, "csv_predictions", None):
+        overrides["research.report.csv_predictions"] = True
     return overrides
 
 

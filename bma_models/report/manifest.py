@@ -7,6 +7,7 @@ import json
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -49,6 +50,25 @@ def data_fingerprint(bars: pd.DataFrame) -> dict[str, Any]:
         "last_date": str(bars["date"].max().date()) if len(bars) else None,
         "sha256": digest,
     }
+
+
+def file_inventory(directory: str | Path) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every file in a run directory, by file name (sorted).
+
+    ``manifest.json`` is written last and cannot list itself; it is left out.
+    Why: the manifest says which files a complete run holds (the optional ones
+    included, e.g. ``predictions_oos.csv``) and lets anyone check that a
+    file is the one the run wrote.
+    """
+    inventory = {}
+    for path in sorted(Path(directory).iterdir()):
+        if path.is_file() and path.name != "manifest.json":
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+            inventory[path.name] = {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    return inventory
 
 
 def build_manifest(

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow
-import pyarrow.csv as pyarrow_csv
 
 from bma_models.data.protocol import MarketData, to_panel
 from bma_models.pipeline import ResearchPipeline, ResearchResult
 from bma_models.report.charts import write_charts
 from bma_models.report.excel import write_workbook
-from bma_models.report.manifest import build_manifest
+from bma_models.report.manifest import build_manifest, file_inventory
+from bma_models.report.predictions import write_predictions
 from bma_models.report.rundir import RunDirectory, clean_stale_staging
 from bma_models.settings import ResearchSettings
 
@@ -73,6 +72,7 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
         timings["report"] = round(time.perf_counter() - report_start, 3)
         timings["total"] = round(time.perf_counter() - started + load_s, 3)
         run.write_json("metrics.json", document)
+        manifest["files"] = file_inventory(run.path)
         run.write_json("manifest.json", manifest)
     return run.final_path
 
@@ -82,16 +82,9 @@ def write_tables(run: RunDirectory, result: ResearchResult) -> None:
     recs = result.recommendations.copy()
     recs["source"] = source
     recs.to_csv(run.file("recommendations.csv"), index=False, float_format="%.10g")
-    # the label (realised T+1..T+horizon return) goes last, after the scores, so the file
-    # alone backtests any source; metrics.json is recomputed from it by a test
-    oos = result.predictions_oos
-    oos = oos[[c for c in oos.columns if c != "label"] + ["label"]].reset_index()
-    oos["date"] = oos["date"].dt.strftime("%Y-%m-%d")
-    # full round-trip precision: rounding could merge near-equal scores into ties. Arrow's
-    # writer prints the shortest round-trip repr like pandas, ~30x faster on 400k rows.
-    table = pyarrow.Table.from_pandas(oos, preserve_index=False)
-    pyarrow_csv.write_csv(table, run.file("predictions_oos.csv"),
-                          pyarrow_csv.WriteOptions(quoting_style="none"))
+    # metrics.json is recomputed from these files by a test
+    write_predictions(result.predictions_oos, run.path,
+                      csv=result.settings.report.csv_predictions)
     result.factor_ic.to_csv(run.file("factor_ic.csv"), index=False, float_format="%.10g")
     regimes = result.regimes.reset_index()
     regimes.to_csv(run.file("regimes.csv"), index=False, float_format="%.10g")

@@ -18,6 +18,15 @@ def test_env_dates_fill_missing_flags_and_extra_args_are_appended():
     assert (ns.start_date, ns.end_date, ns.top_n, ns.seed) == ("2022-01-03", "2024-06-28", 50, 7)
 
 
+def test_csv_predictions_flag_turns_the_config_key_on_only_when_given():
+    from autotrader.research.wiring import cli_overrides
+
+    ns = parse_args(["run", "--source", "demo", "--csv-predictions"], {})
+    assert cli_overrides(ns, "demo")["research.report.csv_predictions"] is True
+    plain = parse_args(["run", "--source", "demo"], {})
+    assert "research.report.csv_predictions" not in cli_overrides(plain, "demo")
+
+
 def test_command_line_dates_win_over_environment():
     ns = parse_args(["run", "--start-date", "2023-01-03"], {"BMA_START_DATE": "2020-01-02"})
     assert ns.start_date == "2023-01-03"

@@ -20,6 +20,7 @@ def test_defaults_match_the_documented_values():
     assert s.models.enabled == DEFAULT_ENABLED
     assert set(DEFAULT_ENABLED) < set(MODEL_NAMES)
     assert (s.seed, s.jobs, s.joblib_backend) == (42, 2, "loky")
+    assert s.report.csv_predictions is False  # the Parquet file only, unless asked
 
 
 @pytest.mark.parametrize(

@@ -134,17 +134,23 @@ def test_log_pane_shows_records_from_any_thread_and_filters_by_level(make_app):
     assert "warning from a worker thread" in view.visible_text()
 
 
-def _labelled_run(root, source: str = "polygon"):
+def _labelled_run(root, source: str = "polygon", file: str = "predictions_oos.parquet"):
     """A hand-written run: 3 dates x 5 tickers, label = 1% x score rank, horizon 1."""
+    import pandas as pd
+
     run = root / f"20250101-000000-{source}"
     run.mkdir(parents=True)
-    rows = ["date,ticker,fold,fused,label"]
+    rows = []
     for d, date in enumerate(("2025-01-02", "2025-01-03", "2025-01-06")):
         for k in range(5):
             score = (k + d) % 5  # a different order each date
             label = 0.01 * score if d != 1 else -0.01 * score  # date 2: perfectly wrong
-            rows.append(f"{date},T{k},0,{score / 10},{label}")
-    (run / "predictions_oos.csv").write_text("\n".join(rows) + "\n")
+            rows.append((pd.Timestamp(date), f"T{k}", 0, score / 10, label))
+    oos = pd.DataFrame(rows, columns=["date", "ticker", "fold", "fused", "label"])
+    if file.endswith(".csv"):  # the format of runs written before predictions_oos.parquet
+        oos.assign(date=oos["date"].dt.strftime("%Y-%m-%d")).to_csv(run / file, index=False)
+    else:
+        oos.astype({"fused": "float32", "label": "float32"}).to_parquet(run / file)
     (run / "metrics.json").write_text(json.dumps({"run": {"source": source, "horizon": 1},
                                                   "oos": {}}))
     return run
@@ -157,7 +163,8 @@ def test_backtest_uses_the_label_column_of_any_source(tmp_path):
     assert reason == "" and series.label_source == LABEL_COLUMN
     assert list(series.ic.round(12)) == [1.0, -1.0, 1.0]
     # top quintile minus bottom quintile = 0.04 - 0.00, then -0.04, then 0.04
-    assert list(series.long_short.round(12)) == [0.04, -0.04, 0.04]
+    # (labels stored as float32, like a real run's)
+    assert list(series.long_short) == pytest.approx([0.04, -0.04, 0.04], abs=1e-8)
     assert series.cumulative.iloc[-1] == pytest.approx(1.04 * 0.96 * 1.04 - 1.0)
 
 
@@ -172,10 +179,29 @@ def test_backtest_long_short_is_the_metric_of_the_report(demo_result):
     assert series.ic.mean() == pytest.approx(metrics["rank_ic"], rel=1e-12)
 
 
+def test_backtest_reads_an_older_run_that_has_only_the_csv_predictions(tmp_path):
+    from autotrader.gui.runfiles import oos_series
+
+    series, reason = oos_series(_labelled_run(tmp_path, "polygon", "predictions_oos.csv"))
+    assert reason == "" and series.label_source == "label column of predictions_oos.csv"
+    assert list(series.ic.round(12)) == [1.0, -1.0, 1.0]
+    assert list(series.long_short.round(12)) == [0.04, -0.04, 0.04]
+
+
+def test_a_run_without_predictions_is_a_clear_error(tmp_path):
+    from autotrader.gui.runfiles import oos_series
+    from bma_models.errors import DataError
+
+    run = _labelled_run(tmp_path, "polygon")
+    (run / "predictions_oos.parquet").unlink()
+    with pytest.raises(DataError, match="no predictions_oos.parquet"):
+        oos_series(run)
+
+
 def test_older_run_without_labels_says_why_for_csv_and_polygon(tmp_path):
     from autotrader.gui.runfiles import oos_series
 
-    run = _labelled_run(tmp_path, "csv")
+    run = _labelled_run(tmp_path, "csv", "predictions_oos.csv")
     text = (run / "predictions_oos.csv").read_text().splitlines()
     (run / "predictions_oos.csv").write_text(
         "\n".join(line.rsplit(",", 1)[0] for line in text) + "\n")
@@ -192,7 +218,7 @@ def test_backtest_tab_shows_a_polygon_run_with_labels(make_app, tmp_path):
     pump_until(app, lambda: view.series is not None or "cannot" in view.message.get(),
                timeout=60)
     assert view.series is not None, view.message.get()
-    assert "label column of predictions_oos.csv" in view.message.get()
+    assert "label column of predictions_oos.parquet" in view.message.get()
     assert "mean rank IC 0.3333" in view.message.get()
     assert view.chart_image is not None and view.chart_image.width() > 500
 

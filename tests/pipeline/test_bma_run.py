@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from autotrader.research.cli import main
 from autotrader.services.recommendations import load_recent_returns, load_recommendations
 from bma_models.data.demo import demo_market
-from bma_models.evaluation import per_date_ic, rank_ic
+from bma_models.evaluation import evaluate, per_date_ic, rank_ic
 from bma_models.labels import forward_returns
 from bma_models.risk import FactorRiskModel, risk_inputs_from_bars
 
@@ -30,7 +31,7 @@ def demo_run(tmp_path_factory, repo_root):
     (config / "config.json").write_text(json.dumps(SMALL))
     out = root / "result"
     code = main(["run", "--source", "demo", "--config", str(config), "--output", str(out),
-                 "--end-date", "2025-06-30"])
+                 "--end-date", "2025-06-30", "--csv-predictions"])
     assert code == 0
     runs = [p for p in out.iterdir() if not p.name.startswith(".")]
     assert len(runs) == 1
@@ -39,7 +40,8 @@ def demo_run(tmp_path_factory, repo_root):
 
 def test_run_directory_holds_every_output_and_is_labelled_demo(demo_run):
     names = {p.name for p in demo_run.iterdir()}
-    assert {"recommendations.csv", "predictions_oos.csv", "metrics.json", "manifest.json",
+    assert {"recommendations.csv", "predictions_oos.parquet", "predictions_oos.csv",
+            "metrics.json", "manifest.json",
             "factor_ic.csv", "regimes.csv", "returns_recent.csv", "recommendations.xlsx",
             "recommendations_DEMO.xlsx",
             "chart_cumulative_ic.png", "chart_quantile_returns.png", "chart_long_short.png",
@@ -52,6 +54,13 @@ def test_run_directory_holds_every_output_and_is_labelled_demo(demo_run):
     manifest = json.loads((demo_run / "manifest.json").read_text())
     assert manifest["is_demo"] and manifest["source"] == "demo"
     assert len(manifest["data"]["sha256"]) == 64
+    # the manifest lists every other file of the run, with its size and content hash
+    assert set(manifest["files"]) == names - {"manifest.json"}
+    parquet = manifest["files"]["predictions_oos.parquet"]
+    assert parquet["bytes"] == (demo_run / "predictions_oos.parquet").stat().st_size
+    assert parquet["sha256"] == hashlib.sha256(
+        (demo_run / "predictions_oos.parquet").read_bytes()).hexdigest()
+    assert "csv_predictions=True" in manifest["command_line"]
 
 
 def test_metrics_follow_the_schema(demo_run):
@@ -70,13 +79,14 @@ def test_metrics_follow_the_schema(demo_run):
 
 def test_oos_metrics_are_recomputable_from_predictions_and_input_data(demo_run):
     metrics = json.loads((demo_run / "metrics.json").read_text())
-    oos = pd.read_csv(demo_run / "predictions_oos.csv", parse_dates=["date"])
-    oos = oos.set_index(["date", "ticker"])
+    oos = pd.read_parquet(demo_run / "predictions_oos.parquet").set_index(["date", "ticker"])
     market = demo_market(n_tickers=120, n_sessions=500, seed=7, end=metrics["run"]["end"])
     label = forward_returns(market.bars, metrics["run"]["horizon"]).reindex(oos.index)
-    # the file carries the realised label last; it is exactly the return rebuilt from the bars
+    # the file carries the realised label last: exactly the return rebuilt from the bars,
+    # rounded to the stored float32 (the precision every reported metric was computed from)
+    label = label.astype(np.float32)
     assert list(oos.columns)[-1] == "label"
-    np.testing.assert_allclose(oos["label"], label, rtol=1e-12, atol=0)
+    assert (oos["label"] == label).all()
     for model in ("ridge", "lightgbm", "stack", "fused"):
         ric = rank_ic(oos[model], label)
         ic = per_date_ic(oos[model], label)
@@ -93,6 +103,34 @@ def test_oos_metrics_are_recomputable_from_predictions_and_input_data(demo_run):
     # every OOS row is a scored date T whose label window T+1..T+h lies inside the data
     assert oos.index.get_level_values(0).max() < market.dates[-metrics["run"]["horizon"]]
     assert np.isfinite(label).all()
+
+
+def test_predictions_are_float32_parquet_and_reproduce_every_oos_metric_exactly(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    oos = pd.read_parquet(demo_run / "predictions_oos.parquet").set_index(["date", "ticker"])
+    scores = ["ridge", "lightgbm", "stack", "fused"]
+    assert list(oos.columns) == ["fold", *scores, "label"]
+    assert (oos[[*scores, "label"]].dtypes == np.float32).all()
+    recomputed = evaluate(oos.drop(columns=["label"]), oos["label"])
+    for model in scores:
+        reported, mine = metrics["oos"][model], recomputed[model]
+        assert reported["ic"] == mine["ic_mean"] and reported["rank_ic"] == mine["rank_ic_mean"]
+        assert reported["icir"] == mine["icir"] and reported["rank_icir"] == mine["rank_icir"]
+        assert reported["long_short_mean"] == mine["long_short_mean"]
+        assert reported["top_turnover_mean"] == mine["top_turnover_mean"]
+
+
+def test_csv_predictions_flag_writes_the_parquet_content_as_csv(demo_run):
+    parquet = pd.read_parquet(demo_run / "predictions_oos.parquet")
+    csv = pd.read_csv(demo_run / "predictions_oos.csv", parse_dates=["date"])
+    assert list(csv.columns) == list(parquet.columns)
+    floats = [c for c in parquet.columns if c not in ("date", "ticker", "fold")]
+    # a float64 reader gets exactly the stored float32 values (what the metrics used) ...
+    pd.testing.assert_frame_equal(csv, parquet.astype(dict.fromkeys(floats, np.float64)),
+                                  check_dtype=False, check_exact=True)
+    # ... and a float32 reader the Parquet values bit for bit
+    pd.testing.assert_frame_equal(csv.astype(dict.fromkeys(floats, np.float32)), parquet,
+                                  check_dtype=False, check_exact=True)
 
 
 def test_portfolio_metrics_are_recomputable_from_recommendations_and_input_data(demo_run):

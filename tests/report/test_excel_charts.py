@@ -47,6 +47,14 @@ def test_workbook_has_every_sheet_with_banner_header_freeze_and_filter(tiny_run)
     assert (tiny_run / DEMO_WORKBOOK).read_bytes() == (tiny_run / WORKBOOK).read_bytes()
 
 
+def test_default_run_writes_parquet_predictions_only_and_lists_its_files(tiny_run):
+    names = {p.name for p in tiny_run.iterdir()}
+    assert "predictions_oos.parquet" in names and "predictions_oos.csv" not in names
+    manifest = json.loads((tiny_run / "manifest.json").read_text())
+    assert set(manifest["files"]) == names - {"manifest.json"}
+    assert all(f["bytes"] == (tiny_run / n).stat().st_size for n, f in manifest["files"].items())
+
+
 def test_recommendations_sheet_matches_the_csv(tiny_run):
     ws = load_workbook(tiny_run / WORKBOOK)["Recommendations"]
     header, *rows = _rows(ws)
