@@ -2,7 +2,7 @@
 
 Every registered factor of a ticker reads only that ticker's bars (see
 :mod:`bma_models.factors.engine`), so the universe is cut into blocks of
-tickers, each block is sent to one worker once (``client.scatter``), the
+tickers, each block is sent to one worker inside its task (with its reference rows), the
 worker runs the ordinary :func:`~bma_models.factors.compute_factors` on it, and
 the driver puts the blocks back into the single-machine (date, ticker) order.
 The per-date cross-sectional step (lag, winsorising, neutralising, labels)
@@ -103,18 +103,26 @@ def compute_factors_by_blocks(
     started = time.perf_counter()
     dates = pd.DatetimeIndex(np.unique(bars["date"].to_numpy()), name="date")
     blocks = [_anchored(block, dates) for block in _split(bars, block_tickers)]
-    ref = None if reference is None else client.scatter(reference, broadcast=True)
-    # each block travels inside its task to one worker, once. Not scattered: the scheduler
-    # keeps a task's own data, so a task whose worker died is re-run elsewhere, whereas a
-    # scattered block would be lost with that worker.
+    # each block travels inside its task to one worker, once, with the reference rows of its
+    # own tickers (one small row each). Nothing is scattered: the scheduler keeps a task's own
+    # data, so a task whose worker died is re-run elsewhere, whereas scattered data whose
+    # only copy was on that worker is lost for good (a broadcast made while a worker was
+    # still joining reached one worker only).
     with dask_config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}):
-        futures = [client.submit(_compute_block, data, ref, selected, n_jobs, pure=False)
+        futures = [client.submit(_compute_block, data, _reference_of(reference, data),
+                                 selected, n_jobs, pure=False)
                    for data in blocks]
     frames = gather_with_progress(client, futures, on_task)
     out = _assemble(frames, dates)
     logger.info("factors on %d ticker blocks of <= %d in %.2fs: %d rows", len(blocks),
                 block_tickers, time.perf_counter() - started, len(out))
     return out
+
+
+def _reference_of(reference: pd.DataFrame | None, block: pd.DataFrame) -> pd.DataFrame | None:
+    if reference is None:
+        return None
+    return reference[reference["ticker"].isin(block["ticker"].unique())]
 
 
 def _check_bars(bars: pd.DataFrame) -> None:

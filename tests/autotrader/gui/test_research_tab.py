@@ -1,0 +1,130 @@
+"""Research tab: run BMA on a small demo market through the real widgets."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+import pytest
+
+from autotrader.services.research_job import JobFailed
+from tests.autotrader.gui.conftest import END_DATE, pump_until, screenshot
+
+pytestmark = pytest.mark.gui
+
+
+def test_run_bma_in_a_subprocess_fills_the_results_table_and_charts(make_app, tmp_path,
+                                                                     screenshots, caplog):
+    caplog.set_level(logging.INFO)  # the child inherits the root level
+    app = make_app(result_root=tmp_path / "result", research_mode="process")
+    view = app.views["research"]
+    assert view.table.rows() == []
+    view.form.vars["end_date"].set(END_DATE)
+    view.source.set("demo")
+    view.run_button.invoke()
+    assert view.job is not None and view.job.mode == "process"
+    pump_until(app, lambda: view.summary or view.message.get().startswith("failed"),
+               timeout=240)
+    assert view.table.rows(), view.message.get()
+    run_dir = view.run_dir
+    recs = pd.read_csv(run_dir / "recommendations.csv")
+    rows = view.table.rows()
+    assert len(rows) == len(recs) > 0
+    assert [r[1] for r in rows] == list(recs["ticker"])
+    assert all(bar["value"] == 1.0 for bar in view.bars.values())
+    assert "done in" in view.message.get()
+    assert view.chart_image is not None and view.chart_image.width() > 500
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert view.summary.model_ic["fused"] == pytest.approx(metrics["oos"]["fused"]["rank_ic"])
+    assert view.last_stall_s is not None
+    # the child's log records reach the log pane through the parent's logging
+    logs = app.views["logs"]
+    pump_until(app, lambda: "research run finished" in logs.visible_text(), timeout=10)
+    child = [r for r in caplog.records if r.processName == "bma-research"]
+    assert child and any(r.getMessage() in logs.visible_text() for r in child)
+    screenshot(app, "research", screenshots)
+    screenshot(app, "logs", screenshots)  # the run's own log lines, child process included
+    pump_until(app, lambda: app.views["backtest"].series is not None, timeout=60)
+    screenshot(app, "backtest", screenshots)
+
+
+def test_cancel_stops_the_run_before_the_next_stage(make_app, tmp_path):
+    app = make_app(result_root=tmp_path / "result", research_mode="thread")
+    view = app.views["research"]
+    failed = []
+    app.bus.subscribe(JobFailed, failed.append)
+    view.form.vars["end_date"].set(END_DATE)
+    view.source.set("demo")
+    view.run_button.invoke()
+    view.cancel_button.invoke()
+    pump_until(app, lambda: failed, timeout=120)
+    assert failed[0].cancelled
+    assert view.message.get().startswith("cancelled")
+    assert not any(p.is_dir() and not p.name.startswith(".")
+                   for p in (tmp_path / "result").glob("*"))
+
+
+def test_bad_top_n_gives_a_message_and_starts_nothing(make_app):
+    app = make_app()
+    view = app.views["research"]
+    view.form.vars["top_n"].set("ten")
+    view.run_button.invoke()
+    assert view.job is None
+    assert "Top N must be a whole number" in view.message.get()
+
+
+def test_open_buttons_use_the_opener_and_explain_a_missing_excel_file(make_app, demo_result):
+    app = make_app(result_root=demo_result)
+    view = app.views["research"]
+    pump_until(app, lambda: view.table.rows(), timeout=30)
+    view.folder_button.invoke()
+    assert app.opened == [view.run_dir]
+    excel = view.run_dir / "recommendations.xlsx"
+    view.excel_button.invoke()
+    if excel.exists():
+        assert app.opened[-1] == excel
+    else:
+        assert "no Excel file" in view.message.get()
+        assert len(app.opened) == 1
+
+
+def test_chinese_labels_come_from_the_language_setting(make_app):
+    app = make_app(overrides={"app.language": "zh"})
+    assert app.views["research"].run_button.cget("text") == "一键运行BMA模型"
+    english = make_app()
+    assert english.views["research"].run_button.cget("text") == "Run BMA model"
+
+
+def test_dask_scheduler_field_becomes_the_runtime_override_of_the_job(make_app):
+    app = make_app()
+    view = app.views["research"]
+    assert view.form.vars["dask_scheduler"].get() == ""  # default config: no Dask
+    assert view.request().overrides == {"research.dask.scheduler": None}
+    view.form.vars["dask_scheduler"].set(" tcp://10.0.0.5:8786 ")
+    assert view.request().overrides == {"research.dask.scheduler": "tcp://10.0.0.5:8786"}
+    view.form.vars["dask_scheduler"].set("local")
+    assert view.request().overrides["research.dask.scheduler"] == "local"
+    view.form.vars["dask_scheduler"].set("not an address")
+    view.run_button.invoke()
+    assert view.job is None
+    assert view.message.get().startswith("Dask scheduler 'not an address'")
+
+
+def test_the_job_opens_the_dask_scheduler_it_is_given(gui_config, tmp_path):
+    """A closed port as scheduler: the run fails naming it, so the override reached the run."""
+    import socket
+
+    from autotrader.services.research_job import ResearchRequest, execute_research
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    request = ResearchRequest(str(gui_config), str(tmp_path / "result"), source="demo",
+                              end_date=END_DATE,
+                              overrides={"research.dask.scheduler": address,
+                                         "research.dask.connect_timeout_s": 1.0})
+    with pytest.raises(Exception, match=f"127.0.0.1:{port}"):
+        execute_research(request, progress=lambda *a: None)
+    assert not any((tmp_path / "result").glob("2*"))

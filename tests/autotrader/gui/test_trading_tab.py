@@ -1,0 +1,134 @@
+"""Trading engine tab: paper auto trading, kill switch, preview/send, Test connection."""
+
+from __future__ import annotations
+
+import pytest
+
+from autotrader.engine.risk import TradingState
+from autotrader.gui.trader_worker import CycleDone, TraderOptions
+from tests.autotrader.gui.conftest import MARKET_TIME, pump_until, screenshot
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def trading_app(make_app, demo_result, tmp_path):
+    options = TraderOptions(state_dir=tmp_path / "trader", result_root=demo_result,
+                            interval_s=3600.0, clock=lambda: MARKET_TIME,
+                            market_open=lambda now: True)
+    app = make_app(result_root=demo_result, trader_options=options)
+    cycles: list = []
+    app.bus.subscribe(CycleDone, cycles.append)
+    return app, app.views["trading"], cycles
+
+
+def test_start_paper_auto_trading_shows_orders(trading_app):
+    app, view, cycles = trading_app
+    view.broker.set("paper")
+    view.start_button.invoke()
+    pump_until(app, lambda: cycles, timeout=30)
+    report = cycles[0].report
+    assert report.submitted, report.failures
+    pump_until(app, lambda: view.orders.rows() or view.fills.rows(), timeout=10)
+    refs = {r[0] for r in view.orders.rows()} | {r[-1] for r in view.fills.rows()}
+    assert refs <= set(report.submitted) and refs
+    assert view.status["connected"].get().startswith("yes")
+    assert view.status["data"].get() == "paper/sim prices"
+    assert view.status["auto"].get() == "on"
+    view.stop_button.invoke()
+    pump_until(app, lambda: view.status["connected"].get().startswith("no"), timeout=10)
+
+
+def test_halt_kill_switch_stops_new_orders_until_reactivated(trading_app):
+    app, view, cycles = trading_app
+    view.kill_buttons[TradingState.HALTED].invoke()
+    assert view.kill.get() == "HALTED"
+    view.start_button.invoke()
+    pump_until(app, lambda: cycles, timeout=30)
+    halted = cycles[0].report
+    assert halted.submitted == []
+    assert halted.denials["trading_state"] == halted.intents > 0
+    assert view.orders.rows() == [] and view.fills.rows() == []
+    view.kill_buttons[TradingState.ACTIVE].invoke()
+    view.send_button.invoke()
+    pump_until(app, lambda: len(cycles) >= 2, timeout=30)
+    assert cycles[1].report.submitted
+
+
+def test_preview_lists_the_orders_and_send_submits_them(trading_app, screenshots):
+    app, view, cycles = trading_app
+    view.preview_button.invoke()
+    pump_until(app, lambda: view.preview_table.rows(), timeout=30)
+    to_send = [r for r in view.preview_table.rows() if r[-1] == "SEND"]
+    assert to_send and not cycles  # nothing was sent by the preview
+    view.send_button.invoke()
+    pump_until(app, lambda: cycles, timeout=30)
+    sent_symbols = {ref.split("-")[-2] for ref in cycles[0].report.submitted}
+    assert {r[0] for r in to_send} <= sent_symbols
+    pump_until(app, lambda: view.orders.rows() and view.positions.rows(), timeout=10)
+    screenshot(app, "trading", screenshots)  # book after Send, the preview that led to it
+
+
+def test_test_connection_against_the_fake_tws_gateway(make_app):
+    from tests.fakes.tws import FakeGateway
+
+    app = make_app()
+    view = app.views["trading"]
+    with FakeGateway() as gateway:
+        view.form.vars["port"].set(str(gateway.port))
+        view.form.vars["client_id"].set("17")
+        view.test_button.invoke()
+        text = pump_until(app, lambda: view.message.get() if view.message.get().startswith(
+            ("OK", "FAILED")) else "", timeout=30)
+    assert text.startswith("OK"), text
+    assert f"127.0.0.1:{gateway.port}" in text
+
+
+def test_test_connection_reports_a_closed_port_and_a_bad_field(make_app):
+    import socket
+
+    app = make_app()
+    view = app.views["trading"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    view.form.vars["port"].set(str(port))
+    view.test_button.invoke()
+    text = pump_until(app, lambda: view.message.get() if view.message.get().startswith(
+        ("OK", "FAILED", "test failed")) else "", timeout=30)
+    assert not text.startswith("OK")
+    view.form.vars["port"].set("74x97")
+    view.test_button.invoke()
+    assert "port must be a whole number" in view.message.get()
+
+
+def test_ib_broker_needs_live_arming_with_confirmation(make_app):
+    app = make_app()
+    view = app.views["trading"]
+    view.broker.set("ib")
+    view.start_button.invoke()
+    assert view.worker is None
+    assert "arm live trading first" in view.message.get()
+    app.confirm = lambda title, text: False
+    view.arm_check.invoke()
+    assert not view.armed.get() and not app.settings.trading.live_armed
+    app.confirm = lambda title, text: True
+    view.arm_check.invoke()
+    assert app.settings.trading.live_armed
+    view.arm_check.invoke()
+    assert not app.settings.trading.live_armed
+
+
+def test_preview_without_a_run_says_why_and_keeps_the_session(make_app, tmp_path):
+    empty = tmp_path / "no-runs"
+    empty.mkdir()
+    options = TraderOptions(state_dir=tmp_path / "trader", result_root=empty,
+                            interval_s=3600.0, clock=lambda: MARKET_TIME,
+                            market_open=lambda now: True)
+    app = make_app(result_root=empty, trader_options=options)
+    view = app.views["trading"]
+    view.preview_button.invoke()
+    pump_until(app, lambda: view.preview is not None, timeout=30)
+    assert view.preview.rows == () and view.preview.failures
+    assert "recommendations:" in view.message.get()
+    assert view.worker.alive  # the session survived the failed preview
