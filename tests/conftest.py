@@ -1,15 +1,14 @@
-"""Shared test fixtures: repository paths and the recorded data in ../shared."""
+"""Shared test fixtures: repository paths and the recorded payloads in ``tests/fixtures``."""
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("BMA_SHARED_DIR", REPO.parent / "shared"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -18,12 +17,12 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The recorded Polygon responses and TWS sessions (``../shared/data``)."""
-    path = SHARED / "data"
-    if not path.is_dir():
-        pytest.fail(f"recorded fixtures not found at {path}; set BMA_SHARED_DIR")
-    return path
+def fixtures_dir() -> Path:
+    """The recorded third-party payloads committed with the tests (``tests/fixtures``).
+
+    Their provenance and licences are in ``tests/fixtures/README.md``.
+    """
+    return FIXTURES
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 It serves, in this order:
 
-1. the real recorded responses under ``../shared/data/polygon/client-python_test_rest_mocks``
-   (file path = URL path; the first ``&`` stands for ``?``, the first ``;`` for ``:``),
-   matched on path + query first, then on the path alone;
+1. real recorded responses from ``recorded_dir`` (the tests pass
+   ``tests/fixtures/polygon/client-python_test_rest_mocks``; file path = URL path; the
+   first ``&`` stands for ``?``, the first ``;`` for ``:``), matched on path + query first,
+   then on the path alone;
 2. synthetic, deterministic-per-ticker adjusted daily bars for any other ticker, on the NYSE
    calendar, up to :attr:`FakePolygonServer.last_session` (move it forward to simulate a new day).
 

@@ -31,8 +31,9 @@ class FakeTime:
 
 
 @pytest.fixture(scope="session")
-def recorded_dir(shared_data: Path) -> Path:
-    return shared_data / "polygon" / "client-python_test_rest_mocks"
+def recorded_dir(fixtures_dir: Path) -> Path:
+    """The official Polygon client's recorded REST mocks that these tests use."""
+    return fixtures_dir / "polygon" / "client-python_test_rest_mocks"
 
 
 @pytest.fixture

@@ -25,20 +25,20 @@ YAML_NAME = "rust-ibapi_tws_interactions_2025-07-15.yaml"
 AAPL = ContractSpec("AAPL", 265598, "NASDAQ", long_name="APPLE INC")
 
 
-def _recorded_frames(shared_data):
-    data = json.loads((shared_data / "ib_tws" / JSON_NAME).read_text())
+def _recorded_frames(fixtures_dir):
+    data = json.loads((fixtures_dir / "ib_tws" / JSON_NAME).read_text())
     for key, frames in data.items():
         for encoded in frames:
             yield key, base64.b64decode(encoded)
 
 
-def _yaml_interactions(shared_data):
-    return yaml.safe_load((shared_data / "ib_tws" / YAML_NAME).read_text())["interactions"]
+def _yaml_interactions(fixtures_dir):
+    return yaml.safe_load((fixtures_dir / "ib_tws" / YAML_NAME).read_text())["interactions"]
 
 
-def test_every_recorded_frame_decodes(shared_data):
+def test_every_recorded_frame_decodes(fixtures_dir):
     names = {}
-    for key, raw in _recorded_frames(shared_data):
+    for key, raw in _recorded_frames(fixtures_dir):
         fields = decode_frame(raw)
         if key == "API_":
             assert fields[0] == "176" and len(fields) == 2
@@ -52,9 +52,9 @@ def test_every_recorded_frame_decodes(shared_data):
             "completedOrdersEnd", "execDetailsEnd", "accountSummaryEnd"} <= set(names)  # fmt: skip
 
 
-def test_recorded_fixed_layout_frames_reencode_byte_for_byte(shared_data):
+def test_recorded_fixed_layout_frames_reencode_byte_for_byte(fixtures_dir):
     checked = 0
-    for key, raw in _recorded_frames(shared_data):
+    for key, raw in _recorded_frames(fixtures_dir):
         fields = decode_frame(raw)
         if key == "API_" or fields[0] == "5":
             continue
@@ -64,8 +64,8 @@ def test_recorded_fixed_layout_frames_reencode_byte_for_byte(shared_data):
     assert checked > 400
 
 
-def test_recorded_open_order_layout_matches_ours(shared_data):
-    recorded = [decode_frame(raw) for key, raw in _recorded_frames(shared_data) if key == "3_219"]
+def test_recorded_open_order_layout_matches_ours(fixtures_dir):
+    recorded = [decode_frame(raw) for key, raw in _recorded_frames(fixtures_dir) if key == "3_219"]
     values = decode_server(recorded[0]).values
     assert (values["orderId"], values["symbol"], values["status"]) == ("219", "EUR", "PreSubmitted")
     assert (values["permId"], values["whatIf"], values["clientId"]) == ("665616366", "1", "0")
@@ -78,8 +78,8 @@ def test_recorded_open_order_layout_matches_ours(shared_data):
     assert set(decode_server(ours).values) == set(values) - set(DELTA_NEUTRAL_BLOCK)
 
 
-def test_yaml_recorded_requests_and_responses(shared_data):
-    for interaction in _yaml_interactions(shared_data):
+def test_yaml_recorded_requests_and_responses(fixtures_dir):
+    for interaction in _yaml_interactions(fixtures_dir):
         request = interaction["request"]["raw"].split("\0")[:-1]
         decoded = decode_client(request)
         assert decoded.name != "unknown" or interaction["name"] == "pnl"
@@ -87,7 +87,7 @@ def test_yaml_recorded_requests_and_responses(shared_data):
             fields = response["raw"].split("\0")[:-1]
             message = decode_server(fields)
             assert encode_server(message.name, **message.values) == fields
-    positions = [r for i in _yaml_interactions(shared_data) for r in i["responses"]
+    positions = [r for i in _yaml_interactions(fixtures_dir) for r in i["responses"]
                  if r["raw"].startswith("61\0")]  # fmt: skip
     assert decode_server(positions[0]["raw"].split("\0")[:-1]).values["position"] == "-110"
 
