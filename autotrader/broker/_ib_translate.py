@@ -41,7 +41,7 @@ class ErrorRule:
     text: str = ""
 
 
-#: IB error code -> domain meaning (see ``.readme_parts/ib.md`` for the table).
+#: IB error code -> domain meaning (see ``docs/interactive-brokers.md`` for the table).
 ERROR_RULES: dict[int, ErrorRule] = {
     100: ErrorRule("pacing", None, "max message rate exceeded"),
     103: ErrorRule("order_rejected", OrderStatus.REJECTED, "duplicate order id"),

@@ -1,6 +1,6 @@
 """The default ``bma run`` on the 500 x 1260 demo market recovers the planted signal.
 
-Band: the planted score's population rank IC is ~0.044-0.046 (``.readme_parts/data.md``).
+Band: the planted score's population rank IC is ~0.044-0.046 (``docs/data.md``).
 The stack and the fused score must reach at least 0.015 -- about 3.5 standard errors
 (per-date rank IC std ~0.046 over ~820 OOS dates, /sqrt(5) for overlapping 5-day
 labels: se ~0.0036) below the 0.029 measured for seed 42 -- and at most 0.05: an OOS
