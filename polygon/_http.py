@@ -12,10 +12,12 @@ because a ``next_url`` or an upstream library message could still carry it.
 from __future__ import annotations
 
 import email.utils
+import errno
 import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +26,7 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from polygon.errors import (
@@ -31,6 +34,7 @@ from polygon.errors import (
     BadResponseError,
     NotFoundError,
     PolygonError,
+    PolygonUnreachable,
     RateLimitedError,
     ServiceError,
 )
@@ -49,6 +53,11 @@ _TRANSPORT_ERRORS = (
     requests.ConnectionError,
     requests.exceptions.ChunkedEncodingError,
 )
+_ERRNO_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "network unreachable",
+}
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -57,6 +66,65 @@ def redact(text: str, secret: str | None) -> str:
         text = text.replace(secret, "***")
     text = _KEY_PARAM.sub(r"\1***", text)
     return _BEARER.sub(r"\1***", text)
+
+
+def connect_failure(error: BaseException) -> tuple[str, str] | None:
+    """Why no connection to the host could be made, or None if the failure came after connecting.
+
+    ``requests`` wraps urllib3's ``MaxRetryError``, whose ``reason`` is the
+    connection-phase error (``NameResolutionError``, ``NewConnectionError``,
+    ``ConnectTimeoutError``) caused by the socket error. A reset or a read
+    timeout on an open connection is not a connect failure.
+
+    Parameters
+    ----------
+    error : BaseException
+        The exception raised by ``requests``.
+
+    Returns
+    -------
+    tuple of str or None
+        ``(reason, detail)``: reason is ``"DNS lookup failed"``, ``"connection refused"``,
+        ``"network unreachable"``, ``"connect timeout"`` or ``"connection failed"``;
+        detail is the innermost error's text.
+
+    Examples
+    --------
+    >>> connect_failure(requests.ConnectionError("Connection aborted.")) is None
+    True
+    """
+    for link in _chain(error):
+        if isinstance(link, urllib3.exceptions.NewConnectionError):  # incl. NameResolutionError
+            return _new_connection_reason(link)
+        if isinstance(link, urllib3.exceptions.ConnectTimeoutError):
+            return "connect timeout", str(link)
+    if isinstance(error, requests.ConnectTimeout):
+        return "connect timeout", str(error)
+    return None
+
+
+def _new_connection_reason(error: BaseException) -> tuple[str, str]:
+    for link in _chain(error):
+        if isinstance(link, socket.gaierror):
+            return "DNS lookup failed", str(link)
+        if isinstance(link, (socket.timeout, TimeoutError)):
+            return "connect timeout", str(link)
+        if isinstance(link, OSError) and link.errno in _ERRNO_REASONS:
+            return _ERRNO_REASONS[link.errno], str(link)
+    return "connection failed", str(error)
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    # the error, then its cause, context, urllib3 ``reason`` and exception args, each once
+    pending, seen = [error], set()
+    while pending:
+        link = pending.pop(0)
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        linked = [link.__cause__, link.__context__, getattr(link, "reason", None), *link.args]
+        pending.extend(x for x in linked if isinstance(x, BaseException))
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -145,17 +213,31 @@ class RetryPolicy:
     scaled by a random factor in [0.5, 1] ("equal jitter"), and never less than
     the server's ``Retry-After``. A ``Retry-After`` above ``max_retry_after_s``
     is not waited for: the request fails at once with :class:`RateLimitedError`.
+
+    A failure to connect at all (DNS, refused, unreachable, connect timeout) is
+    not a rate limit: it gets at most ``connect_retries`` quick retries
+    (``connect_delay_s``, then doubled), none starting later than
+    ``connect_window_s`` after the first attempt, and then
+    :class:`~polygon.errors.PolygonUnreachable`. Those retries take no
+    rate-limiter slot: the failed attempt never reached the server.
     """
 
     max_retries: int = 5
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
     max_retry_after_s: float = 120.0
+    connect_retries: int = 2
+    connect_delay_s: float = 0.5
+    connect_window_s: float = 8.0
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         backoff = min(self.max_delay_s, self.base_delay_s * 2**attempt)
         jittered = backoff * (0.5 + 0.5 * rng.random())
         return jittered if retry_after is None else max(retry_after, jittered)
+
+    def connect_delay(self, retry: int) -> float:
+        """The pause before connect retry ``retry`` (0-based): ``connect_delay_s * 2**retry``."""
+        return self.connect_delay_s * 2**retry
 
 
 @dataclass
@@ -167,6 +249,7 @@ class _Failure:
     request_id: str | None
     retry_after: float | None = None
     cause: BaseException | None = None
+    reason: str | None = None  # why no connection could be made (kind "unreachable")
 
 
 class HttpSession:
@@ -181,13 +264,15 @@ class HttpSession:
     connect_timeout_s, read_timeout_s : float
         Per-request timeouts.
     retry : RetryPolicy
-        Backoff for 429, 5xx, timeouts, connection resets and malformed JSON.
+        Backoff for 429, 5xx, timeouts, connection resets and malformed JSON; the
+        short, bounded retry of a failure to connect.
     rate_limiter : RateLimiter
         Shared limiter, acquired before every attempt (retries included).
     pool_size : int
         Connection-pool size; at least the number of worker threads.
-    sleep, wall_clock : callable
-        Injectable for tests (backoff sleeps, Retry-After HTTP dates).
+    sleep, wall_clock, clock : callable
+        Injectable for tests (backoff sleeps, Retry-After HTTP dates, the monotonic
+        clock of the connect-retry window).
     seed : int or None
         Seed of the jitter generator (deterministic tests).
     """
@@ -204,14 +289,17 @@ class HttpSession:
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
         seed: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.host = _host(self.base_url)
         self.timeout = (connect_timeout_s, read_timeout_s)
         self.retry = retry if retry is not None else RetryPolicy()
         self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(None)
         self._api_key = api_key
         self._sleep = sleep
         self._wall_clock = wall_clock
+        self._clock = clock
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._count_lock = threading.Lock()
@@ -232,6 +320,8 @@ class HttpSession:
 
         Raises
         ------
+        PolygonUnreachable
+            No connection to the host could be made (after the short connect retries).
         AuthError, NotFoundError, RateLimitedError, ServiceError, BadResponseError, PolygonError
         """
         url = self.base_url + path
@@ -281,7 +371,27 @@ class HttpSession:
             params = {k: v for k, v in parse_qsl(parts.query) if k.lower() != "apikey"}
 
     def _attempt(self, url: str, params: dict | None, shown: str) -> dict | _Failure:
+        # one rate-limiter slot per attempt that may reach the server; a failure to connect
+        # gets its few quick retries inside that slot, then PolygonUnreachable
         self.rate_limiter.acquire()
+        first = self._clock()
+        retry = 0
+        while True:
+            outcome = self._send(url, params, shown)
+            if not (isinstance(outcome, _Failure) and outcome.kind == "unreachable"):
+                return outcome
+            delay = self.retry.connect_delay(retry)
+            elapsed = self._clock() - first
+            if retry >= self.retry.connect_retries or elapsed + delay > self.retry.connect_window_s:
+                self._raise_unreachable(outcome, shown, retry + 1, elapsed)
+            logger.warning(
+                "polygon: cannot reach %s (%s); connect retry %d/%d in %.2fs: url=%s",
+                self.host, outcome.reason, retry + 1, self.retry.connect_retries, delay, shown,
+            )
+            self._sleep(delay)
+            retry += 1
+
+    def _send(self, url: str, params: dict | None, shown: str) -> dict | _Failure:
         with self._count_lock:
             self._request_count += 1
             number = self._request_count
@@ -290,13 +400,29 @@ class HttpSession:
             response = self._session.get(url, params=params, timeout=self.timeout)
             content = response.content
         except _TRANSPORT_ERRORS as e:
+            message = self._redact(f"{type(e).__name__}: {e}")
+            unreachable = connect_failure(e)
+            if unreachable is not None:
+                reason, detail = unreachable
+                return _Failure("unreachable", None, self._redact(detail), None, cause=e,
+                                reason=reason)
             kind = "timeout" if isinstance(e, requests.Timeout) else "connection"
-            return _Failure(kind, None, self._redact(f"{type(e).__name__}: {e}"), None, cause=e)
+            return _Failure(kind, None, message, None, cause=e)
         except requests.RequestException as e:  # invalid URL, too many redirects: not transient
             failure = _Failure("request", None, self._redact(f"{type(e).__name__}: {e}"), None,
                                cause=e)
             self._raise_final(failure, shown, "not retried", PolygonError)
         return self._classify(response, content, shown)
+
+    def _raise_unreachable(self, failure: _Failure, shown: str, attempts: int,
+                           elapsed: float) -> NoReturn:
+        reason = failure.reason or "connection failed"
+        message = (f"cannot reach {self.host} ({reason}: {failure.message}) after {attempts} "
+                   f"attempt{'s' if attempts > 1 else ''} in {elapsed:.1f}s; check the network "
+                   "connection and polygon.base_url")
+        logger.error("polygon request failed (PolygonUnreachable): %s url=%s", message, shown)
+        error = PolygonUnreachable(message, host=self.host, reason=reason, url=shown)
+        raise error from failure.cause
 
     def _classify(self, response: requests.Response, content: bytes, shown: str) -> dict | _Failure:
         status = response.status_code
@@ -365,6 +491,18 @@ def _make_session(api_key: str, pool_size: int) -> requests.Session:
         "User-Agent": "bma-workstation-polygon/0.1",
     })
     return session
+
+
+def _host(base_url: str) -> str:
+    # "name" or "name:port" of the base URL (no scheme, no credentials); the URL itself if odd
+    parts = urlsplit(base_url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname:
+        return base_url
+    return parts.hostname + (f":{port}" if port is not None else "")
 
 
 def _request_id(body: Any, header_id: str | None) -> str | None:

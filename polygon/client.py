@@ -64,6 +64,9 @@ class PolygonClient:
         Worker threads callers may run; sizes the connection pool.
     max_retries, backoff_base_s, backoff_max_s, max_retry_after_s
         The :class:`~polygon._http.RetryPolicy` for 429/5xx/timeouts/resets.
+    connect_retries : int
+        Quick retries (0.5 s, then 1 s, all within 8 s) when no connection to the
+        host can be made at all; then :class:`~polygon.errors.PolygonUnreachable`.
     sleep, clock, wall_clock : callable
         Injectable time for tests (backoff and rate-limit waits).
     seed : int or None
@@ -88,6 +91,7 @@ class PolygonClient:
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
         max_retry_after_s: float = 120.0,
+        connect_retries: int = 2,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -100,12 +104,14 @@ class PolygonClient:
             base_url=self.base_url,
             connect_timeout_s=connect_timeout_s,
             read_timeout_s=timeout_s,
-            retry=RetryPolicy(max_retries, backoff_base_s, backoff_max_s, max_retry_after_s),
+            retry=RetryPolicy(max_retries, backoff_base_s, backoff_max_s, max_retry_after_s,
+                              connect_retries=connect_retries),
             rate_limiter=RateLimiter(rate_limit_per_min, clock=clock, sleep=sleep),
             pool_size=max_concurrency,
             sleep=sleep,
             wall_clock=wall_clock,
             seed=seed,
+            clock=clock,
         )
 
     def __repr__(self) -> str:

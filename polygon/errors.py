@@ -65,6 +65,33 @@ class ServiceError(PolygonError):
     """5xx responses, timeouts or connection resets persisted after every allowed retry."""
 
 
+class PolygonUnreachable(PolygonError):
+    """No connection to the host could be made: DNS failure, refused, unreachable, connect timeout.
+
+    Not a rate limit and not a server fault: the request never reached the
+    server, so it is retried only a couple of times within a few seconds (see
+    :class:`~polygon._http.RetryPolicy`), and a bulk download stops at the first
+    one instead of trying every other ticker.
+
+    Parameters
+    ----------
+    message : str
+        Human-readable description (already redacted); names the host.
+    host : str
+        The host (``name`` or ``name:port`` when the URL gives a port) that could not be reached.
+    reason : str
+        ``"DNS lookup failed"``, ``"connection refused"``, ``"network unreachable"``,
+        ``"connect timeout"`` or ``"connection failed"``.
+    url : str or None
+        The redacted request URL.
+    """
+
+    def __init__(self, message: str, *, host: str, reason: str, url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.host = host
+        self.reason = reason
+
+
 class BadResponseError(PolygonError):
     """The server answered with malformed JSON or a body of an unexpected shape."""
 

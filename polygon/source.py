@@ -133,6 +133,9 @@ class PolygonSource:
 
         Raises
         ------
+        PolygonUnreachable
+            If the refresh cannot connect to the host (DNS, refused, unreachable,
+            connect timeout): raised within seconds, no other ticker is tried.
         PolygonError
             If no tickers are given and the cache is empty, or a refresh fails
             (see ``BarStore.raise_on_failure``).

@@ -22,8 +22,10 @@ Why the coverage lives in each file's parquet metadata and not in a manifest: th
 the claim "these sessions are complete" are then replaced by one atomic rename, so a crash
 can never leave a manifest that disagrees with the data.
 
-Concurrency: requests run in a bounded ``ThreadPoolExecutor`` sharing the client's session;
-the progress callback is called from the calling thread. One writer process per cache dir.
+Concurrency: the first request of each batch runs alone in the calling thread (an unreachable
+host then fails the whole batch within seconds), the rest in a bounded ``ThreadPoolExecutor``
+sharing the client's session; the progress callback is called from the calling thread. One
+writer process per cache dir.
 """
 
 from __future__ import annotations
@@ -40,7 +42,13 @@ import pandas as pd
 
 from polygon import _parquet
 from polygon.client import PolygonClient
-from polygon.errors import CacheError, NotFoundError, PolygonError, RefreshError
+from polygon.errors import (
+    CacheError,
+    NotFoundError,
+    PolygonError,
+    PolygonUnreachable,
+    RefreshError,
+)
 from polygon.sectors import sector_for_sic
 
 logger = logging.getLogger(__name__)
@@ -131,6 +139,8 @@ class BarStore:
     raise_on_failure : bool
         True raises :class:`RefreshError` after a refresh with failed tickers;
         False only logs a warning and records them in ``RefreshReport.failures``.
+        Either way an unreachable host (:class:`PolygonUnreachable`) stops the
+        refresh at once and is raised.
     overlap_rtol : float
         Relative tolerance when comparing cached and fresh bars on the overlap.
     write_hook : callable or None
@@ -236,6 +246,8 @@ class BarStore:
         ------
         RefreshError
             If some tickers failed and ``raise_on_failure`` is True.
+        PolygonUnreachable
+            If no connection to the host could be made; the other tickers are not tried.
         """
         symbols = _symbols(tickers)
         last = end if end is not None else self.calendar.last_completed_session()
@@ -375,6 +387,8 @@ class BarStore:
         ------
         RefreshError
             If some requests failed and ``raise_on_failure`` is True.
+        PolygonUnreachable
+            If no connection to the host could be made; the other tickers are not tried.
         """
         symbols = _symbols(tickers)
         report = RefreshReport(symbols)
@@ -450,21 +464,64 @@ class BarStore:
 
     def _run(self, jobs: dict[str, Callable[[], Any]], report: RefreshReport,
              progress: _Progress) -> dict[str, Any]:
+        """Run the jobs, the first one alone, the rest on the pool; stop at an unreachable host.
+
+        Why the first job runs alone: with no network, every worker would otherwise
+        queue behind the rate limiter (12 s apart on the free plan) before failing;
+        alone, the first failure to connect ends the download within seconds.
+        Why :class:`PolygonUnreachable` stops everything: the next ticker would fail
+        the same way, so the queued jobs are cancelled and the error is raised.
+        """
         results: dict[str, Any] = {}
         if not jobs:
             return results
-        workers = max(1, min(self.max_concurrency, len(jobs)))
+        (first_key, first_job), *rest = jobs.items()
+        try:
+            self._settle(first_key, first_job, results, report, progress)
+        except PolygonUnreachable as e:
+            raise self._stopped(e, results, len(jobs)) from e
+        if not rest:
+            return results
+        workers = max(1, min(self.max_concurrency, len(rest)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="polygon") as pool:
-            futures = {pool.submit(job): key for key, job in jobs.items()}
+            futures = {pool.submit(job): key for key, job in rest}
+            unreachable: PolygonUnreachable | None = None
             for future in as_completed(futures):
-                key = futures[future]
+                if future.cancelled():
+                    continue
                 try:
-                    results[key] = future.result()
-                except PolygonError as e:
-                    report.failures[key] = str(e)
-                    logger.error("polygon refresh: %s failed: %s", key, e)
-                progress.step(key)
+                    self._settle(futures[future], future.result, results, report, progress)
+                except PolygonUnreachable as e:
+                    if unreachable is None:
+                        unreachable = e
+                        cancelled = sum(f.cancel() for f in futures)
+                        logger.error("polygon refresh: stopping, %d queued jobs cancelled",
+                                     cancelled)
+        if unreachable is not None:
+            raise self._stopped(unreachable, results, len(jobs)) from unreachable
         return results
+
+    @staticmethod
+    def _settle(key: str, job: Callable[[], Any], results: dict[str, Any],
+                report: RefreshReport, progress: _Progress) -> None:
+        # run or collect one job: a result or a recorded failure; PolygonUnreachable re-raised
+        try:
+            results[key] = job()
+        except PolygonUnreachable as e:
+            report.failures[key] = str(e)
+            progress.step(key)
+            raise
+        except PolygonError as e:
+            report.failures[key] = str(e)
+            logger.error("polygon refresh: %s failed: %s", key, e)
+        progress.step(key)
+
+    @staticmethod
+    def _stopped(error: PolygonUnreachable, results: dict[str, Any],
+                 total: int) -> PolygonUnreachable:
+        message = (f"{error.message}; download stopped after {len(results)} of {total} "
+                   "tickers/sessions, the rest were not attempted")
+        return PolygonUnreachable(message, host=error.host, reason=error.reason, url=error.url)
 
     def _record(self, outcomes: dict[str, str], report: RefreshReport) -> None:
         for ticker in sorted(outcomes):
