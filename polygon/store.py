@@ -31,6 +31,7 @@ writer process per cache dir.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ from polygon.errors import (
 from polygon.sectors import sector_for_sic
 
 logger = logging.getLogger(__name__)
+
+_NOT_ATTEMPTED = object()  # a job skipped because the host was found unreachable
 
 ProgressCallback = Callable[[int, int, str], None]
 """``progress(done, total, label)``, called once per finished unit of work."""
@@ -470,7 +473,9 @@ class BarStore:
         queue behind the rate limiter (12 s apart on the free plan) before failing;
         alone, the first failure to connect ends the download within seconds.
         Why :class:`PolygonUnreachable` stops everything: the next ticker would fail
-        the same way, so the queued jobs are cancelled and the error is raised.
+        the same way, so no job starts after the first such failure (the worker that
+        meets it sets ``stop`` before anything else can be picked up), the queued
+        ones are cancelled, and the error is raised once the running ones finish.
         """
         results: dict[str, Any] = {}
         if not jobs:
@@ -483,11 +488,23 @@ class BarStore:
         if not rest:
             return results
         workers = max(1, min(self.max_concurrency, len(rest)))
+        stop = threading.Event()  # set by the worker that finds the host unreachable
+
+        def guarded(job: Callable[[], Any]) -> Any:
+            if stop.is_set():
+                return _NOT_ATTEMPTED
+            try:
+                return job()
+            except PolygonUnreachable:
+                stop.set()
+                raise
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="polygon") as pool:
-            futures = {pool.submit(job): key for key, job in rest}
+            futures = {pool.submit(guarded, job): key for key, job in rest}
             unreachable: PolygonUnreachable | None = None
             for future in as_completed(futures):
-                if future.cancelled():
+                if future.cancelled() or (future.exception() is None
+                                          and future.result() is _NOT_ATTEMPTED):
                     continue
                 try:
                     self._settle(futures[future], future.result, results, report, progress)
