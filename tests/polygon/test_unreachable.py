@@ -10,15 +10,14 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
+from bma_models.data import calendar
 from polygon import BarStore, PolygonClient, PolygonUnreachable, ServiceError
 from tests.polygon.conftest import API_KEY, FakeTime
 
@@ -147,7 +146,7 @@ def test_a_reset_connection_is_a_service_error_with_backoff_not_unreachable(
 def test_refresh_stops_at_the_first_unreachable_request(offline_client, closed_port,
                                                         fake_time, tmp_path) -> None:
     client = offline_client(f"http://127.0.0.1:{closed_port}", max_concurrency=4)
-    store = BarStore(client, tmp_path / "cache", max_concurrency=4)
+    store = BarStore(client, tmp_path / "cache", calendar=calendar, max_concurrency=4)
     tickers = [f"T{i:03d}" for i in range(400)]
     with pytest.raises(PolygonUnreachable, match="download stopped after 0 of 400") as info:
         store.refresh(tickers, "2024-06-03", "2024-06-28")
@@ -166,7 +165,8 @@ def test_refresh_stops_when_the_host_goes_away_mid_download(server, make_client,
             server.stop()
             client.close()  # drop the kept-alive connection the server's thread still serves
 
-    store = BarStore(client, tmp_path / "cache", max_concurrency=2, progress=progress)
+    store = BarStore(client, tmp_path / "cache", calendar=calendar, max_concurrency=2,
+                     progress=progress)
     with pytest.raises(PolygonUnreachable, match="download stopped after 1 of 40"):
         store.refresh(tickers, "2024-06-03", "2024-06-28")
     # only the jobs already running (at most one per worker) try; none starts after the
@@ -175,18 +175,12 @@ def test_refresh_stops_when_the_host_goes_away_mid_download(server, make_client,
     assert store.cached_tickers() == ["T000"]
 
 
-def _bma_command() -> list[str]:
-    script = Path(sys.executable).with_name("bma")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bma_models"]
-
-
 @pytest.mark.slow
 def test_bma_run_polygon_without_a_network_exits_non_zero_naming_the_host(
-    tmp_path, repo_root, closed_port
+    tmp_path, closed_port
 ) -> None:
     config = tmp_path / "config"
     config.mkdir()
-    shutil.copy(repo_root / "config" / "default.yaml", config / "default.yaml")
     stocks = tmp_path / "stocks.txt"
     stocks.write_text("\n".join(f"T{i:03d}" for i in range(400)) + "\n")
     host = f"127.0.0.1:{closed_port}"
@@ -199,9 +193,9 @@ def test_bma_run_polygon_without_a_network_exits_non_zero_naming_the_host(
            if k not in PROXY_VARS and k != "MASSIVE_API_KEY"}
     env["POLYGON_API_KEY"] = API_KEY
     done = subprocess.run(
-        [*_bma_command(), "run", "--source", "polygon", "--config", str(config),
-         "--output", str(tmp_path / "result"), "--start-date", "2024-01-02",
-         "--end-date", "2024-06-28"],
+        [sys.executable, "-m", "autotrader.research", "run", "--source", "polygon",
+         "--config", str(config), "--output", str(tmp_path / "result"),
+         "--start-date", "2024-01-02", "--end-date", "2024-06-28"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     output = done.stdout + done.stderr
