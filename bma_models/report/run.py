@@ -130,6 +130,7 @@ def metrics_document(run_id: str, result: ResearchResult, timings: dict[str, flo
         "oos": oos,
         "stack_weights": {str(k): _num(v) for k, v in result.stack_weights.items()},
         "canaries": _jsonable(result.canaries),
+        "baselines": _jsonable(result.baselines),
         "portfolio": {"n_positions": int(len(held)), "invested": _num(held.sum()),
                       "solver": portfolio.solver, "status": portfolio.status,
                       "fallback": portfolio.fallback,

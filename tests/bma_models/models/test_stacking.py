@@ -210,3 +210,32 @@ def test_models_train_on_the_per_date_zscored_label_unless_raw_is_asked(panel):
     assert raw.first_layer_["m"].mean_ == pytest.approx(shifted.mean())
     with pytest.raises(SettingsError, match="target must be"):
         StackedModel({"m": MeanLabel()}, cv=CV, meta_cv=META_CV, target="rank").fit(X, y)
+
+
+def test_reference_models_walk_forward_beside_the_first_layer_but_are_not_stacked(panel):
+    from sklearn.linear_model import Ridge
+
+    from bma_models.models import oof_predictions
+
+    X, y = panel
+    model = StackedModel(make_first_layer(["ridge"]), cv=CV, meta_cv=META_CV, label_horizon=5,
+                         backend="sequential",
+                         reference_models={"plain": Ridge(alpha=10.0)}).fit(X, y)
+    assert list(model.oof_.columns) == ["ridge", "fold"]
+    assert list(model.reference_oof_.columns) == ["plain"]
+    assert model.weights_.index.tolist() == ["ridge"] and "plain" not in model.first_layer_
+    # the same OOF as the reference model walked alone on the training target (z-scored)
+    target = cross_sectional_zscore(y.to_frame())["label"]
+    alone = oof_predictions({"plain": Ridge(alpha=10.0)}, X, target, CV, backend="sequential")
+    np.testing.assert_allclose(model.reference_oof_["plain"], alone["plain"], rtol=1e-10)
+    with pytest.raises(SettingsError, match="first-layer names"):
+        StackedModel(make_first_layer(["ridge"]), cv=CV, meta_cv=META_CV,
+                     reference_models={"ridge": Ridge()}).fit(X, y)
+
+
+def test_both_canaries_run_on_every_fit_and_are_reported(fitted):
+    assert set(fitted.canaries_) == {"future_label", "shuffled_label"}
+    assert fitted.canaries_["future_label"] is fitted.canary_
+    shuffled = fitted.canaries_["shuffled_label"]
+    assert shuffled["model"] == "ridge" and shuffled["passed"]
+    assert abs(shuffled["rank_ic"]) <= shuffled["threshold"]
