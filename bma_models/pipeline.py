@@ -131,7 +131,7 @@ class ResearchPipeline:
                 base_lag=s.features.base_lag, safety_gap=s.features.safety_gap,
                 n_buckets=s.labels.relevance_buckets, lower=s.features.winsor_lower,
                 upper=s.features.winsor_upper, sector_neutral=s.features.sector_neutral,
-                n_jobs=max(1, int(s.jobs)), factors=raw)
+                n_jobs=max(1, int(s.jobs)), factors=raw, entry=s.labels.entry)
         with _stage(timings, "train", self):
             model = self._stacked_model().fit(X, y)
             oos = _oos_frame(model)
@@ -169,6 +169,7 @@ class ResearchPipeline:
             risk=_risk_summary(risk_model, result.weights),
             dataset={"training_rows": len(X), "dropped_rows": meta.dropped_rows,
                      "features": list(X.columns), "lag": meta.lag, "horizon": meta.horizon,
+                     "label_entry": s.labels.entry,
                      "n_tickers": market.bars["ticker"].nunique(), "notes": data_notes,
                      "n_dates": len(meta.market_dates)},
             baselines=baselines, timings_s=timings,

@@ -95,6 +95,10 @@ class LabelSettings(Section):
     """Forward-return label."""
 
     horizon: int = setting(5, ge=1, le=60, doc="forward return window T+1..T+horizon")
+    entry: Literal["next_open", "close"] = setting(
+        "close", doc="entry price of the label: next_open = close(T+h) / open(T+1) - 1 (a "
+        "score known after the close of T traded from T+1), close = close(T+h) / close(T) - 1 "
+        "(needs a feature lag >= 1)")
     relevance_buckets: int = setting(5, ge=2, le=100, doc="per-date quantile buckets for rankers")
 
 
@@ -254,6 +258,12 @@ class ResearchSettings(Section):
     report: ReportSettings = setting(default_factory=ReportSettings, doc="")
 
     def check(self) -> None:
+        if self.labels.entry == "close" and self.features.base_lag + self.features.safety_gap == 0:
+            raise FieldError(
+                ("labels.entry", "features.base_lag", "features.safety_gap"),
+                "a label bought at close(T) needs features lagged >= 1 session: with "
+                "base_lag + safety_gap = 0 they would see that very close (use "
+                "labels.entry: next_open for lag 0)")
         if self.cv.gap < self.labels.horizon:
             raise FieldError(
                 ("cv.gap", "labels.horizon"),
