@@ -39,6 +39,7 @@ from bma_models.models import (
     ICWeightedAverage,
     NonNegativeRidgeStack,
     StackedModel,
+    ValidatedStack,
     make_first_layer,
     threads_per_model,
 )
@@ -188,6 +189,9 @@ class ResearchPipeline:
                                        n_jobs_per_model=threads)
         if s.stacking.method == "nonneg_ridge":
             meta = NonNegativeRidgeStack()
+        elif s.stacking.method == "validated":
+            meta = ValidatedStack(temperature=s.stacking.temperature, min_t=s.stacking.min_t,
+                                  horizon=s.labels.horizon)
         else:
             meta = ICWeightedAverage(temperature=s.stacking.temperature)
         cv = PurgedGroupTimeSeriesSplit(

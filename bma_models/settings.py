@@ -141,11 +141,13 @@ class ModelSettings(Section):
 class StackingSettings(Section):
     """Second layer: how first-layer predictions are combined."""
 
-    method: Literal["ic_weighted", "nonneg_ridge"] = setting("ic_weighted",
-                                                             doc="combination method")
+    method: Literal["validated", "ic_weighted", "nonneg_ridge"] = setting(
+        "ic_weighted", doc="combination method")
     meta_gap: int = setting(10, ge=0, le=250, doc="purge for the meta-model's own CV")
     meta_embargo: int = setting(5, ge=0, le=250, doc="embargo for the meta-model's own CV")
     temperature: float = setting(0.01, gt=0.0, le=10.0, doc="softmax temperature on IC weights")
+    min_t: float = setting(2.0, ge=0.0, le=20.0, doc="validated: paired t a member or the "
+                           "IC-weighted average needs over the equal average to replace it")
 
 
 @dataclasses.dataclass(frozen=True)

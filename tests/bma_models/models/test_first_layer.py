@@ -21,6 +21,7 @@ from bma_models.models import (
     relevance_from_label,
     threads_per_model,
 )
+from bma_models.models.stacking import ValidatedStack
 
 
 @parametrize_with_checks(
@@ -29,6 +30,7 @@ from bma_models.models import (
         XGBoostRanker(n_estimators=3, random_state=0),
         NonNegativeRidgeStack(),
         ICWeightedAverage(),
+        ValidatedStack(),
     ],
 )
 def test_estimators_pass_sklearn_checks(estimator, check):
