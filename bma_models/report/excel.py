@@ -409,6 +409,7 @@ def _run_info_sheet(ws, banner: _Banner, metrics: dict[str, Any],
         ("First session", run["start"], None), ("Last session", run["end"], None),
         ("Prediction date", run["prediction_date"], None),
         ("Label horizon (sessions)", run["horizon"], _INT),
+        ("Label", _label_text(run), None),
         ("Tickers", run["n_tickers"], _INT), ("Sessions", run["n_dates"], _INT),
         ("Config SHA-256", manifest.get("config_sha256"), None),
         ("Data SHA-256", data.get("sha256"), None), ("Bars", data.get("rows"), _INT),
@@ -429,6 +430,15 @@ def _run_info_sheet(ws, banner: _Banner, metrics: dict[str, Any],
         ws.cell(row=row, column=2).fill = _RED_FILL
     ws.auto_filter.ref = f"A{HEADER_ROW}:B{last}"
     ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=1)
+
+
+def _label_text(run: dict[str, Any]) -> str:
+    h, lag = run["horizon"], run.get("feature_lag")
+    entry = run.get("label_entry", "close")
+    bought = "open(T+1)" if entry == "next_open" else "close(T)"
+    known = "the close of T" if not lag else f"the close of T-{lag}"
+    return (f"close(T+{h}) / {bought} - 1; the score of row T uses data up to {known} "
+            f"(entry: {entry}, feature lag {lag})")
 
 
 def _canary_text(canary: dict[str, Any]) -> str:

@@ -87,7 +87,8 @@ def test_oos_metrics_are_recomputable_from_predictions_and_input_data(demo_run):
     metrics = json.loads((demo_run / "metrics.json").read_text())
     oos = pd.read_parquet(demo_run / "predictions_oos.parquet").set_index(["date", "ticker"])
     market = demo_market(n_tickers=120, n_sessions=500, seed=7, end=metrics["run"]["end"])
-    label = forward_returns(market.bars, metrics["run"]["horizon"]).reindex(oos.index)
+    label = forward_returns(market.bars, metrics["run"]["horizon"],
+                            metrics["dataset"]["label_entry"]).reindex(oos.index)
     # the file carries the realised label last: exactly the return rebuilt from the bars,
     # rounded to the stored float32 (the precision every reported metric was computed from)
     label = label.astype(np.float32)
