@@ -67,7 +67,7 @@ def _skip(reason: str) -> int:
 def run_bma(ns: argparse.Namespace, output: Path) -> tuple[Path, float, float]:
     """Run ``bma run`` in a child process; returns (run dir, wall s, child peak MB)."""
     data_dir = Path(ns.data_dir)
-    cmd = [sys.executable, "-m", "bma_models", "run", "--source", "csv",
+    cmd = [sys.executable, "-m", "autotrader.research", "run", "--source", "csv",
            "--data", str(data_dir / BARS_FILE), "--sectors", str(data_dir / SECTORS_FILE),
            "--config", ns.config, "--output", str(output), "--end-date", ns.end_date,
            "--log-level", "WARNING"]
@@ -116,7 +116,9 @@ def recompute_matches(run_dir: Path, metrics: dict, data_dir: Path) -> bool:
               "best_member": oos[report["best_member"]],
               "lightgbm_plain": oos["baseline_lightgbm_plain"]}
     for name, panel in panels.items():
-        scores[name] = panel.shift(lag).stack().rename_axis(["date", "ticker"]).reindex(oos.index)
+        rebuilt = panel.shift(lag).stack().rename_axis(["date", "ticker"]).reindex(oos.index)
+        # the run stores (and scores) predictions_oos at its float precision
+        scores[name] = rebuilt.astype(oos["fused"].dtype)
     ics = {name: rank_ic(s.dropna(), oos["label"]) for name, s in scores.items()}
     lags = newey_west_lags(len(ics["fused"]), metrics["run"]["horizon"])
     checks = [lags == report["nw_lags"]]

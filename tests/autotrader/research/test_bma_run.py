@@ -116,9 +116,11 @@ def test_predictions_are_float32_parquet_and_reproduce_every_oos_metric_exactly(
     metrics = json.loads((demo_run / "metrics.json").read_text())
     oos = pd.read_parquet(demo_run / "predictions_oos.parquet").set_index(["date", "ticker"])
     scores = ["ridge", "lightgbm", "stack", "fused"]
-    assert list(oos.columns) == ["fold", *scores, "label"]
-    assert (oos[[*scores, "label"]].dtypes == np.float32).all()
-    recomputed = evaluate(oos.drop(columns=["label"]), oos["label"])
+    baselines = ["baseline_reversal_5", "baseline_momentum_20", "baseline_low_vol_60",
+                 "baseline_lightgbm_plain"]
+    assert list(oos.columns) == ["fold", *scores, *baselines, "label"]
+    assert (oos[[*scores, *baselines, "label"]].dtypes == np.float32).all()
+    recomputed = evaluate(oos[["fold", *scores]], oos["label"])
     for model in scores:
         reported, mine = metrics["oos"][model], recomputed[model]
         assert reported["ic"] == mine["ic_mean"] and reported["rank_ic"] == mine["rank_ic_mean"]
@@ -196,8 +198,7 @@ def test_bad_input_exits_non_zero_with_a_clear_message(tmp_path, caplog):
 def test_baselines_are_recomputable_from_predictions_and_input_data(demo_run):
     metrics = json.loads((demo_run / "metrics.json").read_text())
     report = metrics["baselines"]
-    oos = pd.read_csv(demo_run / "predictions_oos.csv", parse_dates=["date"])
-    oos = oos.set_index(["date", "ticker"])
+    oos = pd.read_parquet(demo_run / "predictions_oos.parquet").set_index(["date", "ticker"])
     market = demo_market(n_tickers=120, n_sessions=500, seed=7, end=metrics["run"]["end"])
     lag, horizon = metrics["dataset"]["lag"], metrics["run"]["horizon"]
     # the price baselines rebuilt from the bars, ticker by ticker on the market's sessions
@@ -213,8 +214,10 @@ def test_baselines_are_recomputable_from_predictions_and_input_data(demo_run):
                "lightgbm_plain": oos["baseline_lightgbm_plain"]}
     for name, panel in rebuilt.items():
         values = panel.shift(lag).stack().rename_axis(["date", "ticker"])
-        columns[name] = values.reindex(oos.index)
-        np.testing.assert_allclose(oos[f"baseline_{name}"], columns[name], rtol=1e-9)
+        # stored (and scored) at the run's float32 precision
+        columns[name] = values.reindex(oos.index).astype(np.float32)
+        stored = oos[f"baseline_{name}"]
+        assert ((stored == columns[name]) | (stored.isna() & columns[name].isna())).all()
     ics = {name: rank_ic(score.dropna(), oos["label"]) for name, score in columns.items()}
     lags = newey_west_lags(len(ics["fused"]), horizon)
     assert report["nw_lags"] == lags

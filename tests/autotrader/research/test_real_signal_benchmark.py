@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -33,7 +32,6 @@ def test_benchmark_on_a_stand_in_folder_reports_every_row_and_recomputes_equal(
     market.reference[["ticker", "sector"]].to_csv(folder / real_signal.SECTORS_FILE, index=False)
     config = tmp_path / "config"
     config.mkdir()
-    shutil.copy(repo_root / "config" / "default.yaml", config / "default.yaml")
     (config / "config.json").write_text(json.dumps(SMALL))
     code = real_signal.main(["--data-dir", str(folder), "--end-date", "2025-06-30",
                              "--config", str(config), "--jobs", "1"])
