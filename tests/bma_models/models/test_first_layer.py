@@ -12,6 +12,7 @@ from bma_models.errors import DataError, SettingsError
 from bma_models.evaluation import rank_ic
 from bma_models.models import (
     DEFAULT_ENABLED,
+    DEFAULT_PARAMS,
     MODEL_NAMES,
     ICWeightedAverage,
     LightGBMRanker,
@@ -55,7 +56,8 @@ def test_factory_merges_overrides_onto_defaults():
     models = make_first_layer(["ridge", "lightgbm"], params={"lightgbm": {"num_leaves": 7}})
     assert list(models) == ["ridge", "lightgbm"]
     assert models["lightgbm"].get_params()["num_leaves"] == 7
-    assert models["lightgbm"].get_params()["learning_rate"] == 0.05
+    assert models["lightgbm"].get_params()["learning_rate"] == \
+        DEFAULT_PARAMS["lightgbm"]["learning_rate"]
 
 
 @pytest.mark.parametrize(
