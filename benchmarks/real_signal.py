@@ -86,22 +86,14 @@ def run_bma(ns: argparse.Namespace, output: Path) -> tuple[Path, float, float]:
     return run_dir, wall, peak_mb
 
 
-def read_predictions(run_dir: Path) -> pd.DataFrame:
-    """``predictions_oos`` of a run (Parquet or CSV) on a (date, ticker) index."""
-    parquet = run_dir / "predictions_oos.parquet"
-    frame = (pd.read_parquet(parquet) if parquet.exists()
-             else pd.read_csv(run_dir / "predictions_oos.csv"))
-    frame["date"] = pd.to_datetime(frame["date"])
-    return frame.set_index(["date", "ticker"]).sort_index()
-
-
 def recompute_matches(run_dir: Path, metrics: dict, data_dir: Path) -> bool:
     """Every baseline figure of ``metrics.json`` equals one rebuilt from the run's files."""
     from bma_models.data.csv_source import load_bars_file
     from bma_models.evaluation import newey_west_lags, newey_west_tstat, rank_ic
+    from bma_models.report.predictions import read_predictions
 
     report = metrics["baselines"]
-    oos = read_predictions(run_dir)
+    oos = read_predictions(run_dir)[0].sort_index()
     bars, _ = load_bars_file(data_dir / BARS_FILE)
     bars = bars[bars["date"] <= pd.Timestamp(metrics["run"]["end"])]
     if metrics["run"].get("start"):
