@@ -1,12 +1,14 @@
 """``bma run`` on real US daily data: does the fused score beat the simple baselines?
 
-``python -m benchmarks.real_signal [--data-dir DIR] [--end-date 2006-12-31]
-[--start-date D] [--config DIR] [--jobs N] [--keep DIR]`` prints one JSON line.
+``python -m benchmarks.real_signal [--data-dir DIR] [--end-date D] [--start-date D]
+[--config DIR] [--jobs N] [--keep DIR]`` prints one JSON line.
 
 It runs ``bma run --source csv`` (a child process, exactly as a user would) on
 the real development data in ``DIR`` (default ``../shared/data/real`` relative
 to the repository root; internal evaluation only, see its README) with the
-default configuration, then reads the run's ``metrics.json`` and reports, for
+default configuration (the whole file unless ``--end-date`` cuts it; the development
+period of docs/signal.md is ``--end-date 2006-12-31``), then reads the run's
+``metrics.json`` and reports, for
 the fused score, the stack, its best member and every baseline: mean OOS rank
 IC, rank ICIR, Newey-West t, mean top-minus-bottom quintile return over the
 label horizon, and the paired Newey-West t of fused minus that row;
@@ -42,7 +44,6 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 BARS_FILE = "us_large_caps_2000-2009.csv.gz"
 SECTORS_FILE = "sectors_2021-10-06.csv"
-DEV_END = "2006-12-31"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -51,8 +52,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "real"),
                         help="folder with the real bars and sectors (default ../shared/data/real)")
     parser.add_argument("--start-date", default=None)
-    parser.add_argument("--end-date", default=DEV_END,
-                        help=f"last session (default {DEV_END}: the development period)")
+    parser.add_argument("--end-date", default="2009-12-31",
+                        help="last session (default 2009-12-31, the whole file; the "
+                             "development period of docs/signal.md ends 2006-12-31)")
     parser.add_argument("--config", default=str(REPO / "config"))
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--keep", default=None, help="write the run here instead of a temp dir")
