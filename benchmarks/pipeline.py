@@ -1,7 +1,14 @@
 """The whole ``bma run`` on the demo market: wall time and peak memory per stage.
 
 ``python -m benchmarks.pipeline [--tickers 500] [--sessions 1260] [--seed 42] [--jobs 2]
-[--no-baseline]`` prints one JSON line.
+[--no-baseline] [--real-dir DIR] [--real-end-date D] [--no-real]`` prints one JSON line.
+
+``real``: the same default run, ``jobs`` workers, on the real US panel of
+``--real-dir`` (default ``../shared/data/real``, internal evaluation only; the
+load stage reads and validates its ``.csv.gz`` and applies the adjusted close),
+timings and memory per stage only (its signal figures are
+``benchmarks.real_signal``'s job); ``{"skipped": reason}`` when the folder is
+absent.
 
 *ours* is the default configuration (``config/default.yaml``'s research
 section) run with ``jobs`` parallel joblib workers (default 2): demo data ->
@@ -91,8 +98,9 @@ class MemorySampler:
         return round(peak / 2**20, 1)
 
 
-def run_once(n_tickers: int, n_sessions: int, seed: int, jobs: int, out: Path) -> dict:
-    """One full demo run; returns per-stage timings/memory and the result frames."""
+def run_once(n_tickers: int, n_sessions: int, seed: int, jobs: int, out: Path,
+             load=None) -> dict:
+    """One full run (demo, or ``load()``'s market); per-stage timings/memory and the run dir."""
     from autotrader.config import ConfigStore
     from bma_models.data.demo import demo_market
     from bma_models.report.run import run_and_report
@@ -100,8 +108,13 @@ def run_once(n_tickers: int, n_sessions: int, seed: int, jobs: int, out: Path) -
 
     research = ConfigStore(Path("config")).get().research.to_dict()
     research["jobs"] = jobs
-    research["data"].update({"source": "demo", "demo_tickers": n_tickers,
-                             "demo_sessions": n_sessions, "demo_seed": seed})
+    if load is None:
+        research["data"].update({"source": "demo", "demo_tickers": n_tickers,
+                                 "demo_sessions": n_sessions, "demo_seed": seed})
+
+        def load():
+            return demo_market(n_tickers=n_tickers, n_sessions=n_sessions, seed=seed,
+                               end="2025-06-30")
     settings = ResearchSettings.from_mapping(research)
     stages: dict[str, dict] = {}
     with MemorySampler() as memory:
@@ -114,15 +127,31 @@ def run_once(n_tickers: int, n_sessions: int, seed: int, jobs: int, out: Path) -
             clock.update(wall=now, cpu=cpu)
 
         started = time.perf_counter()
-        market = demo_market(n_tickers=n_tickers, n_sessions=n_sessions, seed=seed,
-                             end="2025-06-30")
+        market = load()
         lap("load")
         run_dir = run_and_report(market, settings, out, argv=["benchmark"],
                                  progress=lambda stage, done, total: lap(stage))
         lap("report")
         total = time.perf_counter() - started
     return {"total_s": round(total, 2), "peak_mb": round(memory.peak / 2**20, 1),
-            "stages": stages, "run_dir": run_dir}
+            "stages": stages, "run_dir": run_dir, "rows": int(len(market.bars)),
+            "tickers": int(market.bars["ticker"].nunique())}
+
+
+def real_panel(data_dir: Path, end_date: str | None, jobs: int, out: Path) -> dict:
+    """The default run on the real US panel of ``data_dir`` (timings only), or why not."""
+    bars_file = data_dir / "us_large_caps_2000-2009.csv.gz"
+    sectors_file = data_dir / "sectors_2021-10-06.csv"
+    if not (bars_file.is_file() and sectors_file.is_file()):
+        return {"skipped": f"real data not found in {data_dir}; pass --real-dir"}
+    from bma_models.data.csv_source import CsvSource
+
+    def load():
+        return CsvSource(bars_file, sectors_file).load(None, None, end_date)
+
+    run = run_once(0, 0, 0, jobs, out, load=load)
+    return {"total_s": run["total_s"], "peak_mb": run["peak_mb"], "rows": run["rows"],
+            "tickers": run["tickers"], "end_date": end_date, "stages": run["stages"]}
 
 
 def _same_outputs(a: Path, b: Path, tol: float = 1e-6) -> tuple[bool, dict]:
@@ -147,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--no-baseline", action="store_true", help="skip the jobs=1 run")
+    parser.add_argument("--real-dir", default=str(Path(__file__).resolve().parents[2] / "shared"
+                                                  / "data" / "real"),
+                        help="real US panel folder (default ../shared/data/real)")
+    parser.add_argument("--real-end-date", default=None, help="last session of the real run")
+    parser.add_argument("--no-real", action="store_true", help="skip the real-panel run")
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                           baseline_peak_mb=base["peak_mb"])
         metrics = json.loads((ours["run_dir"] / "metrics.json").read_text())
         report["oos_rank_ic"] = {k: round(v["rank_ic"], 4) for k, v in metrics["oos"].items()}
+        if not ns.no_real:
+            report["real"] = real_panel(Path(ns.real_dir), ns.real_end_date, ns.jobs,
+                                        Path(tmp) / "real")
     print(json.dumps(report))
     return 0
 

@@ -75,6 +75,7 @@ def build_dataset(
     sector_neutral: bool = True,
     n_jobs: int = 1,
     factors: pd.DataFrame | None = None,
+    entry: str = "close",
 ) -> tuple[pd.DataFrame, pd.Series, pd.Series, DatasetMeta]:
     """Run factors -> lag -> cross-section -> labels -> alignment check.
 
@@ -87,6 +88,10 @@ def build_dataset(
         Factor selection, see :func:`~bma_models.factors.compute_factors`.
     horizon : int
         Label horizon in sessions (window ``T+1 .. T+horizon``).
+    entry : {"close", "next_open"}
+        Entry price of the label (:func:`~bma_models.labels.forward_returns`).
+        ``"close"`` needs ``base_lag + safety_gap >= 1``: with lag 0 the
+        features would see the very close the label buys at.
     base_lag, safety_gap : int
         The features at ``T`` are those computed at ``T - (base_lag +
         safety_gap)``; the defaults (1 + 3 = 4) reproduce the original design.
@@ -133,12 +138,16 @@ def build_dataset(
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise SettingsError(f"{name} must be an integer >= 0, got {value!r}")
     lag = base_lag + safety_gap
+    if entry == "close" and lag == 0:
+        raise SettingsError("a label bought at close(T) needs features lagged >= 1 session "
+                            "(base_lag + safety_gap = 0 would see that close); use "
+                            "entry='next_open' for lag 0")
     if len(bars) == 0:
         raise DataError("build_dataset needs bars; got an empty frame")
     raw = compute_factors(bars, reference, specs, n_jobs=n_jobs) if factors is None else factors
     market_dates = pd.DatetimeIndex(raw.index.levels[0], name="date")
     lagged = labels.lag_features(raw, lag, market_dates)
-    label = labels.forward_returns(bars, horizon).reindex(raw.index)
+    label = labels.forward_returns(bars, horizon, entry).reindex(raw.index)
     labels.check_alignment(lagged.features, label, lag, horizon, market_dates,
                     feature_asof=lagged.asof, raw_features=raw)
     processed = cross_sectional_process(lagged.features, _sectors(reference), lower=lower,

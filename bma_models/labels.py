@@ -3,8 +3,13 @@
 Time conventions (all counts are *market sessions*: the sorted dates on which
 any ticker has a bar; a ticker without a bar on such a date is missing there):
 
-* the label at session ``T`` is ``close(T + horizon) / close(T) - 1``: it is
-  realised over the window ``T+1 .. T+horizon``;
+* the label at session ``T`` is what a position entered at the label's entry
+  price and closed at ``close(T + horizon)`` earns: ``entry="next_open"``
+  buys at ``open(T + 1)`` (the score is known after the close of ``T`` and
+  traded from ``T + 1``), ``entry="close"`` (the seed's label) at ``close(T)``
+  (tradable only when the features are lagged at least one session). Either
+  way it is realised over the window ``T+1 .. T+horizon`` and known at the
+  close of ``T + horizon``;
 * a lagged feature at ``T`` carries the value computed at ``T - lag`` from data
   up to and including ``T - lag``; :func:`lag_features` records that source date
   per row (``feature_asof``);
@@ -51,8 +56,12 @@ def _check_int(value, name: str, minimum: int) -> int:
     return int(value)
 
 
-def forward_returns(bars: pd.DataFrame, horizon: int = 5) -> pd.Series:
-    """Forward return ``close(T + horizon) / close(T) - 1`` per bar.
+#: Entry prices of the label (see :func:`forward_returns`).
+ENTRIES: tuple[str, ...] = ("next_open", "close")
+
+
+def forward_returns(bars: pd.DataFrame, horizon: int = 5, entry: str = "close") -> pd.Series:
+    """Forward return per bar: ``close(T + horizon) / entry price - 1``.
 
     Parameters
     ----------
@@ -60,25 +69,36 @@ def forward_returns(bars: pd.DataFrame, horizon: int = 5) -> pd.Series:
         Protocol bars.
     horizon : int
         Sessions ahead (>= 1), counted on the market session grid.
+    entry : {"close", "next_open"}
+        ``"close"``: ``close(T + horizon) / close(T) - 1``, a position bought at
+        the close of ``T``. ``"next_open"``: ``close(T + horizon) / open(T + 1)
+        - 1``, a position bought at the next session's open -- what a score
+        known after the close of ``T`` earns when it is traded from ``T + 1``
+        (the overnight move into ``T + 1`` is not part of it).
 
     Returns
     -------
     Series
         Named ``label``, MultiIndex ``(date, ticker)``, one row per bar. NaN for
-        the last ``horizon`` sessions and where either close is missing.
+        the last ``horizon`` sessions and where a price it needs is missing.
 
     Examples
     --------
     >>> import pandas as pd
     >>> bars = pd.DataFrame({"date": pd.bdate_range("2024-01-01", periods=4),
-    ...     "ticker": "AAA", "open": 1.0, "high": 1.0, "low": 1.0,
+    ...     "ticker": "AAA", "open": [10.0, 10.0, 11.5, 9.5], "high": 13.0, "low": 9.0,
     ...     "close": [10.0, 11.0, 12.0, 9.0], "volume": 1.0, "vwap": 1.0})
     >>> forward_returns(bars, horizon=2).round(3).tolist()
     [0.2, -0.182, nan, nan]
+    >>> forward_returns(bars, horizon=2, entry="next_open").round(3).tolist()
+    [0.2, -0.217, nan, nan]
     """
     horizon = _check_int(horizon, "horizon", 1)
+    if entry not in ENTRIES:
+        raise SettingsError(f"entry must be one of {ENTRIES}, got {entry!r}")
     panel = build_panel(bars)
-    label = ratio(shift(panel.close, -horizon), panel.close) - 1.0
+    price = panel.close if entry == "close" else shift(panel.open, -1)
+    label = ratio(shift(panel.close, -horizon), price) - 1.0
     return pd.Series(label[panel.has_bar], index=long_index(panel), name="label")
 
 

@@ -20,6 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bma_models.baselines import (
+    BASELINE_COLUMNS,
+    PLAIN_LIGHTGBM,
+    baseline_report,
+    baseline_scores,
+    describe_verdict,
+    plain_lightgbm,
+)
 from bma_models.cv import PurgedGroupTimeSeriesSplit
 from bma_models.data.protocol import MarketData
 from bma_models.dataset import build_dataset
@@ -31,6 +39,7 @@ from bma_models.models import (
     ICWeightedAverage,
     NonNegativeRidgeStack,
     StackedModel,
+    ValidatedStack,
     make_first_layer,
     threads_per_model,
 )
@@ -79,6 +88,7 @@ class ResearchResult:
     portfolio: OptimizationResult
     risk: dict[str, Any]
     dataset: dict[str, Any]
+    baselines: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -122,7 +132,7 @@ class ResearchPipeline:
                 base_lag=s.features.base_lag, safety_gap=s.features.safety_gap,
                 n_buckets=s.labels.relevance_buckets, lower=s.features.winsor_lower,
                 upper=s.features.winsor_upper, sector_neutral=s.features.sector_neutral,
-                n_jobs=max(1, int(s.jobs)), factors=raw)
+                n_jobs=max(1, int(s.jobs)), factors=raw, entry=s.labels.entry)
         with _stage(timings, "train", self):
             model = self._stacked_model().fit(X, y)
             oos = _oos_frame(model)
@@ -136,9 +146,15 @@ class ResearchPipeline:
             oos["fused"] = fusion.fuse(oos["stack"], X, regimes["state"])
             latest_fused = fusion.fuse(latest_stack, meta.X_infer, regimes["state"])
         with _stage(timings, "evaluate", self):
+            models = [*model.model_names_, "stack", "fused"]
+            oos = _with_baselines(oos, model, market, meta.lag)
             oos["label"] = y.reindex(oos.index)
             oos = stored_precision(oos)
-            metrics = evaluate(oos.drop(columns=["label"]), oos["label"], oos["fold"])
+            metrics = evaluate(oos[models], oos["label"], oos["fold"])
+            baselines = baseline_report(
+                oos.drop(columns=["fold", "label"]), oos["label"], horizon=s.labels.horizon,
+                members=list(model.model_names_))
+            _log_verdict(baselines)
             oos_dates = oos.index.get_level_values(0).unique()
             factor_ic = _factor_ic(factor_ics.loc[factor_ics.index.isin(oos_dates)], signs)
         with _stage(timings, "risk", self):
@@ -148,15 +164,16 @@ class ResearchPipeline:
             recs, result = self._portfolio(market, latest_stack, latest_fused, risk_model)
         return ResearchResult(
             market=market, settings=s, prediction_date=meta.prediction_date,
-            predictions_oos=oos, metrics=metrics, canaries={"future_label": model.canary_},
+            predictions_oos=oos, metrics=metrics, canaries=model.canaries_,
             stack_weights=model.weights_, factor_ic=factor_ic, regimes=regimes,
             recommendations=recs, portfolio=result,
             risk=_risk_summary(risk_model, result.weights),
             dataset={"training_rows": len(X), "dropped_rows": meta.dropped_rows,
                      "features": list(X.columns), "lag": meta.lag, "horizon": meta.horizon,
+                     "label_entry": s.labels.entry,
                      "n_tickers": market.bars["ticker"].nunique(), "notes": data_notes,
                      "n_dates": len(meta.market_dates)},
-            timings_s=timings,
+            baselines=baselines, timings_s=timings,
         )
 
     # -- stages ---------------------------------------------------------------------------
@@ -172,6 +189,9 @@ class ResearchPipeline:
                                        n_jobs_per_model=threads)
         if s.stacking.method == "nonneg_ridge":
             meta = NonNegativeRidgeStack()
+        elif s.stacking.method == "validated":
+            meta = ValidatedStack(temperature=s.stacking.temperature, min_t=s.stacking.min_t,
+                                  horizon=s.labels.horizon)
         else:
             meta = ICWeightedAverage(temperature=s.stacking.temperature)
         cv = PurgedGroupTimeSeriesSplit(
@@ -179,8 +199,9 @@ class ResearchPipeline:
             test_group_size=s.cv.test_group_size, max_train_group_size=s.cv.max_train_group_size)
         meta_cv = PurgedGroupTimeSeriesSplit(
             n_splits=s.cv.n_splits, gap=s.stacking.meta_gap, embargo=s.stacking.meta_embargo)
+        reference = {PLAIN_LIGHTGBM: plain_lightgbm(seed=s.seed, n_jobs=threads)}
         return StackedModel(first_layer, meta, cv, meta_cv, label_horizon=s.labels.horizon,
-                            **parallel)
+                            reference_models=reference, **parallel)
 
     def _parallel(self, n_jobs: int) -> tuple[dict[str, Any], int]:
         """StackedModel's parallel options and the threads per model."""
@@ -337,6 +358,26 @@ def stored_precision(oos: pd.DataFrame) -> pd.DataFrame:
     """
     floats = [c for c in oos.columns if c != "fold"]
     return oos.astype(dict.fromkeys(floats, OOS_FLOAT))
+
+
+def _with_baselines(oos: pd.DataFrame, model: StackedModel, market: MarketData,
+                    lag: int) -> pd.DataFrame:
+    """``oos`` plus one ``baseline_*`` column per baseline, on the same rows."""
+    out = oos.copy()
+    prices = baseline_scores(market.bars, lag, oos.index)
+    for name in prices.columns:
+        out[BASELINE_COLUMNS[name]] = prices[name]
+    for name in model.reference_oof_.columns:
+        out[BASELINE_COLUMNS[name]] = model.reference_oof_[name].reindex(oos.index)
+    return out
+
+
+def _log_verdict(report: dict[str, Any]) -> None:
+    """WARNING when the fused score does not beat every baseline, INFO otherwise."""
+    if report["beats_all_baselines"]:
+        logger.info("baselines: %s", describe_verdict(report))
+    else:
+        logger.warning("baselines: %s", describe_verdict(report))
 
 
 def factor_rank_ics(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the research pipeline end to end")
     run.add_argument("--source", choices=SOURCES, default=None,
                      help="market data source (default: polygon when an API key is set, else demo)")
-    run.add_argument("--data", help="bars file for --source csv (.csv or .parquet)")
+    run.add_argument("--data", help="bars file or directory for --source csv "
+                                    "(.csv, .csv.gz or .parquet)")
     run.add_argument("--sectors", help="optional sectors file for --source csv")
     run.add_argument("--start-date", help="first session (YYYY-MM-DD); env BMA_START_DATE")
     run.add_argument("--end-date", help="last session, clamped to T-1; env BMA_END_DATE")

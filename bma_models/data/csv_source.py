@@ -13,7 +13,19 @@ low        low, l, low_price
 close      close, c, close_price, last
 volume     volume, vol, v
 vwap       vwap, vw, average_price, avg_price (optional)
+adj_close  adj_close, "Adj Close", adjclose, adjusted_close (optional)
 =========  ==========================================================
+
+Files may be ``.csv``, ``.csv.gz`` (gzip-compressed CSV) or ``.parquet``.
+
+Adjusted close. When the file has an adjusted-close column, the bars are put on
+a total-return basis: with ``f = adj_close / close`` per row, open, high, low,
+close and vwap are multiplied by ``f`` and the volume divided by it (dollar
+volume is unchanged), so a dividend or a split never looks like a crash. The
+rule is recorded in the load report's notes (and hence in the run's
+``data_notes``). An empty, unreadable or non-positive ``adj_close`` drops the
+row (rule ``bad_adj_close``): keeping it unadjusted would put a jump into the
+series. Without the column nothing changes.
 
 Sectors file: ``ticker`` (ticker, symbol), ``sector`` (sector, gics_sector,
 sector_name), optional ``market_cap`` (market_cap, "Market Cap", marketcap,
@@ -36,6 +48,8 @@ line 1; for Parquet, ``file:row N`` counting rows from 1):
 * ``ohlc_inconsistent`` -- open or close outside [low, high] (relative tolerance
   1e-6): dropped.
 * ``non_session_date`` -- not an NYSE session (weekend, holiday): dropped.
+* ``bad_adj_close`` -- the adjusted close (when the column exists) is empty, not a
+  number or <= 0: dropped.
 * ``duplicate`` -- (date, ticker) seen again: the *last* row is kept, earlier ones
   dropped (why the last: vendors append corrections).
 * ``vwap_filled`` -- vwap empty, non-positive or outside [low, high]: replaced by
@@ -57,6 +71,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow
+import pyarrow.compute as pyarrow_compute
 
 from bma_models.data import calendar
 from bma_models.data.protocol import MarketData, normalize_bars, normalize_reference
@@ -77,6 +93,7 @@ BAR_ALIASES: dict[str, tuple[str, ...]] = {
     "close": ("close", "c", "close_price", "last"),
     "volume": ("volume", "vol", "v"),
     "vwap": ("vwap", "vw", "average_price", "avg_price"),
+    "adj_close": ("adj_close", "adjclose", "adjusted_close", "adj_close_price"),
 }
 REFERENCE_ALIASES: dict[str, tuple[str, ...]] = {
     "ticker": ("ticker", "symbol"),
@@ -94,6 +111,7 @@ RULES: dict[str, str] = {
     "high_below_low": "high < low; row dropped",
     "ohlc_inconsistent": "open or close outside [low, high]; row dropped",
     "non_session_date": "not an NYSE session; row dropped",
+    "bad_adj_close": "adjusted close empty, not a number or <= 0; row dropped",
     "duplicate": "(date, ticker) repeated; last row kept, earlier dropped",
     "vwap_filled": "vwap empty/invalid; replaced by (high+low+close)/3, row kept",
     "gap": "NYSE sessions missing inside a ticker's range; reported, not filled",
@@ -331,12 +349,30 @@ class CsvSource:
         return self._bars, self._reference, self.report
 
 
+#: File name endings read as bars tables, and how (pandas infers gzip from ``.gz``).
+_KINDS: tuple[tuple[str, str], ...] = (
+    (".csv.gz", "csv"), (".csv", "csv"), (".txt", "csv"), (".parquet", "parquet"))
+
+
+def _file_kind(path: Path) -> tuple[str, str] | None:
+    """``(ending, "csv" | "parquet")`` of a supported file name, else None."""
+    name = path.name.lower()
+    return next(((end, kind) for end, kind in _KINDS if name.endswith(end)), None)
+
+
+def _ticker_of(path: Path) -> str:
+    """A per-ticker file's ticker: its name without the table ending (``AAPL.csv.gz``)."""
+    kind = _file_kind(path)
+    return path.name[: -len(kind[0])] if kind else path.stem
+
+
 def _load_directory(path: Path) -> tuple[pd.DataFrame, LoadReport]:
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
+    files = sorted(p for p in path.iterdir()
+                   if (_file_kind(p) or ("", ""))[0] in (".csv", ".csv.gz", ".parquet"))
     if not files:
-        raise DataError(f"{path}: no .csv or .parquet files in the directory")
+        raise DataError(f"{path}: no .csv, .csv.gz or .parquet files in the directory")
     report = LoadReport(path=str(path))
-    raws = [_read_bars_table(f, f.stem, report) for f in files]
+    raws = [_read_bars_table(f, _ticker_of(f), report) for f in files]
     for index, raw in enumerate(raws):
         raw["_source"] = index
     bars = _validate_bars(pd.concat(raws, ignore_index=True), files, report)
@@ -348,23 +384,29 @@ def _load_directory(path: Path) -> tuple[pd.DataFrame, LoadReport]:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
+    kind = _file_kind(path)
     try:
-        if suffix == ".parquet":
+        if kind is not None and kind[1] == "parquet":
             return pd.read_parquet(path)
-        if suffix in (".csv", ".txt"):
+        if kind is not None:
             # strings, no NA guessing, blank lines kept: row k is CSV line k + 2
+            # (a .csv.gz is decompressed on the fly: pandas infers gzip from the name)
             return pd.read_csv(path, dtype="str", keep_default_na=False, skip_blank_lines=False)
     except FileNotFoundError as e:
         raise DataError(f"bars file not found: {path}") from e
-    except (OSError, ValueError, ImportError) as e:
+    except (OSError, ValueError, ImportError, EOFError) as e:
         raise DataError(f"cannot read {path}: {e}") from e
-    raise DataError(f"{path}: unsupported file type {suffix!r} (use .csv or .parquet)")
+    raise DataError(f"{path}: unsupported file type {path.suffix.lower()!r} "
+                    "(use .csv, .csv.gz or .parquet)")
+
+
+def _is_parquet(path: Path) -> bool:
+    return (_file_kind(path) or ("", ""))[1] == "parquet"
 
 
 def _line_numbers(path: Path, n_rows: int) -> np.ndarray:
     # CSV: header is line 1 (assumes no quoted field spans lines); Parquet: rows from 1
-    offset = 1 if path.suffix.lower() == ".parquet" else 2
+    offset = 1 if _is_parquet(path) else 2
     return np.arange(n_rows) + offset
 
 
@@ -373,7 +415,7 @@ class _Locator:
     # is reported, so a million-row file does not build a million strings
     def __init__(self, paths: list[Path], source_codes: np.ndarray, lines: np.ndarray):
         self.labels = [
-            (p.name, "row " if p.suffix.lower() == ".parquet" else "") for p in paths
+            (p.name, "row " if _is_parquet(p) else "") for p in paths
         ]
         self.source_codes = source_codes
         self.lines = lines
@@ -426,10 +468,13 @@ def _read_bars_table(path: Path, default_ticker: str | None, report: LoadReport)
         report.notes.append(f"{path.name}: no vwap column; vwap = (high+low+close)/3 for all rows")
         raw["vwap"] = np.nan
     raw["_vwap_absent"] = "vwap" not in columns
+    if "adj_close" not in raw.columns:
+        raw["adj_close"] = np.nan
+    raw["_adj_absent"] = "adj_close" not in columns
     raw["_line"] = _line_numbers(path, len(raw))
     raw["_source"] = 0
     # blank CSV lines are not data rows
-    blank = np.logical_and.reduce([_is_empty(raw[c]) for c in BAR_ALIASES])
+    blank = np.logical_and.reduce([_is_empty(raw[c]) for c in BAR_ALIASES if c in columns])
     if blank.any():
         report.notes.append(f"{path.name}: {int(blank.sum())} blank lines ignored")
     return raw.loc[~blank].reset_index(drop=True)
@@ -482,14 +527,55 @@ def _validate_bars(raw: pd.DataFrame, sources: list[Path], report: LoadReport) -
         drop("ohlc_inconsistent", outside,
              lambda i: f"open={o[i]} close={c[i]} outside [{low[i]}, {h[i]}]")
     drop("non_session_date", _non_session(dates, report), lambda i: str(dates.iloc[i].date()))
+    factor = _adjustment_factor(raw, c, drop)
     bars = pd.DataFrame({"date": dates, "ticker": tickers, **numbers})
     bars["vwap"] = _vwap(raw, h, low, c, alive, where, report)
-    bars = bars.loc[alive]
+    absent = raw["_adj_absent"].to_numpy(dtype=bool)
+    if absent.any() and not absent.all():
+        report.notes.append(f"{int(absent.sum())} rows come from files without an adjusted "
+                            "close: left unadjusted")
+    if not absent.all():
+        bars = _total_return_basis(bars.loc[alive], factor[alive], report)
+    else:
+        bars = bars.loc[alive]
     dup = bars.duplicated(["date", "ticker"], keep="last").to_numpy()
     kept = where.subset(alive)
     report.add("duplicate", int(dup.sum()), _examples(kept, dup, lambda i: (
         f"{bars['ticker'].iloc[i]} {bars['date'].iloc[i].date()} (a later row is kept)")))
     return normalize_bars(bars.loc[~dup])
+
+
+def _adjustment_factor(raw: pd.DataFrame, close: np.ndarray, drop) -> np.ndarray:
+    """``adj_close / close`` per row (1 where the file has no adjusted close).
+
+    Rows whose file has the column but whose value is empty, unreadable or
+    <= 0 are dropped through ``drop`` (rule ``bad_adj_close``).
+    """
+    absent = raw["_adj_absent"].to_numpy(dtype=bool)
+    if absent.all():
+        return np.ones(len(raw))
+    adj = _to_number(raw["adj_close"])
+    with np.errstate(invalid="ignore"):
+        bad = ~absent & ~(adj > 0)
+    drop("bad_adj_close", bad, raw["adj_close"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(absent | bad, 1.0, adj / close)
+
+
+def _total_return_basis(bars: pd.DataFrame, factor: np.ndarray, report: LoadReport
+                        ) -> pd.DataFrame:
+    """Scale prices by ``factor`` and volume by its inverse; the rule goes into the notes."""
+    bars = bars.copy()
+    for column in (*_PRICES, "vwap"):
+        bars[column] = bars[column].to_numpy() * factor
+    bars["volume"] = bars["volume"].to_numpy() / factor
+    changed = int(np.sum(np.abs(factor - 1.0) > 1e-12))
+    report.notes.append(
+        "adjusted close used: open, high, low, close and vwap x (adj_close / close), volume / "
+        f"(adj_close / close), so dividends and splits are not price moves ({changed} of "
+        f"{len(bars)} rows changed; factor range "
+        f"{factor.min() if len(factor) else 1.0:.6g}..{factor.max() if len(factor) else 1.0:.6g})")
+    return bars
 
 
 def _parse_dates(values: pd.Series, report: LoadReport) -> pd.Series:
@@ -521,8 +607,16 @@ def _normalize_tickers(values: pd.Series) -> pd.Series:
 def _to_number(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype("float64").to_numpy()
-    return pd.to_numeric(values.astype("str").str.strip(), errors="coerce").astype(
-        "float64").to_numpy()
+    try:
+        # one Arrow cast of the whole column: ~0.1 s per million strings against ~1.8 s for
+        # to_numeric; it parses exactly what to_numeric parses or fails, and any value it
+        # cannot parse (blank, stray spaces, "1,000") sends the column down the forgiving path
+        parsed = pyarrow_compute.cast(pyarrow.array(values, type=pyarrow.string()),
+                                      pyarrow.float64())
+        return parsed.to_numpy(zero_copy_only=False).astype("float64", copy=False)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError, pyarrow.ArrowNotImplementedError):
+        return pd.to_numeric(values.astype("str").str.strip(), errors="coerce").astype(
+            "float64").to_numpy()
 
 
 def _non_session(dates: pd.Series, report: LoadReport) -> np.ndarray:

@@ -23,6 +23,7 @@ from bma_models.models.stacked import StackedModel
 from bma_models.models.stacking import (
     ICWeightedAverage,
     NonNegativeRidgeStack,
+    ValidatedStack,
     cross_sectional_zscore,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "LightGBMRanker",
     "NonNegativeRidgeStack",
     "StackedModel",
+    "ValidatedStack",
     "XGBoostRanker",
     "available_cores",
     "cross_sectional_zscore",

@@ -17,7 +17,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from bma_models.cv import PurgedGroupTimeSeriesSplit, check_purge_covers_horizon
 from bma_models.errors import DataError, SettingsError
-from bma_models.models.canaries import FUTURE_LABEL_IC_THRESHOLD, future_label_canary
+from bma_models.models.canaries import (
+    FUTURE_LABEL_IC_THRESHOLD,
+    future_label_canary,
+    shuffled_label_canary,
+)
 from bma_models.models.first_layer import make_first_layer, threads_per_model
 from bma_models.models.oof import oof_predictions, walk_forward
 from bma_models.models.stacking import ICWeightedAverage, cross_sectional_zscore
@@ -81,6 +85,13 @@ class StackedModel(BaseEstimator):
         cluster); the models it returns are left out of the joblib final fits.
     on_task : callable, optional
         ``on_task(done, total)`` after each first-layer task (progress).
+    reference_models : mapping of str to estimator, optional
+        Models walked through ``cv`` in the same joblib batch as the first layer,
+        on the same features and training target, but neither stacked nor
+        final-fitted: their OOF predictions (``reference_oof_``) are the run's
+        model baselines (e.g. one plain LightGBM).
+    canary_model : estimator, optional
+        The cheap model of the shuffled-label canary; default ``Ridge(alpha=1)``.
 
     Attributes
     ----------
@@ -95,6 +106,12 @@ class StackedModel(BaseEstimator):
         NaN for a meta-learner that has none).
     canary_ : dict or None
         Result of the future-label canary.
+    canaries_ : dict
+        ``{"future_label": ..., "shuffled_label": ...}`` (both run on every
+        ``fit`` when ``label_horizon`` is given; each raises
+        :class:`~bma_models.errors.LeakageError` when it fails).
+    reference_oof_ : DataFrame
+        OOF predictions of ``reference_models`` on the rows of ``oof_``.
     """
 
     def __init__(
@@ -112,6 +129,8 @@ class StackedModel(BaseEstimator):
         n_jobs=1,
         final_fitter=None,
         on_task=None,
+        reference_models=None,
+        canary_model=None,
     ):
         self.first_layer = first_layer
         self.meta = meta
@@ -125,6 +144,8 @@ class StackedModel(BaseEstimator):
         self.n_jobs = n_jobs
         self.final_fitter = final_fitter
         self.on_task = on_task
+        self.reference_models = reference_models
+        self.canary_model = canary_model
 
     def fit(self, X: pd.DataFrame, y: pd.Series, *, fit_params: Mapping | None = None):
         """Walk forward, stack, and fit the final models on all labelled rows.
@@ -147,14 +168,21 @@ class StackedModel(BaseEstimator):
         _check_inputs(X, y)
         first_layer, meta, cv, meta_cv = self._components()
         _check_splits(cv, meta_cv, self.label_horizon)
+        reference = dict(self.reference_models or {})
+        clash = sorted(set(reference) & set(first_layer))
+        if clash:
+            raise SettingsError(f"reference model names {clash} are first-layer names too")
         raw_y, y = y, self._training_target(y)
-        self.canary_ = self._run_canary(X, raw_y, cv)
+        self.canaries_ = self._run_canaries(X, raw_y, cv)
+        self.canary_ = self.canaries_.get("future_label")
         native = {} if self.final_fitter is None else self.final_fitter(
             {n: m for n, m in first_layer.items() if not (fit_params or {}).get(n)}, X, y)
-        self.oof_, local = walk_forward(
-            first_layer, X, y, cv, fit_params=fit_params, backend=self.backend,
-            n_jobs=self.n_jobs, final_fit=[n for n in first_layer if n not in native],
-            on_task=self.on_task)
+        oof, local = walk_forward(
+            {**first_layer, **reference}, X, y, cv, fit_params=fit_params,
+            backend=self.backend, n_jobs=self.n_jobs,
+            final_fit=[n for n in first_layer if n not in native], on_task=self.on_task)
+        self.oof_ = oof.drop(columns=list(reference))
+        self.reference_oof_ = oof[list(reference)]
         self.first_layer_ = {n: native[n] if n in native else local[n] for n in first_layer}
         self.model_names_ = list(first_layer)
         meta_X = self._meta_features(self.oof_[self.model_names_])
@@ -196,14 +224,24 @@ class StackedModel(BaseEstimator):
             meta_cv = PurgedGroupTimeSeriesSplit(n_splits=5, gap=10, embargo=5)
         return dict(first_layer), meta, cv, meta_cv
 
-    def _run_canary(self, X, y, cv):
+    def _run_canaries(self, X, y, cv) -> dict:
         if self.label_horizon is None:
-            logger.warning("StackedModel: no label_horizon, so the future-label canary is skipped")
-            return None
-        return future_label_canary(
+            logger.warning("StackedModel: no label_horizon, so the canaries are skipped")
+            return {}
+        future = future_label_canary(
             X, y, cv, horizon=self.label_horizon, threshold=self.canary_threshold,
             backend=self.backend,
         )
+        model = self.canary_model
+        if model is None:
+            from sklearn.linear_model import Ridge
+
+            model = Ridge(alpha=1.0)
+        name = type(model).__name__.lower()
+        shuffled = shuffled_label_canary({name: model}, X, y, cv, backend=self.backend)[name]
+        logger.info("shuffled-label canary passed: %s OOS rank IC %.4f, bound %.4f", name,
+                    shuffled["rank_ic"], shuffled["threshold"])
+        return {"future_label": future, "shuffled_label": {"model": name, **shuffled}}
 
     def _meta_features(self, predictions: pd.DataFrame) -> pd.DataFrame:
         return cross_sectional_zscore(predictions) if self.standardize else predictions

@@ -10,6 +10,10 @@
   ``horizon``-session periods (every ``horizon``-th OOS date), so the curve
   is a return an investor could have earned, not a sum of overlapping windows.
 * ``chart_sector_weights.png`` -- portfolio weight per sector against the cap.
+* ``chart_baselines.png`` -- cumulative OOS rank IC of the fused score, the
+  stack and its best member against the simple baselines every run is
+  measured against (:mod:`bma_models.baselines`); the title says whether the
+  fused score beats them all.
 
 Every title carries the data source; demo charts start with ``DEMO``.
 """
@@ -24,6 +28,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from bma_models.baselines import BASELINE_COLUMNS
 from bma_models.evaluation import long_short_spread, quantile_returns, rank_ic
 from bma_models.report.excel import sector_exposure
 
@@ -32,7 +37,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["CHART_FILES", "chart_data", "write_charts"]
 
 CHART_FILES: tuple[str, ...] = ("chart_cumulative_ic.png", "chart_quantile_returns.png",
-                                "chart_long_short.png", "chart_sector_weights.png")
+                                "chart_long_short.png", "chart_sector_weights.png",
+                                "chart_baselines.png")
 _SCORES = ("stack", "fused")
 
 
@@ -45,19 +51,25 @@ def chart_data(result) -> dict[str, pd.DataFrame]:
         ``cumulative_ic`` (dates x models), ``quantile_returns`` (quintile x
         {stack, fused}), ``long_short`` (non-overlapping period end dates x
         {stack, fused}, cumulative compounded return), ``sectors`` (the
-        Excel sheet's sector table).
+        Excel sheet's sector table), ``baselines`` (dates x rows of the
+        baseline table: cumulative rank IC).
     """
     oos = result.predictions_oos
     label = oos["label"]
-    models = [c for c in oos.columns if c not in ("fold", "label")]
+    baseline_columns = set(BASELINE_COLUMNS.values())
+    models = [c for c in oos.columns if c not in ("fold", "label", *baseline_columns)]
     cumulative = pd.DataFrame({m: rank_ic(oos[m].dropna(), label) for m in models}).cumsum()
+    table = (result.baselines or {}).get("scores", {})
+    baselines = pd.DataFrame({row: rank_ic(oos[entry["column"]].dropna(), label)
+                              for row, entry in table.items()}).cumsum()
     quantiles = pd.DataFrame({m: quantile_returns(oos[m], label).mean() for m in _SCORES})
     horizon = int(result.settings.labels.horizon)
     spreads = pd.DataFrame({m: long_short_spread(oos[m], label) for m in _SCORES})
     periods = spreads.iloc[::horizon]
     long_short = (1.0 + periods.fillna(0.0)).cumprod() - 1.0
     return {"cumulative_ic": cumulative, "quantile_returns": quantiles,
-            "long_short": long_short, "sectors": sector_exposure(result)}
+            "long_short": long_short, "sectors": sector_exposure(result),
+            "baselines": baselines}
 
 
 def write_charts(directory: str | Path, result, title_prefix: str) -> list[Path]:
@@ -79,6 +91,7 @@ def write_charts(directory: str | Path, result, title_prefix: str) -> list[Path]
         lambda ax: _quantiles(ax, data["quantile_returns"], horizon),
         lambda ax: _long_short(ax, data["long_short"], horizon),
         lambda ax: _sectors(ax, data["sectors"], result.settings.portfolio.sector_cap),
+        lambda ax: _baselines(ax, data["baselines"], result.baselines or {}),
     )
     paths = []
     for name, draw in zip(CHART_FILES, drawers):
@@ -137,3 +150,22 @@ def _sectors(ax, sectors: pd.DataFrame, cap: float) -> str:
     ax.set_xlabel("portfolio weight (%)")
     ax.legend(fontsize=8)
     return "Portfolio weight by sector"
+
+
+def _baselines(ax, cumulative: pd.DataFrame, report: dict) -> str:
+    reference = report.get("reference", "fused")
+    for name in cumulative.columns:
+        main = name == reference
+        ax.plot(cumulative.index, cumulative[name].to_numpy(), label=name,
+                linewidth=2.4 if main else 1.1, alpha=1.0 if main else 0.8,
+                linestyle="-" if main or name in ("stack", "best_member") else "--",
+                color="#C00000" if main and not report.get("beats_all_baselines", True)
+                else None)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_ylabel("cumulative rank IC")
+    ax.legend(fontsize=8, ncol=2)
+    if not report:
+        return "Baselines: not computed"
+    verdict = ("beats every baseline" if report.get("beats_all_baselines")
+               else "does NOT beat every baseline: " + ", ".join(report.get("beaten_by", [])))
+    return f"Cumulative OOS rank IC vs simple baselines: {reference} {verdict}"

@@ -1,6 +1,6 @@
 """``recommendations.xlsx``: the analyst-ready workbook of one run (openpyxl).
 
-Six sheets, each with a banner naming the data source (row 1: title, row 2:
+Seven sheets, each with a banner naming the data source (row 1: title, row 2:
 source and run), the table header on row 3, frozen panes below the header,
 an autofilter over the main table, number formats per column and colour
 scales on the columns an analyst scans first (scores, ICs, weights):
@@ -13,6 +13,10 @@ Recommendations     rank, ticker, sector, score, stack score, expected return,
                     close, ADV, ATR, risk contribution
 Model metrics       per first-layer model, ``stack`` and ``fused``: OOS IC, rank
                     IC, ICIR, rank ICIR, hit rate, long-short, turnover, weight
+Baselines           fused score, stack, best member and the simple baselines on
+                    the same OOS rows: rank IC, ICIR, Newey-West t, long-short,
+                    paired difference vs fused with its t; the verdict (red when
+                    the fused score does not beat every baseline) and a bar chart
 Factor IC           per-factor OOS rank IC / ICIR, category, sign used
 Portfolio & risk    sector weight vs cap; solver, status, fallback, ex-ante vol;
                     factor exposures
@@ -36,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
 from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -43,10 +48,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HEADER_ROW", "SHEETS", "model_metrics_frame", "sector_exposure", "workbook_title",
-           "write_workbook"]
+__all__ = ["HEADER_ROW", "SHEETS", "baseline_verdict", "baselines_frame", "model_metrics_frame",
+           "sector_exposure", "workbook_title", "write_workbook"]
 
-SHEETS: tuple[str, ...] = ("Recommendations", "Model metrics", "Factor IC",
+SHEETS: tuple[str, ...] = ("Recommendations", "Model metrics", "Baselines", "Factor IC",
                            "Portfolio & risk", "Regime", "Run info")
 #: Row of every sheet's table header (rows 1-2 are the banner).
 HEADER_ROW = 3
@@ -75,6 +80,16 @@ _METRIC_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("long_short_mean", "Top-bottom quintile ({h}d)", _PCT3),
     ("top_turnover_mean", "Top-quintile turnover", _PCT), ("n_dates", "OOS dates", _INT),
 )
+_BASELINE_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("row", "Score", None), ("role", "What it is", None), ("rank_ic", "OOS rank IC", _NUM4),
+    ("rank_icir", "Rank ICIR", _NUM3), ("nw_t", "NW t", "0.00"),
+    ("long_short_mean", "Top-bottom quintile ({h}d)", _PCT3),
+    ("diff", "Fused minus this (rank IC)", _NUM4), ("diff_t", "Paired NW t", "0.00"),
+    ("n_dates", "OOS dates", _INT),
+)
+_RED_FONT = Font(bold=True, color="C00000")
+_GREEN_FONT = Font(bold=True, color="006100")
+_RED_FILL = PatternFill("solid", fgColor="FFC7CE")
 _FACTOR_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("factor", "Factor", None), ("category", "Category", None),
     ("sign_used", "Sign used", "0"), ("rank_ic", "OOS rank IC", _NUM4),
@@ -126,10 +141,11 @@ def write_workbook(path: str | Path, result, metrics: dict[str, Any],
     horizon = int(run["horizon"])
     _recommendations_sheet(wb.create_sheet(SHEETS[0]), banner, result.recommendations, horizon)
     _metrics_sheet(wb.create_sheet(SHEETS[1]), banner, metrics, horizon)
-    _factor_sheet(wb.create_sheet(SHEETS[2]), banner, result.factor_ic)
-    _portfolio_sheet(wb.create_sheet(SHEETS[3]), banner, result, metrics)
-    _regime_sheet(wb.create_sheet(SHEETS[4]), banner, result.regimes)
-    _run_info_sheet(wb.create_sheet(SHEETS[5]), banner, metrics, manifest)
+    _baselines_sheet(wb.create_sheet(SHEETS[2]), banner, metrics, horizon)
+    _factor_sheet(wb.create_sheet(SHEETS[3]), banner, result.factor_ic)
+    _portfolio_sheet(wb.create_sheet(SHEETS[4]), banner, result, metrics)
+    _regime_sheet(wb.create_sheet(SHEETS[5]), banner, result.regimes)
+    _run_info_sheet(wb.create_sheet(SHEETS[6]), banner, metrics, manifest)
     path = Path(path)
     wb.save(path)
     logger.info("workbook written: %s (%d sheets)", path, len(wb.sheetnames))
@@ -254,6 +270,68 @@ def _metrics_sheet(ws, banner: _Banner, metrics: dict[str, Any], horizon: int) -
     ws.cell(row=last_row + 2, column=1, value=note).font = Font(italic=True)
 
 
+def baselines_frame(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One row per score of ``metrics.json`` ``baselines`` (fused first)."""
+    table = (metrics.get("baselines") or {}).get("scores", {})
+    rows = []
+    for row, entry in table.items():
+        versus = entry.get("vs_reference") or {}
+        rows.append({"row": row, "role": entry["role"], "rank_ic": entry["rank_ic"],
+                     "rank_icir": entry["rank_icir"], "nw_t": entry["nw_t"],
+                     "long_short_mean": entry["long_short_mean"],
+                     "diff": versus.get("mean"), "diff_t": versus.get("nw_t"),
+                     "n_dates": entry["n_dates"]})
+    return pd.DataFrame(rows, columns=[key for key, _, _ in _BASELINE_COLUMNS])
+
+
+def baseline_verdict(metrics: dict[str, Any]) -> tuple[str, bool]:
+    """The sentence the workbook shows and whether it is good news."""
+    report = metrics.get("baselines") or {}
+    if not report:
+        return "baselines not computed", False
+    reference = report["reference"]
+    if report["beats_all_baselines"]:
+        return (f"OK: the {reference} score beats every baseline on mean OOS rank IC "
+                "(see the paired t for how sure that is)"), True
+    return (f"WARNING: the {reference} score does NOT beat every baseline: "
+            f"{', '.join(report['beaten_by'])} score at least as well on the same OOS "
+            "dates. Do not trade it as if it had an edge over them."), False
+
+
+def _baselines_sheet(ws, banner: _Banner, metrics: dict[str, Any], horizon: int) -> None:
+    banner.write(ws, "Baselines (out of sample)")
+    frame = baselines_frame(metrics)
+    last_row, _ = _table(ws, frame, _BASELINE_COLUMNS, fmt={"h": horizon})
+    _color_scale(ws, _column_of(_BASELINE_COLUMNS, "rank_ic"), HEADER_ROW + 1, last_row)
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=2)
+    verdict, good = baseline_verdict(metrics)
+    cell = ws.cell(row=last_row + 2, column=1, value=verdict)
+    cell.font = _GREEN_FONT if good else _RED_FONT
+    if not good:
+        cell.fill = _RED_FILL
+        # the fused row (first) in red as well
+        for j in range(1, len(_BASELINE_COLUMNS) + 1):
+            ws.cell(row=HEADER_ROW + 1, column=j).font = _RED_FONT
+    lags = (metrics.get("baselines") or {}).get("nw_lags")
+    note = (f"Rank IC = per-date Spearman vs the label, averaged over the run's OOS dates; "
+            f"NW t = Newey-West t of that mean with {lags} lags (covers the overlap of "
+            f"{horizon}-session labels); paired = per-date difference fused minus the row, "
+            "same dates. |t| < 2 is not a finding.")
+    ws.cell(row=last_row + 3, column=1, value=note).font = Font(italic=True)
+    if len(frame):
+        chart = BarChart()
+        chart.type = "bar"
+        chart.title = "OOS rank IC: fused vs baselines"
+        chart.y_axis.title = "mean rank IC"
+        column = _column_of(_BASELINE_COLUMNS, "rank_ic")
+        chart.add_data(Reference(ws, min_col=column, min_row=HEADER_ROW, max_row=last_row),
+                       titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=1, min_row=HEADER_ROW + 1, max_row=last_row))
+        chart.legend = None
+        chart.height, chart.width = 7.5, 16
+        ws.add_chart(chart, f"A{last_row + 5}")
+
+
 def _factor_sheet(ws, banner: _Banner, factor_ic: pd.DataFrame) -> None:
     banner.write(ws, "Factor IC (out of sample)")
     last_row, _ = _table(ws, factor_ic, _FACTOR_COLUMNS)
@@ -324,26 +402,43 @@ def _run_info_sheet(ws, banner: _Banner, metrics: dict[str, Any],
     banner.write(ws, "Run info")
     run, data = metrics["run"], manifest.get("data", {})
     canary = (metrics.get("canaries") or {}).get("future_label") or {}
+    shuffled = (metrics.get("canaries") or {}).get("shuffled_label") or {}
     rows: list[tuple[str, Any, str | None]] = [
         ("Run id", run["id"], None), ("Source", run["source_label"], None),
         ("Demo data", "YES - synthetic, not real prices" if run["is_demo"] else "no", None),
         ("First session", run["start"], None), ("Last session", run["end"], None),
         ("Prediction date", run["prediction_date"], None),
         ("Label horizon (sessions)", run["horizon"], _INT),
+        ("Label", _label_text(run), None),
         ("Tickers", run["n_tickers"], _INT), ("Sessions", run["n_dates"], _INT),
         ("Config SHA-256", manifest.get("config_sha256"), None),
         ("Data SHA-256", data.get("sha256"), None), ("Bars", data.get("rows"), _INT),
         ("Seed", manifest.get("seed"), None),
         ("Command line", " ".join(manifest.get("command_line", [])), None),
         ("Future-label canary", _canary_text(canary), None),
+        ("Shuffled-label canary", _canary_text(shuffled), None),
+        ("Baselines", baseline_verdict(metrics)[0], None),
     ]
     rows += [(f"Time: {stage} (s)", value, "0.00")
              for stage, value in metrics.get("timings_s", {}).items()]
     rows += [(f"Version: {name}", version, None)
              for name, version in manifest.get("packages", {}).items()]
     last = _key_values(ws, rows, col=1)
+    if not baseline_verdict(metrics)[1]:
+        row = HEADER_ROW + 1 + [key for key, _, _ in rows].index("Baselines")
+        ws.cell(row=row, column=2).font = _RED_FONT
+        ws.cell(row=row, column=2).fill = _RED_FILL
     ws.auto_filter.ref = f"A{HEADER_ROW}:B{last}"
     ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=1)
+
+
+def _label_text(run: dict[str, Any]) -> str:
+    h, lag = run["horizon"], run.get("feature_lag")
+    entry = run.get("label_entry", "close")
+    bought = "open(T+1)" if entry == "next_open" else "close(T)"
+    known = "the close of T" if not lag else f"the close of T-{lag}"
+    return (f"close(T+{h}) / {bought} - 1; the score of row T uses data up to {known} "
+            f"(entry: {entry}, feature lag {lag})")
 
 
 def _canary_text(canary: dict[str, Any]) -> str:

@@ -7,11 +7,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from bma_models.errors import SettingsError
 from bma_models.evaluation import (
     evaluate,
     hit_rate,
+    ic_summary,
     icir,
     long_short_spread,
+    newey_west_lags,
+    newey_west_tstat,
+    paired_difference,
     per_date_ic,
     quantile_buckets,
     quantile_returns,
@@ -92,3 +97,60 @@ def test_evaluate_reports_every_metric_per_model_and_fold(two_dates):
     assert good["n_dates"] == 2
     assert report["bad"]["rank_ic_mean"] == pytest.approx(-0.7)
     assert report["bad"]["hit_rate"] == 0.0
+
+
+def _newey_west_reference(x, lags):
+    # textbook sandwich of an OLS on a constant, written as the long-run variance matrix
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    e = x - x.mean()
+    weights = np.array([1.0 if k == 0 else 1.0 - k / (lags + 1) for k in range(n)])
+    lag_of = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    kernel = np.where(lag_of <= lags, weights[lag_of], 0.0)
+    long_run = e @ kernel @ e / n
+    return x.mean() / np.sqrt(long_run / n)
+
+
+@pytest.mark.parametrize("lags", [0, 1, 5, 12])
+def test_newey_west_tstat_equals_the_long_run_variance_sandwich(lags):
+    x = np.random.default_rng(lags).standard_normal(300) * 0.05 + 0.01
+    assert newey_west_tstat(x, lags) == pytest.approx(_newey_west_reference(x, lags), rel=1e-12)
+    # lags = 0 is the iid t-statistic with the population (ddof=0) standard deviation
+    if lags == 0:
+        assert newey_west_tstat(x, 0) == pytest.approx(x.mean() / x.std() * np.sqrt(x.size))
+
+
+def test_newey_west_tstat_corrects_the_overlap_of_multi_day_labels():
+    # 5-day sums of iid daily values overlap like the ICs of 5-day labels: an MA(4) series.
+    # Its naive t is inflated by about sqrt(5); Newey-West with 5 lags brings it back.
+    rng = np.random.default_rng(0)
+    ts_naive, ts_nw = [], []
+    for _ in range(200):
+        daily = rng.standard_normal(1004)
+        overlapping = np.convolve(daily, np.ones(5), mode="valid")
+        ts_naive.append(newey_west_tstat(overlapping, 0))
+        ts_nw.append(newey_west_tstat(overlapping, 5))
+    assert 1.8 < np.std(ts_naive) < 2.6          # sqrt(5) = 2.24 under the null
+    assert 0.85 < np.std(ts_nw) < 1.25
+
+
+def test_newey_west_lags_cover_the_horizon_and_the_automatic_rule():
+    assert newey_west_lags(1000, horizon=5) == 6   # floor(4 * 10 ** (2/9)) = 6
+    assert newey_west_lags(100, horizon=5) == 5
+    assert newey_west_lags(100, horizon=1) == 4
+    with pytest.raises(SettingsError):
+        newey_west_lags(100, horizon=0)
+
+
+def test_paired_difference_uses_common_dates_only():
+    dates = pd.bdate_range("2024-01-01", periods=40)
+    a = pd.Series(np.linspace(0.0, 0.1, 40), index=dates)
+    b = pd.Series(0.02, index=dates[5:])
+    result = paired_difference(a, b, lags=2)
+    diff = a.iloc[5:] - 0.02
+    assert result["n_dates"] == 35
+    assert result["mean"] == pytest.approx(diff.mean())
+    assert result["nw_t"] == pytest.approx(newey_west_tstat(diff.to_numpy(), 2))
+    summary = ic_summary(a, lags=2)
+    assert summary == {"mean": pytest.approx(a.mean()), "icir": pytest.approx(icir(a)),
+                       "nw_t": pytest.approx(newey_west_tstat(a.to_numpy(), 2)), "n_dates": 40}

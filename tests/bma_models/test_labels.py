@@ -32,6 +32,24 @@ def test_forward_return_uses_the_close_horizon_sessions_ahead(market_with_halts)
     assert label.loc[_grid(bars)[-5:]].isna().all()
 
 
+def test_next_open_label_buys_at_the_next_sessions_open(market_with_halts):
+    bars, _ = market_with_halts
+    label = forward_returns(bars, horizon=5, entry="next_open")
+    close = bars.pivot(index="date", columns="ticker", values="close")
+    opens = bars.pivot(index="date", columns="ticker", values="open")
+    expected = (close.shift(-5) / opens.shift(-1) - 1).stack().reindex(label.index)
+    np.testing.assert_allclose(label, expected, rtol=1e-12, equal_nan=True)
+    assert label.notna().sum() > 0.8 * len(label)
+    with pytest.raises(SettingsError, match="entry"):
+        forward_returns(bars, horizon=5, entry="vwap")
+
+
+def test_a_close_label_with_unlagged_features_is_refused(market):
+    bars, reference = market
+    with pytest.raises(SettingsError, match="lagged >= 1"):
+        build_dataset(bars, reference, specs=["mom_5"], base_lag=0, safety_gap=0)
+
+
 def test_forward_return_is_nan_when_the_future_bar_is_missing():
     bars = pd.DataFrame({
         "date": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-02",
@@ -136,11 +154,13 @@ def test_checker_rejects_a_label_whose_window_is_not_in_the_data(market):
         check_alignment(lagged.features, label, 1, 5, _grid(bars), feature_asof=lagged.asof)
 
 
-@pytest.mark.parametrize(("base_lag", "safety_gap"), [(1, 3), (0, 0), (2, 0)])
-def test_build_dataset_splits_training_and_inference_rows(market, base_lag, safety_gap):
+@pytest.mark.parametrize(("base_lag", "safety_gap", "entry"),
+                         [(1, 3, "close"), (0, 0, "next_open"), (2, 0, "close")])
+def test_build_dataset_splits_training_and_inference_rows(market, base_lag, safety_gap, entry):
     bars, reference = market
     X, y, relevance, meta = build_dataset(bars, reference, horizon=5, base_lag=base_lag,
-                                          safety_gap=safety_gap)
+                                          safety_gap=safety_gap, entry=entry)
+    pd.testing.assert_series_equal(y, forward_returns(bars, 5, entry).reindex(y.index))
     grid = _grid(bars)
     assert meta.lag == base_lag + safety_gap and meta.horizon == 5
     assert X.index.equals(y.index) and X.index.equals(relevance.index)

@@ -62,3 +62,15 @@ def test_bma_models_settings_does_not_import_autotrader():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_close_label_needs_lagged_features_and_next_open_allows_lag_zero():
+    with pytest.raises(SettingsError) as info:
+        ResearchSettings.from_mapping({"labels": {"entry": "close"},
+                                       "features": {"base_lag": 0, "safety_gap": 0}})
+    assert set(info.value.keys) == {"labels.entry", "features.base_lag", "features.safety_gap"}
+    fresh = ResearchSettings.from_mapping({"labels": {"entry": "next_open"},
+                                           "features": {"base_lag": 0, "safety_gap": 0}})
+    assert fresh.labels.entry == "next_open"
+    with pytest.raises(SettingsError):
+        ResearchSettings.from_mapping({"labels": {"entry": "vwap"}})

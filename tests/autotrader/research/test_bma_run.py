@@ -12,7 +12,13 @@ import pytest
 from autotrader.research.cli import main
 from autotrader.services.recommendations import load_recent_returns, load_recommendations
 from bma_models.data.demo import demo_market
-from bma_models.evaluation import evaluate, per_date_ic, rank_ic
+from bma_models.evaluation import (
+    evaluate,
+    newey_west_lags,
+    newey_west_tstat,
+    per_date_ic,
+    rank_ic,
+)
 from bma_models.labels import forward_returns
 from bma_models.risk import FactorRiskModel, risk_inputs_from_bars
 
@@ -81,7 +87,8 @@ def test_oos_metrics_are_recomputable_from_predictions_and_input_data(demo_run):
     metrics = json.loads((demo_run / "metrics.json").read_text())
     oos = pd.read_parquet(demo_run / "predictions_oos.parquet").set_index(["date", "ticker"])
     market = demo_market(n_tickers=120, n_sessions=500, seed=7, end=metrics["run"]["end"])
-    label = forward_returns(market.bars, metrics["run"]["horizon"]).reindex(oos.index)
+    label = forward_returns(market.bars, metrics["run"]["horizon"],
+                            metrics["dataset"]["label_entry"]).reindex(oos.index)
     # the file carries the realised label last: exactly the return rebuilt from the bars,
     # rounded to the stored float32 (the precision every reported metric was computed from)
     label = label.astype(np.float32)
@@ -109,9 +116,11 @@ def test_predictions_are_float32_parquet_and_reproduce_every_oos_metric_exactly(
     metrics = json.loads((demo_run / "metrics.json").read_text())
     oos = pd.read_parquet(demo_run / "predictions_oos.parquet").set_index(["date", "ticker"])
     scores = ["ridge", "lightgbm", "stack", "fused"]
-    assert list(oos.columns) == ["fold", *scores, "label"]
-    assert (oos[[*scores, "label"]].dtypes == np.float32).all()
-    recomputed = evaluate(oos.drop(columns=["label"]), oos["label"])
+    baselines = ["baseline_reversal_5", "baseline_momentum_20", "baseline_low_vol_60",
+                 "baseline_lightgbm_plain"]
+    assert list(oos.columns) == ["fold", *scores, *baselines, "label"]
+    assert (oos[[*scores, *baselines, "label"]].dtypes == np.float32).all()
+    recomputed = evaluate(oos[["fold", *scores]], oos["label"])
     for model in scores:
         reported, mine = metrics["oos"][model], recomputed[model]
         assert reported["ic"] == mine["ic_mean"] and reported["rank_ic"] == mine["rank_ic_mean"]
@@ -184,3 +193,51 @@ def test_bad_input_exits_non_zero_with_a_clear_message(tmp_path, caplog):
                  "--output", str(tmp_path / "out")]) == 2
     assert "missing.csv: no such file" in caplog.text
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_baselines_are_recomputable_from_predictions_and_input_data(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    report = metrics["baselines"]
+    oos = pd.read_parquet(demo_run / "predictions_oos.parquet").set_index(["date", "ticker"])
+    market = demo_market(n_tickers=120, n_sessions=500, seed=7, end=metrics["run"]["end"])
+    lag, horizon = metrics["dataset"]["lag"], metrics["run"]["horizon"]
+    # the price baselines rebuilt from the bars, ticker by ticker on the market's sessions
+    close = market.bars.pivot(index="date", columns="ticker", values="close")
+    daily = close / close.shift(1) - 1
+    rebuilt = {
+        "reversal_5": -(close / close.shift(5) - 1),
+        "momentum_20": close / close.shift(20) - 1,
+        "low_vol_60": -daily.rolling(60).std(),
+    }
+    columns = {"fused": oos["fused"], "stack": oos["stack"],
+               "best_member": oos[report["best_member"]],
+               "lightgbm_plain": oos["baseline_lightgbm_plain"]}
+    for name, panel in rebuilt.items():
+        values = panel.shift(lag).stack().rename_axis(["date", "ticker"])
+        # stored (and scored) at the run's float32 precision
+        columns[name] = values.reindex(oos.index).astype(np.float32)
+        stored = oos[f"baseline_{name}"]
+        assert ((stored == columns[name]) | (stored.isna() & columns[name].isna())).all()
+    ics = {name: rank_ic(score.dropna(), oos["label"]) for name, score in columns.items()}
+    lags = newey_west_lags(len(ics["fused"]), horizon)
+    assert report["nw_lags"] == lags
+    assert set(report["scores"]) == set(columns)
+    assert report["best_member"] == max(["ridge", "lightgbm"],
+                                        key=lambda m: metrics["oos"][m]["rank_ic"])
+    for name, ic in ics.items():
+        row = report["scores"][name]
+        assert row["rank_ic"] == pytest.approx(ic.mean(), abs=1e-12)
+        assert row["rank_icir"] == pytest.approx(ic.mean() / ic.std(), abs=1e-9)
+        assert row["nw_t"] == pytest.approx(newey_west_tstat(ic.to_numpy(), lags), rel=1e-9)
+        assert row["n_dates"] == len(ic)
+        if name != "fused":
+            diff = (ics["fused"] - ic).dropna()
+            assert row["vs_reference"]["mean"] == pytest.approx(diff.mean(), abs=1e-12)
+            assert row["vs_reference"]["nw_t"] == pytest.approx(
+                newey_west_tstat(diff.to_numpy(), lags), rel=1e-9)
+    beaten_by = [n for n in ("reversal_5", "momentum_20", "low_vol_60", "lightgbm_plain")
+                 if not ics["fused"].mean() > ics[n].mean()]
+    assert report["beaten_by"] == beaten_by
+    assert report["beats_all_baselines"] == (not beaten_by)
+    canaries = metrics["canaries"]
+    assert canaries["future_label"]["passed"] and canaries["shuffled_label"]["passed"]

@@ -249,3 +249,68 @@ def test_us_style_dates_are_parsed_month_first_and_noted(tmp_path):
     bars, report = load_bars_file(path)
     assert bars["date"].tolist() == [pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03")]
     assert any("month-first" in note for note in report.notes)
+
+
+# a 2:1 split after the close of 2024-01-03 and a $1 dividend going ex on 2024-01-05:
+# the split-adjusted prices show the dividend as a drop, the adjusted close does not
+ADJUSTED_CSV = """\
+date,ticker,open,high,low,close,Adj Close,volume
+2024-01-02,ACME,50,51,49,50,45,1000
+2024-01-03,ACME,50,51,49,50,45,2000
+2024-01-04,ACME,50,51,49,50,45,3000
+2024-01-05,ACME,49,50,48,49,49,4000
+2024-01-08,ACME,49,50,48,49,49,5000
+"""
+
+
+def test_adjusted_close_puts_prices_on_a_total_return_basis_and_is_noted(tmp_path):
+    bars, report = load_bars_file(_write(tmp_path, "adj.csv", ADJUSTED_CSV))
+    factor = np.array([0.9, 0.9, 0.9, 1.0, 1.0])
+    np.testing.assert_allclose(bars["close"], [45, 45, 45, 49, 49])
+    np.testing.assert_allclose(bars["open"], np.array([50, 50, 50, 49, 49]) * factor)
+    np.testing.assert_allclose(bars["high"], np.array([51, 51, 51, 50, 50]) * factor)
+    np.testing.assert_allclose(bars["low"], np.array([49, 49, 49, 48, 48]) * factor)
+    np.testing.assert_allclose(bars["volume"], np.array([1, 2, 3, 4, 5]) * 1000 / factor)
+    # the vwap fallback is computed on the adjusted prices; dollar volume is unchanged
+    np.testing.assert_allclose(bars["vwap"], (bars["high"] + bars["low"] + bars["close"]) / 3)
+    np.testing.assert_allclose(bars["close"] * bars["volume"],
+                               np.array([50, 50, 50, 49, 49]) * np.array([1, 2, 3, 4, 5]) * 1e3)
+    # the ex-dividend day is a gain on the total-return basis (45 -> 49), not a -2 % drop
+    assert bars["close"].pct_change().iloc[3] == pytest.approx(49 / 45 - 1)
+    assert any("adjusted close used" in note and "3 of 5 rows" in note
+               for note in report.notes)
+
+
+def test_bad_adjusted_close_drops_the_row_and_without_the_column_nothing_changes(tmp_path):
+    text = ADJUSTED_CSV.replace("2024-01-04,ACME,50,51,49,50,45,", "2024-01-04,ACME,50,51,49,50,,")
+    text = text.replace("2024-01-08,ACME,49,50,48,49,49,", "2024-01-08,ACME,49,50,48,49,-1,")
+    bars, report = load_bars_file(_write(tmp_path, "badadj.csv", text))
+    assert report.counts["bad_adj_close"] == 2
+    assert report.issues["bad_adj_close"].examples == ["badadj.csv:4: ''", "badadj.csv:6: '-1'"]
+    assert len(bars) == 3 and report.rows_read == report.rows_kept + report.rows_dropped
+    plain = "\n".join(",".join(f for i, f in enumerate(line.split(",")) if i != 6)
+                      for line in ADJUSTED_CSV.splitlines())
+    bars, report = load_bars_file(_write(tmp_path, "plain.csv", plain))
+    np.testing.assert_allclose(bars["close"], [50, 50, 50, 49, 49])
+    np.testing.assert_allclose(bars["volume"], [1000, 2000, 3000, 4000, 5000])
+    assert not any("adjusted close" in note for note in report.notes)
+
+
+def test_gzip_csv_and_parquet_with_adjusted_close_load_alike(tmp_path):
+    frame = pd.read_csv(_write(tmp_path, "adj.csv", ADJUSTED_CSV))
+    frame.to_csv(tmp_path / "adj.csv.gz", index=False, compression="gzip")
+    frame.rename(columns={"Adj Close": "adjclose"}).to_parquet(tmp_path / "adj.parquet")
+    from_csv, _ = load_bars_file(tmp_path / "adj.csv")
+    from_gzip, gzip_report = load_bars_file(tmp_path / "adj.csv.gz")
+    from_parquet, parquet_report = load_bars_file(tmp_path / "adj.parquet")
+    pd.testing.assert_frame_equal(from_gzip, from_csv)
+    pd.testing.assert_frame_equal(from_parquet, from_csv)
+    assert any("adjusted close used" in note for note in gzip_report.notes)
+    assert any("adjusted close used" in note for note in parquet_report.notes)
+    # a directory of per-ticker .csv.gz files takes the ticker from the name before .csv.gz
+    folder = tmp_path / "per_ticker"
+    folder.mkdir()
+    frame.drop(columns="ticker").to_csv(folder / "ACME.csv.gz", index=False)
+    market = CsvSource(folder).load()
+    assert market.tickers == ["ACME"]
+    np.testing.assert_allclose(market.bars["close"], from_csv["close"])

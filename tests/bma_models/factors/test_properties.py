@@ -49,15 +49,18 @@ def test_changing_prices_after_d_never_changes_a_feature_dated_at_or_before_d(d,
 
 @settings(max_examples=30, deadline=None)
 @given(t=st.integers(0, N_SESSIONS - 11), horizon=st.integers(1, 10),
-       seed=st.integers(0, 2**32 - 1))
-def test_label_at_t_depends_only_on_prices_in_t_to_t_plus_horizon(t, horizon, seed):
-    label = forward_returns(BARS, horizon)
+       seed=st.integers(0, 2**32 - 1), entry=st.sampled_from(["close", "next_open"]))
+def test_label_at_t_depends_only_on_prices_in_t_to_t_plus_horizon(t, horizon, seed, entry):
+    label = forward_returns(BARS, horizon, entry)
     dates = BARS["date"].to_numpy()
-    inside = (dates >= DATES[t]) & (dates <= DATES[t + horizon])
-    outside_changed = forward_returns(_perturb(BARS, ~inside, seed), horizon)
+    # a close label buys at close(T); a next-open label at open(T+1), after everything of T
+    first = DATES[t] if entry == "close" else DATES[t + 1]
+    inside = (dates >= first) & (dates <= DATES[t + horizon])
+    outside_changed = forward_returns(_perturb(BARS, ~inside, seed), horizon, entry)
     on_t = label.index.get_level_values("date") == DATES[t]
     _assert_same(outside_changed[on_t], label[on_t])
-    end_changed = forward_returns(_perturb(BARS, dates == DATES[t + horizon], seed), horizon)
+    end_changed = forward_returns(_perturb(BARS, dates == DATES[t + horizon], seed), horizon,
+                                  entry)
     known = on_t & label.notna().to_numpy()
     assert known.any()
     assert (end_changed[known] != label[known]).all()

@@ -103,3 +103,4 @@ def test_shuffle_within_dates_permutes_labels_only_inside_each_date(panel):
     pd.testing.assert_series_equal(
         mixed.groupby(level="date").sum(), reordered.groupby(level="date").sum()
     )
+

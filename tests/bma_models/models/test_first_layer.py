@@ -12,6 +12,7 @@ from bma_models.errors import DataError, SettingsError
 from bma_models.evaluation import rank_ic
 from bma_models.models import (
     DEFAULT_ENABLED,
+    DEFAULT_PARAMS,
     MODEL_NAMES,
     ICWeightedAverage,
     LightGBMRanker,
@@ -21,6 +22,7 @@ from bma_models.models import (
     relevance_from_label,
     threads_per_model,
 )
+from bma_models.models.stacking import ValidatedStack
 
 
 @parametrize_with_checks(
@@ -29,6 +31,7 @@ from bma_models.models import (
         XGBoostRanker(n_estimators=3, random_state=0),
         NonNegativeRidgeStack(),
         ICWeightedAverage(),
+        ValidatedStack(),
     ],
 )
 def test_estimators_pass_sklearn_checks(estimator, check):
@@ -53,7 +56,8 @@ def test_factory_merges_overrides_onto_defaults():
     models = make_first_layer(["ridge", "lightgbm"], params={"lightgbm": {"num_leaves": 7}})
     assert list(models) == ["ridge", "lightgbm"]
     assert models["lightgbm"].get_params()["num_leaves"] == 7
-    assert models["lightgbm"].get_params()["learning_rate"] == 0.05
+    assert models["lightgbm"].get_params()["learning_rate"] == \
+        DEFAULT_PARAMS["lightgbm"]["learning_rate"]
 
 
 @pytest.mark.parametrize(

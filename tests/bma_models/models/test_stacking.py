@@ -15,6 +15,7 @@ from bma_models.models import (
     ICWeightedAverage,
     NonNegativeRidgeStack,
     StackedModel,
+    ValidatedStack,
     cross_sectional_zscore,
     make_first_layer,
 )
@@ -210,3 +211,73 @@ def test_models_train_on_the_per_date_zscored_label_unless_raw_is_asked(panel):
     assert raw.first_layer_["m"].mean_ == pytest.approx(shifted.mean())
     with pytest.raises(SettingsError, match="target must be"):
         StackedModel({"m": MeanLabel()}, cv=CV, meta_cv=META_CV, target="rank").fit(X, y)
+
+
+def test_reference_models_walk_forward_beside_the_first_layer_but_are_not_stacked(panel):
+    from sklearn.linear_model import Ridge
+
+    from bma_models.models import oof_predictions
+
+    X, y = panel
+    model = StackedModel(make_first_layer(["ridge"]), cv=CV, meta_cv=META_CV, label_horizon=5,
+                         backend="sequential",
+                         reference_models={"plain": Ridge(alpha=10.0)}).fit(X, y)
+    assert list(model.oof_.columns) == ["ridge", "fold"]
+    assert list(model.reference_oof_.columns) == ["plain"]
+    assert model.weights_.index.tolist() == ["ridge"] and "plain" not in model.first_layer_
+    # the same OOF as the reference model walked alone on the training target (z-scored)
+    target = cross_sectional_zscore(y.to_frame())["label"]
+    alone = oof_predictions({"plain": Ridge(alpha=10.0)}, X, target, CV, backend="sequential")
+    np.testing.assert_allclose(model.reference_oof_["plain"], alone["plain"], rtol=1e-10)
+    with pytest.raises(SettingsError, match="first-layer names"):
+        StackedModel(make_first_layer(["ridge"]), cv=CV, meta_cv=META_CV,
+                     reference_models={"ridge": Ridge()}).fit(X, y)
+
+
+def test_both_canaries_run_on_every_fit_and_are_reported(fitted):
+    assert set(fitted.canaries_) == {"future_label", "shuffled_label"}
+    assert fitted.canaries_["future_label"] is fitted.canary_
+    shuffled = fitted.canaries_["shuffled_label"]
+    assert shuffled["model"] == "ridge" and shuffled["passed"]
+    assert abs(shuffled["rank_ic"]) <= shuffled["threshold"]
+
+
+def _members(seed, n_dates=400, n_names=60, noise=(3.0, 3.0, 3.0)):
+    rng = np.random.default_rng(seed)
+    index = pd.MultiIndex.from_product(
+        [pd.bdate_range("2021-01-04", periods=n_dates), [f"N{i}" for i in range(n_names)]],
+        names=["date", "ticker"])
+    y = pd.Series(rng.standard_normal(len(index)), index=index)
+    X = pd.DataFrame({f"m{j}": y + s * rng.standard_normal(len(index))
+                      for j, s in enumerate(noise)}, index=index)
+    return cross_sectional_zscore(X), y
+
+
+def test_validated_stack_keeps_the_equal_average_of_comparable_members():
+    X, y = _members(0)
+    stack = ValidatedStack().fit(X, y)
+    assert stack.choice_ == "equal"
+    np.testing.assert_allclose(stack.weights_, 1 / 3)
+    np.testing.assert_allclose(stack.predict(X), X.mean(axis=1))
+    # the average of three equally noisy members beats each of them
+    assert stack.candidate_ic_["equal"] > max(stack.candidate_ic_[f"member:{j}"]
+                                              for j in range(3))
+
+
+def test_validated_stack_takes_a_member_that_is_proven_better_than_the_average():
+    X, y = _members(1, noise=(1.0, 30.0, 30.0))  # one good member, two nearly pure noise
+    stack = ValidatedStack().fit(X, y)
+    # member 0 alone, or the IC-softmax weights that put (almost) all weight on it
+    assert stack.choice_ in ("member:0", "ic_weighted")
+    np.testing.assert_allclose(stack.weights_, [1.0, 0.0, 0.0], atol=1e-6)
+    assert stack.candidate_t_["member:0"] >= 2.0
+    # it is never worse than its best member on the rows it was fitted on
+    assert stack.candidate_ic_[stack.choice_] == max(stack.candidate_ic_.values())
+    with pytest.raises(SettingsError, match="min_t"):
+        ValidatedStack(min_t=-1).fit(X, y)
+
+
+def test_validated_stack_without_a_bar_follows_the_best_training_ic():
+    X, y = _members(2, noise=(2.5, 3.0, 3.5))
+    stack = ValidatedStack(min_t=0.0).fit(X, y)
+    assert stack.choice_ == max(stack.candidate_ic_, key=stack.candidate_ic_.get)

@@ -125,3 +125,56 @@ def test_chart_data_is_computed_from_the_oos_predictions():
     bottom = oos["label"][buckets <= 0.2].groupby(level=0).mean()
     spread = (top - bottom).iloc[::5]
     assert data["long_short"]["fused"].iloc[-1] == pytest.approx((1 + spread).prod() - 1, 1e-9)
+
+
+def test_baselines_sheet_agrees_with_metrics_json_and_has_a_chart(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    ws = load_workbook(tiny_run / WORKBOOK)["Baselines"]
+    header, *rows = _rows(ws)
+    table = {r[0]: dict(zip(header, r)) for r in rows if r[0] in metrics["baselines"]["scores"]}
+    assert list(table) == ["fused", "stack", "best_member", "reversal_5", "momentum_20",
+                           "low_vol_60", "lightgbm_plain"]
+    for name, row in table.items():
+        expected = metrics["baselines"]["scores"][name]
+        assert row["OOS rank IC"] == pytest.approx(expected["rank_ic"], abs=1e-12)
+        assert row["NW t"] == pytest.approx(expected["nw_t"], abs=1e-12)
+        if name != "fused":
+            assert row["Paired NW t"] == pytest.approx(expected["vs_reference"]["nw_t"],
+                                                       abs=1e-12)
+    assert len(ws._charts) == 1
+    verdict = [r[0] for r in rows if r[0] and str(r[0]).startswith(("OK:", "WARNING:"))]
+    assert verdict and verdict[0].startswith(
+        "OK:" if metrics["baselines"]["beats_all_baselines"] else "WARNING:")
+
+
+def test_a_fused_score_that_loses_to_a_baseline_is_flagged_red(tiny_run, tmp_path):
+    from bma_models.report.excel import write_workbook
+
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    manifest = json.loads((tiny_run / "manifest.json").read_text())
+    metrics["baselines"]["beats_all_baselines"] = False
+    metrics["baselines"]["beaten_by"] = ["reversal_5"]
+
+    class Result:  # the sheets that read the result object need only these
+        recommendations = pd.read_csv(tiny_run / "recommendations.csv")
+        factor_ic = pd.read_csv(tiny_run / "factor_ic.csv")
+        regimes = pd.read_csv(tiny_run / "regimes.csv", parse_dates=["date"]).set_index("date")
+
+    result = Result()
+    market = demo_market(n_tickers=60, n_sessions=400, seed=3, end="2025-06-30")
+    result.market = market
+    result.settings = ResearchSettings.from_mapping(TINY)
+    result.risk = {"ex_ante_vol_daily": 0.01, "shrinkage": 0.1, "size_source": "cap",
+                   "factor_exposures": {}}
+    result.portfolio = type("P", (), {"weights": pd.Series(dtype=float)})()
+    path = write_workbook(tmp_path / "red.xlsx", result, metrics, manifest)
+    wb = load_workbook(path)
+    ws = wb["Baselines"]
+    cells = [c for row in ws.iter_rows(min_row=HEADER_ROW) for c in row
+             if isinstance(c.value, str) and c.value.startswith("WARNING:")]
+    assert cells and "reversal_5" in cells[0].value
+    assert cells[0].font.color.rgb.endswith("C00000")
+    assert ws.cell(row=HEADER_ROW + 1, column=1).font.color.rgb.endswith("C00000")
+    info = {r[0]: r[1] for r in _rows(wb["Run info"])}
+    assert info["Baselines"].startswith("WARNING:")
+    assert info["Shuffled-label canary"].startswith("passed")
