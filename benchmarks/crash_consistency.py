@@ -236,8 +236,8 @@ def _workspace(root: Path, gateway: FakeGateway, order_type: str) -> tuple[Path,
     (config / "connection.json").write_text(json.dumps({"connection": {
         "port": gateway.port, "client_id": CLIENT_ID, "connect_timeout_s": 2.0,
         "connect_attempts": 8, "reconnect_base_delay_s": 0.1, "reconnect_max_delay_s": 1.0}}))
-    (config / "risk_config.json").write_text(json.dumps(
-        {"execution": {"order_type": order_type}}))
+    (config / "risk_config.json").write_text(json.dumps(  # every name passes the signal gate
+        {"execution": {"order_type": order_type}, "signals": {"acceptance_threshold": 0.0}}))
     return run_dir, config, root / "state"
 
 
@@ -371,7 +371,9 @@ def run_benchmark(runs: int, seed: int = 7, baseline_runs: int | None = None,
         baseline = _run_set([Scenario(seed + 1 + i, None, ("limit", "bracket")[i % 2],
                                       drops=False) for i in range(baseline_runs)],
                             work, keep_dir)
-        ours = _run_set(plan(runs, seed), work, keep_dir)
+        scenarios = plan(runs, seed)
+        ours = _run_set(scenarios, work, keep_dir)
+    kills = Counter(s.kill.split(":")[0] for s, r in zip(scenarios, ours) if r.killed)
     totals = {name: sum(r.counts.get(name, 0) for r in ours) for name in DETECTORS}
     base_totals = {name: sum(r.counts.get(name, 0) for r in baseline) for name in DETECTORS}
     ours_s = statistics.fmean(r.restart_s for r in ours)
@@ -379,6 +381,7 @@ def run_benchmark(runs: int, seed: int = 7, baseline_runs: int | None = None,
     failed = sum(not r.restart_ok for r in ours)
     return {
         "name": "crash_consistency", "runs": runs, "killed": sum(r.killed for r in ours),
+        "killed_at": dict(sorted(kills.items())),
         **totals, "failed_restarts": failed,
         "reconnect_s": _percentiles([t for r in ours for t in r.reconnects]),
         "ours_s": round(ours_s, 3), "baseline_s": round(baseline_s, 3),
