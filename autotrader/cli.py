@@ -26,23 +26,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autotrader.appdb import default_state_dir
-from autotrader.broker.base import Broker
-from autotrader.broker.paper import PaperBroker
-from autotrader.config import ConfigError, ConfigStore, Settings, resolve_config_dir
+from autotrader.config import ConfigError, ConfigStore, resolve_config_dir
 from autotrader.domain.errors import TraderError
-from autotrader.journal import Journal
-from autotrader.services.recommendations import (
-    RecommendationSet,
-    latest_run_dir,
-    load_recommendations,
-)
-from autotrader.services.trader_setup import (
+from autotrader.services.session import (
+    SessionOptions,
     SimClock,
-    prev_close_source,
-    simulated_quotes,
+    TraderSession,
+    build_session,
     trader_settings,
 )
-from autotrader.services.trading import TradingRunner
 from bma_models import __version__
 from bma_models.log import configure_logging
 
@@ -78,80 +70,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _ib_broker(args: argparse.Namespace, settings: Settings, journal: Journal,
-               clock: Callable[[], dt.datetime],
-               closes: Callable[[], dict[str, float]]) -> Broker:
-    from autotrader.broker.ib import IBBroker
-
-    broker = IBBroker.from_settings(
-        settings, prev_close=prev_close_source(settings, closes),
-        on_reconnect=lambda b: journal.reconcile(b, clock()))
-    broker.connect()
-    if broker.is_live and args.sim_time is not None:
-        broker.disconnect()
-        raise TraderError("--sim-time is refused on a live IB session")
-    logger.info("%r (%s), live armed: %s", broker, "LIVE" if broker.is_live else "paper",
-                broker.live_armed)
-    return broker
-
-
-def _run(args: argparse.Namespace) -> int:
-    state_dir = args.state_dir or default_state_dir()
+def _run(args: argparse.Namespace,
+         on_session: Callable[[TraderSession], None] | None = None) -> int:
     overrides = {"trading.live_armed": True} if args.arm_live else None
     store = ConfigStore(resolve_config_dir(args.config_dir), overrides=overrides)
-    clock: Callable[[], dt.datetime]
-    sim = SimClock(args.sim_time) if args.sim_time is not None else None
-    clock = sim or (lambda: dt.datetime.now(dt.timezone.utc))
-    last_closes: dict[str, float] = {}  # every run seen, so names dropped later keep a price
-    broker: Broker | None = None
-
-    def recommendations() -> RecommendationSet:
-        run_dir = args.run_dir or latest_run_dir(args.result_root)
-        run = load_recommendations(run_dir, broker_is_live=bool(broker and broker.is_live))
-        last_closes.update({r.ticker: r.last_close for r in run.rows})
-        return run
-
-    def closes() -> dict[str, float]:
-        if not last_closes:
-            recommendations()
-        return last_closes
-
-    journal = Journal(state_dir / "journal.db").open()
-    if args.broker == "ib":
-        try:
-            broker = _ib_broker(args, store.get(), journal, clock, closes)
-        except TraderError:
-            journal.close()
-            raise
-    else:
-        broker = PaperBroker(state_dir / "paper_broker.db", simulated_quotes(closes), clock,
-                             initial_cash=args.initial_cash)
-        logger.info("paper broker with simulated (paper/sim) prices; state in %s", state_dir)
-    runner = TradingRunner(broker, journal, recommendations, clock=clock,
-                           settings_source=lambda: trader_settings(store.get()))
+    options = SessionOptions(
+        state_dir=args.state_dir or default_state_dir(), result_root=args.result_root,
+        broker=args.broker, run_dir=args.run_dir,
+        clock=SimClock(args.sim_time) if args.sim_time is not None else None,
+        simulated_clock=args.sim_time is not None, initial_cash=args.initial_cash)
+    session = build_session(store.get(), options, lambda: trader_settings(store.get()))
+    if on_session is not None:
+        on_session(session)
     try:
-        runner.start()
+        session.start()
         if args.loop:
-            advance = (lambda _s: sim.advance(args.interval)) if sim else \
-                getattr(broker, "wait", None)  # IB: keep the client loop running between cycles
-            runner.run_loop(args.interval, args.max_cycles, sleep=advance)
+            session.run_loop(args.interval, args.max_cycles)
         else:
-            runner.run_cycle()
+            session.runner.run_cycle()
     finally:
-        runner.stop()
-        journal.close()
-    health = runner.health
+        session.close()
+    health = session.runner.health
     logger.info("done: %d cycles, %d orders, denials %s, failures %s", health.cycles,
                 health.orders_submitted, dict(health.denials), dict(health.failures))
     return 1 if health.failures else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *,
+         on_session: Callable[[TraderSession], None] | None = None) -> int:
     """Entry point of the ``autotrader`` console script.
 
     Returns 0 when every cycle ran without a recorded failure, 1 when a cycle
     recorded one (missing recommendations, a broker or journal error) or the
-    trader could not start (including no TWS/Gateway reachable), and 2 for usage errors.
+    trader could not start (no TWS/Gateway reachable after the retry policy, a
+    journal whose working orders belong to another client id), and 2 for usage
+    errors.
+
+    ``on_session`` is called with the built :class:`TraderSession` before it
+    starts. It is a test seam only (the crash tests install a kill checkpoint on
+    the runner through it, see ``tests/autotrader/crash_entry.py``); the console
+    script passes nothing.
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -162,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = args.state_dir or default_state_dir()
     configure_logging(args.log_level, log_dir=state_dir / "logs", filename="autotrader.log")
     try:
-        return _run(args)
+        return _run(args, on_session)
     except (TraderError, ConfigError) as e:
         logger.error("autotrader stopped: %s", e)
         return 1

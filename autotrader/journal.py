@@ -14,6 +14,16 @@ what the broker knows by ``order_ref``:
 * reached the broker but the process died before it was marked -> adopted
   (marked transmitted, status and fills copied); it is never sent again.
 
+Sessions
+--------
+Every order records the session that created it (broker, account, paper/live
+mode, API client id) and its run (id, DEMO or not), so that a restart resumes
+an untransmitted order only into the session it was meant for
+(:func:`autotrader.engine.resumption.resume_refusal`). The journal also keeps
+the last session it traded with (:meth:`Journal.record_session`). A journal
+written before sessions were recorded is migrated on open (schema 1 -> 2); its
+orders have no session and are never resumed onto a live account.
+
 Status changes go through the order state machine
 (:class:`autotrader.domain.orders.Order`), fills are unique by ``exec_id`` (a
 replayed execution is ignored), and the daily order counter lives in the same
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import re
 import sqlite3
@@ -32,9 +43,21 @@ from pathlib import Path
 
 from autotrader.domain.errors import InvalidTransition, JournalError, OverfillError
 from autotrader.domain.orders import Order, OrderStatus
-from autotrader.domain.records import Fill, OrderRequest, OrderStatusEvent, OrderType, Side
+from autotrader.domain.records import (
+    Fill,
+    OrderOrigin,
+    OrderRequest,
+    OrderStatusEvent,
+    OrderType,
+    RunIdentity,
+    SessionIdentity,
+    Side,
+)
 
 logger = logging.getLogger(__name__)
+
+#: Version 2 added the session columns of ``intents`` (broker .. demo).
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -54,7 +77,12 @@ CREATE TABLE IF NOT EXISTS intents (
     transmitted_at TEXT,
     broker_order_id TEXT NOT NULL DEFAULT '',
     filled_qty     INTEGER NOT NULL DEFAULT 0,
-    avg_price      REAL NOT NULL DEFAULT 0
+    avg_price      REAL NOT NULL DEFAULT 0,
+    broker         TEXT,
+    account        TEXT,
+    live           INTEGER,
+    client_id      INTEGER,
+    demo           INTEGER
 );
 CREATE INDEX IF NOT EXISTS intents_state ON intents(state);
 CREATE TABLE IF NOT EXISTS order_events (
@@ -85,6 +113,10 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _COLUMNS = ('order_ref, symbol, side, qty, type, "limit", stop, state, filled_qty, avg_price, '
             'broker_order_id, parent_ref, oca_group')
 _DONE = tuple(OrderStatus.DONE)
+# added by schema 2; NULL in rows written before (no recorded session)
+_SESSION_COLUMNS = (("broker", "TEXT"), ("account", "TEXT"), ("live", "INTEGER"),
+                    ("client_id", "INTEGER"), ("demo", "INTEGER"))
+_SESSION_KEY = "session"
 
 
 def _to_order(row: tuple) -> Order:
@@ -137,10 +169,27 @@ class Journal:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(SCHEMA)
+            self._migrate(conn)
         except sqlite3.Error as e:
             raise JournalError(f"journal {self.path} cannot be opened: {e}") from e
         self._conn = conn
         return self
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            return
+        present = {row[1] for row in conn.execute("PRAGMA table_info(intents)")}
+        with conn:
+            for name, kind in _SESSION_COLUMNS:
+                if name not in present:
+                    conn.execute(f"ALTER TABLE intents ADD COLUMN {name} {kind}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        legacy = conn.execute("SELECT COUNT(*) FROM intents WHERE broker IS NULL").fetchone()[0]
+        if legacy:
+            logger.warning("journal %s migrated to schema %d: %d order(s) have no recorded "
+                           "session; an untransmitted one is never resumed onto a live "
+                           "account", self.path, SCHEMA_VERSION, legacy)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -172,30 +221,51 @@ class Journal:
         return f"{stem}{count + 1:03d}"
 
     def record_intent(self, request: OrderRequest, now: dt.datetime, day: dt.date,
-                      run_id: str, count_as_order: bool = True) -> None:
-        """Write an order before it is transmitted (state PendingSubmit); bumps the daily count.
+                      run_id: str, count_as_order: bool = True, *,
+                      session: SessionIdentity | None = None, demo: bool = False) -> None:
+        """Write one order before it is transmitted (see :meth:`record_unit`)."""
+        self.record_unit((request,), now, day, OrderOrigin(RunIdentity(run_id, demo), session),
+                         count_as_order)
 
-        Raises :class:`JournalError` if the ref exists already: a ref is used once.
+    def record_unit(self, requests: Iterable[OrderRequest], now: dt.datetime, day: dt.date,
+                    origin: OrderOrigin, count_as_order: bool = True) -> None:
+        """Write the orders of one unit before they are transmitted (state PendingSubmit).
+
+        One transaction: a bracket is journaled whole or not at all, so a crash
+        never leaves a parent without its exits. ``origin`` (run and session) is
+        recorded with every order; ``count_as_order`` bumps the day's order
+        counter once for the unit.
+
+        Raises :class:`JournalError` if a ref exists already: a ref is used once.
         """
-        try:
-            with self._db:
+        session = origin.session
+        columns = (None, None, None, None) if session is None else \
+            (session.broker, session.account, int(session.live), session.client_id)
+        with self._db:  # rolled back whole if any insert fails
+            for request in requests:
+                self._insert_intent(request, now, day, origin.run, columns)
+            if count_as_order:
                 self._db.execute(
-                    'INSERT INTO intents (order_ref, created_at, day, run_id, symbol, side, qty, '
-                    '"limit", stop, type, parent_ref, oca_group, state) '
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (request.order_ref, now.isoformat(), day.isoformat(), run_id,
-                     request.symbol, request.side.value, request.quantity, request.limit_price,
-                     request.stop_price, request.order_type.value, request.parent_ref,
-                     request.oca_group, OrderStatus.PENDING_SUBMIT))
-                self._event(request.order_ref, now, "INTENT", OrderStatus.PENDING_SUBMIT,
-                            f"{request.side.value} {request.quantity} {request.symbol} "
-                            f"{request.order_type.value}")
-                if count_as_order:
-                    self._db.execute(
-                        "INSERT INTO counters (day, daily_orders) VALUES (?, 1) ON CONFLICT(day) "
-                        "DO UPDATE SET daily_orders = daily_orders + 1", (day.isoformat(),))
+                    "INSERT INTO counters (day, daily_orders) VALUES (?, 1) ON CONFLICT(day) "
+                    "DO UPDATE SET daily_orders = daily_orders + 1", (day.isoformat(),))
+
+    def _insert_intent(self, request: OrderRequest, now: dt.datetime, day: dt.date,
+                       run: RunIdentity, session_columns: tuple) -> None:
+        try:
+            self._db.execute(
+                'INSERT INTO intents (order_ref, created_at, day, run_id, symbol, side, qty, '
+                '"limit", stop, type, parent_ref, oca_group, state, broker, account, live, '
+                "client_id, demo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (request.order_ref, now.isoformat(), day.isoformat(), run.run_id,
+                 request.symbol, request.side.value, request.quantity, request.limit_price,
+                 request.stop_price, request.order_type.value, request.parent_ref,
+                 request.oca_group, OrderStatus.PENDING_SUBMIT, *session_columns,
+                 int(run.demo)))
         except sqlite3.IntegrityError as e:
             raise JournalError(f"order ref {request.order_ref} is already journaled") from e
+        self._event(request.order_ref, now, "INTENT", OrderStatus.PENDING_SUBMIT,
+                    f"{request.side.value} {request.quantity} {request.symbol} "
+                    f"{request.order_type.value}")
 
     def mark_transmitted(self, order_ref: str, broker_order_id: str, now: dt.datetime) -> None:
         """Record that the broker accepted the order for transmission under ``broker_order_id``."""
@@ -326,6 +396,44 @@ class Journal:
         if row is None:
             raise JournalError(f"order ref {order_ref} is not journaled")
         return dt.date.fromisoformat(row[0])
+
+    def origin(self, order_ref: str) -> OrderOrigin:
+        """The run and session recorded with an order (session None: not recorded)."""
+        row = self._db.execute(
+            "SELECT run_id, demo, broker, account, live, client_id FROM intents "
+            "WHERE order_ref = ?", (order_ref,)).fetchone()
+        if row is None:
+            raise JournalError(f"order ref {order_ref} is not journaled")
+        run_id, demo, broker, account, live, client_id = row
+        session = None if broker is None else \
+            SessionIdentity(broker, account or "", bool(live), client_id)
+        return OrderOrigin(RunIdentity(run_id, bool(demo)), session)
+
+    def recorded_session(self) -> SessionIdentity | None:
+        """The session this journal last traded with (None before the first start)."""
+        text = self.get_value(_SESSION_KEY)
+        if text is None:
+            return None
+        try:
+            data = json.loads(text)
+            return SessionIdentity(data["broker"], data["account"], bool(data["live"]),
+                                   data["client_id"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise JournalError(f"journal {self.path}: key {_SESSION_KEY!r} is not a session "
+                               f"record: {text!r}") from e
+
+    def record_session(self, session: SessionIdentity) -> SessionIdentity | None:
+        """Remember ``session`` as the one this journal trades with; returns the previous one.
+
+        A change of broker, account, mode or client id is logged at WARNING with
+        both values (the runner decides before this call whether the change is safe).
+        """
+        previous = self.recorded_session()
+        if previous is not None and previous != session:
+            logger.warning("journal %s now trades with %s (was %s)", self.path,
+                           session.describe(), previous.describe())
+        self.set_value(_SESSION_KEY, json.dumps(dataclasses.asdict(session), sort_keys=True))
+        return previous
 
     def fills(self, order_ref: str | None = None) -> list[Fill]:
         sql = "SELECT exec_id, order_ref, symbol, side, qty, price, commission, time FROM fills"

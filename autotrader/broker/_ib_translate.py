@@ -167,13 +167,23 @@ def _price(value: Any) -> float | None:
 
 
 def to_domain_order(trade: Any, filled: float, parent_refs: dict[int, str],
-                    awaiting_parent: bool, previous: str | None) -> Order:
-    """The domain :class:`Order` of a library ``Trade`` (``filled`` from its executions)."""
+                    awaiting_parent: bool, previous: str | None,
+                    completed_status: str | None = None) -> Order:
+    """The domain :class:`Order` of a library ``Trade`` (``filled`` from its executions).
+
+    ``completed_status`` is IB's final status from a later ``reqCompletedOrders``
+    (the libraries do not merge it into a trade they already hold); an order whose
+    executions cover its quantity is Filled whatever its last status message said.
+    """
     order, status = trade.order, trade.orderStatus
     kind = _order_type(order.orderType)
     filled = max(filled, float(status.filled or 0))
-    mapped = domain_status(status.status, filled, awaiting_parent) or previous \
+    ib_status = completed_status if completed_status and not trade.isDone() else status.status
+    mapped = domain_status(ib_status, filled, awaiting_parent) or previous \
         or OrderStatus.SUBMITTED
+    if mapped in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED) \
+            and 0 < order.totalQuantity <= filled:
+        mapped = OrderStatus.FILLED
     return Order(
         order_ref=order.orderRef, symbol=trade.contract.symbol, side=Side(order.action),
         quantity=int(order.totalQuantity), order_type=kind,
@@ -212,12 +222,15 @@ def book_executions(trades: list[Any], fills: list[Any]) -> list[Fill]:
     return list(out.values())
 
 
-def book_orders(trades: list[Any], fills: list[Any], reported: dict[str, str]) -> list[Order]:
+def book_orders(trades: list[Any], fills: list[Any], reported: dict[str, str],
+                completed: dict[int, str] | None = None) -> list[Order]:
     """Domain orders of the session, one per ``orderRef`` (the working one wins).
 
     ``reported`` (ref -> last status sent as an event) fills in when IB's status
-    carries no news (ib_async ``ValidationError``).
+    carries no news (ib_async ``ValidationError``); ``completed`` (permId -> IB
+    status) holds final statuses learnt from ``reqCompletedOrders`` after a gap.
     """
+    completed = completed or {}
     trades = [t for t in trades if t.order.orderRef]
     by_ref: dict[str, list[Fill]] = {}
     for fill in book_executions(trades, fills):
@@ -233,7 +246,7 @@ def book_orders(trades: list[Any], fills: list[Any], reported: dict[str, str]) -
         ref = trade.order.orderRef
         own = by_ref.get(ref, [])
         order = to_domain_order(trade, sum(f.quantity for f in own), parent_refs, awaiting,
-                                reported.get(ref))
+                                reported.get(ref), completed.get(trade.order.permId))
         out[ref] = _with_fill_facts(order, trade, own, exec_order_ids)
     return list(out.values())
 

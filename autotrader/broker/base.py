@@ -28,6 +28,7 @@ from autotrader.domain.records import (
     OrderStatusEvent,
     Position,
     Quote,
+    SessionIdentity,
 )
 
 BrokerEvent = Union[OrderStatusEvent, Fill]  # noqa: UP007 (runtime alias)
@@ -55,6 +56,19 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def disconnect(self) -> None:
         """Close the session (idempotent)."""
+
+    @abc.abstractmethod
+    def session(self) -> SessionIdentity:
+        """Broker kind, account, paper/live mode and client id of the connected session."""
+
+    def foreign_working_orders(self) -> dict[str, int]:
+        """``order_ref -> client id`` of working orders placed by *other* API clients.
+
+        Orders are bound to the client that placed them (IB): a session with
+        another client id can see them but neither cancel nor modify them. The
+        default (a broker without client ids) has none.
+        """
+        return {}
 
     @abc.abstractmethod
     def account(self) -> Account:

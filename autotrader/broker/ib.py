@@ -29,8 +29,20 @@ Exactly-once
 ------------
 :meth:`IBBroker.place` never sends an ``orderRef`` the broker already knows
 (open, completed or executed this session): it returns the existing order's id
-instead. After every reconnect the ``on_reconnect`` hook runs (the CLI passes
-the journal's reconcile) before any further call proceeds.
+instead. After every reconnect the ``on_reconnect`` hook runs (the trader
+session passes the journal's reconcile) before any further call proceeds.
+
+Gaps and sessions
+-----------------
+The first connect goes through the same bounded backoff as every reconnect
+(:class:`ReconnectPolicy`), including a socket drop during the start-up sync and
+error 326 (client id in use). After a connectivity notice 1101/1102 (the socket
+stayed open but TWS lost IB) executions of the session day, completed orders and
+open orders are requested again, because fills that happened in the gap are not
+always pushed; the ``on_reconnect`` hook then journals them before any new
+order. Orders are bound to the client id that placed them: open orders of other
+API clients are visible only through :meth:`IBBroker.foreign_working_orders`,
+never treated as this session's own.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from autotrader.broker import _ib_translate as tr
 from autotrader.broker._ib_contracts import ContractBook
@@ -63,6 +76,7 @@ from autotrader.domain.records import (
     OrderStatusEvent,
     Position,
     Quote,
+    SessionIdentity,
     Side,
 )
 
@@ -80,6 +94,9 @@ LIBRARY_VERSION: str = getattr(_lib, "__version__", "unknown")
 logger = logging.getLogger(__name__)
 
 _UNACKED = frozenset({"PendingSubmit", "ApiPending"})
+_NEW_YORK = ZoneInfo("America/New_York")
+# what a blocking request raises when the socket dies or the request times out
+_REQUEST_FAILURES = (ConnectionError, TimeoutError, OSError)
 
 
 class ContractInfo(NamedTuple):
@@ -90,6 +107,20 @@ class ContractInfo(NamedTuple):
     primary_exchange: str
     min_tick: float
     attempts: tuple[str, ...]
+
+
+def _release_failed_attempt(error: BaseException | None) -> None:
+    # A failed library connect leaves its task (exception never retrieved) in a reference
+    # cycle through the tracebacks of the error chain. Dropping the tracebacks frees it
+    # here, by reference counting, instead of in a later garbage collection at a random
+    # point (on CPython 3.11 a finalizer that runs inside ast.parse makes it raise
+    # SystemError). No gc.collect(): in the GUI this runs on a worker thread, and a
+    # collection there would finalize Tk objects off the Tk thread.
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
 
 
 def _ensure_thread_loop() -> None:
@@ -116,9 +147,11 @@ class IBBroker(Broker):
         4001) and on non-paper accounts.
     use_delayed : ask for delayed data when live data is not permitted.
     prev_close : ``symbol -> float | None``, last-resort price (Polygon previous close).
-    on_reconnect : called with the broker after every successful reconnect, before
-        the call that triggered it continues (the CLI reconciles the journal here).
-    reconnect : backoff policy (:class:`ReconnectPolicy`).
+    on_reconnect : called with the broker after every successful reconnect and after
+        every resync that follows a 1101/1102 notice, before the call that triggered
+        it continues (the trader session reconciles the journal here).
+    reconnect : backoff policy (:class:`ReconnectPolicy`) of the first connect and of
+        every reconnect.
     ack_timeout_s : how long :meth:`place` waits for the order acknowledgement.
     fill_grace_s : a fill without commission report is reported after this long.
     sleep, rng : the backoff's sleep and jitter source (injectable for tests).
@@ -162,7 +195,9 @@ class IBBroker(Broker):
         self._market: MarketData | None = None
         self._pacer: HistoricalPacer | None = None
         self._lost = False
-        self._resubscribe = False
+        self._resync = False
+        self._client_id_in_use = False
+        self._completed: dict[int, str] = {}
         self._reported: dict[str, str] = {}
         self._fills_reported: set[str] = set()
         self._fills_seen: dict[str, float] = {}
@@ -173,6 +208,9 @@ class IBBroker(Broker):
     def from_settings(cls, settings: Any, **kwargs: Any) -> IBBroker:
         """Build from a :class:`autotrader.config.Settings` (``connection`` + ``trading``)."""
         conn = settings.connection
+        kwargs.setdefault("reconnect", ReconnectPolicy(
+            base_delay_s=conn.reconnect_base_delay_s, max_delay_s=conn.reconnect_max_delay_s,
+            max_attempts=conn.connect_attempts))
         return cls(conn.host, conn.port, conn.client_id, account=conn.account_id,
                    connect_timeout_s=conn.connect_timeout_s,
                    live_armed=settings.trading.live_armed,
@@ -184,7 +222,12 @@ class IBBroker(Broker):
 
     # -- session -----------------------------------------------------------------------------
     def connect(self) -> None:
-        """Connect and run the library's startup sync (positions, orders, executions)."""
+        """Connect and run the library's startup sync (positions, orders, executions).
+
+        A failed attempt (refused, timed out, socket dropped during the sync,
+        client id in use) is retried under the reconnect policy; after the last
+        attempt :class:`BrokerError` names the endpoint, the attempts and the cause.
+        """
         if self._ib is not None and self._ib.isConnected():
             return
         _ensure_thread_loop()
@@ -200,19 +243,49 @@ class IBBroker(Broker):
                                   self.prev_close)
         self._pacer = HistoricalPacer(sleep=ib.sleep)
         try:
-            self._open()
+            self._open_with_retry("connect")
         except BrokerError:
             self._ib = None
             raise
 
+    def _open_with_retry(self, purpose: str) -> int:
+        last: BrokerError | None = None
+        for attempt, delay in enumerate(self.reconnect_policy.delays(self.rng), start=1):
+            if delay > 0:
+                self.sleep(delay)
+            if self._ib.isConnected():
+                self._ib.disconnect()
+            if attempt > 1 or purpose != "connect":
+                logger.warning("%r %s attempt %d", self, purpose, attempt)
+            try:
+                self._open()
+            except BrokerError as e:
+                logger.warning("%r %s attempt %d failed: %s", self, purpose, attempt, e)
+                last = e
+                _release_failed_attempt(e)
+                continue
+            return attempt
+        raise BrokerError(f"{purpose} to TWS/Gateway at {self.host}:{self.port} (client id "
+                          f"{self.client_id}) failed after {self.reconnect_policy.max_attempts} "
+                          f"attempts: {last}") from last
+
     def _open(self) -> None:
+        self._client_id_in_use = False
         try:
             self._ib.connect(self.host, self.port, clientId=self.client_id,
                              timeout=self.connect_timeout_s, account=self.account_id)
-        except (ConnectionError, TimeoutError, OSError) as e:
+        except _REQUEST_FAILURES as e:
+            if self._client_id_in_use:
+                raise BrokerError(
+                    f"client id {self.client_id} is already in use at {self.host}:{self.port} "
+                    "(IB 326): another API session holds it (a second trader, the GUI, or a "
+                    "session TWS has not released yet); stop that session or set "
+                    "connection.client_id to a free id") from e
             raise BrokerError(f"cannot connect to TWS/Gateway at {self.host}:{self.port} "
                               f"(client id {self.client_id}): {e!r}") from e
         self._lost = False
+        self._resync = False
+        self._completed.clear()  # the startup sync rebuilt every trade
         accounts = list(self._ib.managedAccounts())
         if not self.account_id and accounts:
             self.account_id = accounts[0]
@@ -232,16 +305,30 @@ class IBBroker(Broker):
         """True while the socket to TWS/Gateway is up."""
         return self._ib is not None and self._ib.isConnected() and not self._lost
 
+    def session(self) -> SessionIdentity:
+        """``ib``, the traded account, paper/live and this client id (after :meth:`connect`)."""
+        return SessionIdentity("ib", self.account_id, self.is_live, self.client_id)
+
     def wait(self, seconds: float) -> None:
-        """Sleep while running the client's event loop (use instead of ``time.sleep``)."""
+        """Sleep while running the client's event loop (use instead of ``time.sleep``).
+
+        A connection lost meanwhile is re-established here (and the journal
+        reconciled through ``on_reconnect``) rather than at the next call; a
+        reconnect that fails after every attempt is logged and retried on the
+        next call.
+        """
         if self._ib is None:
             self.sleep(seconds)
             return
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             self._pump(min(left, 1.0))
-            if self._lost:
-                self.sleep(min(max(left, 0.0), 1.0))
+            if self._lost or self._resync:
+                try:
+                    self._ensure()
+                except BrokerError as e:
+                    logger.error("%r: %s", self, e)
+                    self.sleep(min(max(deadline - time.monotonic(), 0.0), 1.0))
 
     def _ensure(self) -> Any:
         if self._ib is None:
@@ -249,10 +336,8 @@ class IBBroker(Broker):
         self._pump()
         if self._lost or not self._ib.isConnected():
             self._reconnect()
-        if self._resubscribe:
-            self._resubscribe = False
-            self._market.resubscribe()
-            self._forget_working()  # resweep the book after a connectivity notice
+        elif self._resync:
+            self._resync_book()
         return self._ib
 
     def _pump(self, seconds: float = 0.0) -> None:
@@ -263,28 +348,40 @@ class IBBroker(Broker):
             self._lost = True
 
     def _reconnect(self) -> None:
-        last: BrokerError | None = None
-        for attempt, delay in enumerate(self.reconnect_policy.delays(self.rng), start=1):
-            if delay > 0:
-                self.sleep(delay)
-            if self._ib.isConnected():
-                self._ib.disconnect()
-            logger.warning("%r reconnect attempt %d", self, attempt)
-            try:
-                self._open()
-            except BrokerError as e:
-                last = e
-                continue
-            self.reconnects += 1
-            self._forget_working()
-            self._market.resubscribe()
-            logger.warning("%r reconnected (attempt %d); reconciling before any new order",
-                           self, attempt)
-            if self.on_reconnect is not None:
-                self.on_reconnect(self)
+        attempt = self._open_with_retry("reconnect")
+        self.reconnects += 1
+        self._forget_working()
+        self._market.resubscribe()
+        logger.warning("%r reconnected (attempt %d); reconciling before any new order",
+                       self, attempt)
+        if self.on_reconnect is not None:
+            self.on_reconnect(self)
+
+    def _resync_book(self) -> None:
+        # 1101/1102: the socket stayed up, but fills of the gap may never be pushed
+        self._resync = False
+        logger.warning("%r: IB connectivity restored; requesting the day's executions, "
+                       "completed and open orders before any new order", self)
+        self._market.resubscribe()
+        since = dt.datetime.now(_NEW_YORK).replace(hour=0, minute=0, second=0, microsecond=0)
+        executions = _lib.ExecutionFilter(acctCode=self.account_id, time=since.astimezone(
+            dt.timezone.utc).strftime("%Y%m%d-%H:%M:%S"))
+        try:
+            fills = self._ib.reqExecutions(executions)
+            completed = self._ib.reqCompletedOrders(False)
+            self._ib.reqOpenOrders()
+        except _REQUEST_FAILURES as e:
+            logger.warning("%r: resync failed (%r); reconnecting", self, e)
+            self._lost = True
+            self._reconnect()
             return
-        raise BrokerError(f"reconnect to {self.host}:{self.port} failed after "
-                          f"{self.reconnect_policy.max_attempts} attempts: {last}") from last
+        self._completed.update({t.order.permId: t.orderStatus.status for t in completed
+                                if t.order.permId})
+        self._forget_working()
+        logger.warning("%r resynced: %d executions today, %d completed orders", self,
+                       len(fills), len(completed))
+        if self.on_reconnect is not None:
+            self.on_reconnect(self)
 
     def _forget_working(self) -> None:
         # re-report every working order from the fresh book; terminal reports stand (a
@@ -311,7 +408,9 @@ class IBBroker(Broker):
         elif rule.kind == "connectivity_lost":
             self._lost = True
         elif rule.kind in ("data_lost", "connectivity_restored"):
-            self._resubscribe = True
+            self._resync = True
+        elif rule.kind == "client_id":
+            self._client_id_in_use = True
         elif rule.kind.startswith("order_"):
             self._order_error(req_id, code, message, rule)
 
@@ -365,6 +464,22 @@ class IBBroker(Broker):
     def executions(self) -> list[Fill]:
         self._ensure()
         return self._executions()
+
+    def foreign_working_orders(self) -> dict[str, int]:
+        """``order_ref -> client id`` of working orders of other API clients (reqAllOpenOrders).
+
+        TWS reports these once and does not keep them in sync, and only their
+        own client may cancel or modify them: they are never part of
+        :meth:`orders` (this session's book).
+        """
+        ib = self._ensure()
+        try:
+            trades = ib.reqAllOpenOrders()
+        except _REQUEST_FAILURES as e:
+            raise BrokerError(f"open orders of all clients not available: {e!r}") from e
+        return {t.order.orderRef: t.order.clientId for t in trades
+                if t.order.orderRef and t.order.clientId not in (0, self.client_id)
+                and not t.isDone()}
 
     def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         """Snapshot quotes: live, else delayed, else the previous close (see ``_ib_market``)."""
@@ -540,8 +655,13 @@ class IBBroker(Broker):
             self._pump(0.02)
 
     # -- translation and the event sweep -----------------------------------------------------
+    def _trades(self) -> list[Any]:
+        # this client's orders plus completed orders (clientId 0: the completed-order
+        # message carries none); open orders of other clients are not ours to manage
+        return [t for t in self._ib.trades() if t.order.clientId in (0, self.client_id)]
+
     def _trade_by_ref(self, order_ref: str) -> Any:
-        matches = [t for t in self._ib.trades() if t.order.orderRef == order_ref]
+        matches = [t for t in self._trades() if t.order.orderRef == order_ref]
         return max(matches, key=lambda t: (not t.isDone(), t.order.orderId)) if matches else None
 
     def _trade_by_id(self, order_id: int) -> Any:
@@ -551,10 +671,11 @@ class IBBroker(Broker):
         return None
 
     def _executions(self) -> list[Fill]:
-        return tr.book_executions(self._ib.trades(), self._ib.fills())
+        return tr.book_executions(self._trades(), self._ib.fills())
 
     def _orders(self) -> list[Order]:
-        return tr.book_orders(self._ib.trades(), self._ib.fills(), self._reported)
+        return tr.book_orders(self._trades(), self._ib.fills(), self._reported,
+                              self._completed)
 
     def poll_events(self) -> list[BrokerEvent]:
         """Sweep executions and order statuses into events, then drain the queue."""

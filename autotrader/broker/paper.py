@@ -43,10 +43,14 @@ from autotrader.domain.records import (
     OrderType,
     Position,
     Quote,
+    SessionIdentity,
     Side,
 )
 
 logger = logging.getLogger(__name__)
+
+#: The account name of the simulated account in every session identity.
+PAPER_ACCOUNT = "PAPER"
 
 PriceProvider = Callable[[str, dt.datetime], "Quote | None"]
 Clock = Callable[[], dt.datetime]
@@ -158,6 +162,10 @@ class PaperBroker(Broker):
         if self._conn is None:
             raise BrokerError("paper broker is not connected")
         return self._conn
+
+    def session(self) -> SessionIdentity:
+        """``paper`` broker, account ``PAPER`` (one simulated account per state file)."""
+        return SessionIdentity("paper", PAPER_ACCOUNT, live=self.is_live, client_id=None)
 
     # -- queries -----------------------------------------------------------------------------
     def account(self) -> Account:

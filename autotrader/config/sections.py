@@ -61,6 +61,12 @@ class ConnectionConfig(Section):
     account_id: str = setting("", doc="account to trade; empty = the only managed account")
     use_delayed_if_no_realtime: bool = setting(True, doc="fall back to delayed market data")
     connect_timeout_s: float = setting(10.0, gt=0.0, le=300.0, doc="connect/handshake timeout")
+    connect_attempts: int = setting(5, ge=1, le=100,
+                                    doc="attempts per connect or reconnect before giving up")
+    reconnect_base_delay_s: float = setting(0.5, ge=0.0, le=60.0,
+                                            doc="wait before the 2nd attempt; doubles after")
+    reconnect_max_delay_s: float = setting(30.0, ge=0.0, le=600.0,
+                                           doc="longest wait between two attempts")
 
     def check(self) -> None:
         if not self.host.strip():

@@ -6,6 +6,7 @@ from autotrader.domain.errors import (
     JournalError,
     OverfillError,
     RecommendationsError,
+    SessionError,
     TraderError,
 )
 from autotrader.domain.orders import (
@@ -20,11 +21,14 @@ from autotrader.domain.records import (
     Account,
     Fill,
     OrderIntent,
+    OrderOrigin,
     OrderRequest,
     OrderStatusEvent,
     OrderType,
     Position,
     Quote,
+    RunIdentity,
+    SessionIdentity,
     Side,
 )
 
@@ -39,6 +43,7 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderIntent",
+    "OrderOrigin",
     "OrderRequest",
     "OrderStatus",
     "OrderStatusEvent",
@@ -47,6 +52,9 @@ __all__ = [
     "Position",
     "Quote",
     "RecommendationsError",
+    "RunIdentity",
+    "SessionError",
+    "SessionIdentity",
     "Side",
     "TraderError",
     "next_status",

@@ -25,3 +25,7 @@ class BrokerError(TraderError):
 
 class JournalError(TraderError):
     """The trading journal could not be read or written."""
+
+
+class SessionError(TraderError):
+    """The broker session does not fit the journal (e.g. its orders belong to another client id)."""

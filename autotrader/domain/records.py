@@ -121,6 +121,46 @@ class OrderRequest:
 
 
 @dataclass(frozen=True)
+class SessionIdentity:
+    """Where orders go: broker kind, account, paper or live, and the API client id.
+
+    ``client_id`` is None for brokers without client ids (the paper broker).
+    Journaled with every order so that a restart can tell whether an order it
+    finds untransmitted was meant for the session it now runs.
+    """
+
+    broker: str
+    account: str
+    live: bool
+    client_id: int | None = None
+
+    def describe(self) -> str:
+        """One line for logs: ``ib DU123 paper client 7``."""
+        client = "" if self.client_id is None else f" client {self.client_id}"
+        return f"{self.broker} {self.account or '-'} {'LIVE' if self.live else 'paper'}{client}"
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """The recommendations run an order came from (``demo``: built from demo data)."""
+
+    run_id: str
+    demo: bool = False
+
+
+@dataclass(frozen=True)
+class OrderOrigin:
+    """The run and the session that created a journaled order.
+
+    ``session`` is None for an order journaled before sessions were recorded
+    (a migrated journal); such an order is never resumed onto a live account.
+    """
+
+    run: RunIdentity
+    session: SessionIdentity | None
+
+
+@dataclass(frozen=True)
 class Fill:
     """One execution. ``exec_id`` is unique per broker and de-duplicates replays."""
 

@@ -34,8 +34,8 @@ from typing import Any
 from autotrader.config import ConfigStore, Settings
 from autotrader.gui.bus import ConfigChanged, EventBus, QueueLogHandler, TaskDone
 from autotrader.gui.i18n import label
-from autotrader.gui.trader_worker import TraderOptions
 from autotrader.gui.widgets import ScrollablePage, hold_photo_colors, install_global_wheel
+from autotrader.services.trader_worker import TraderOptions
 
 logger = logging.getLogger(__name__)
 stall_logger = logging.getLogger("autotrader.gui.stall")

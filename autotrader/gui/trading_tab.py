@@ -9,8 +9,10 @@ from tkinter import ttk
 
 from autotrader.config import ConfigError, Settings
 from autotrader.engine.risk import TradingState
-from autotrader.gui import brokers
-from autotrader.gui.trader_worker import (
+from autotrader.gui.widgets import Form, Table
+from autotrader.services import brokers
+from autotrader.services.session import trader_settings
+from autotrader.services.trader_worker import (
     BookSnapshot,
     CycleDone,
     PreviewReady,
@@ -18,8 +20,6 @@ from autotrader.gui.trader_worker import (
     TraderStatus,
     TraderWorker,
 )
-from autotrader.gui.widgets import Form, Table
-from autotrader.services.trader_setup import trader_settings
 
 logger = logging.getLogger(__name__)
 

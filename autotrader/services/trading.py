@@ -7,14 +7,19 @@ the journal is reconciled with the broker so that an order the broker already
 knows (by ``order_ref``) is never sent again, while one that never reached it
 is sent exactly once.
 
+Every order is journaled with the session and the run that created it, and a
+restart resumes an untransmitted order only into that session
+(:mod:`autotrader.engine.resumption`); a DEMO run's order is refused on a live
+account on every path (:meth:`TradingRunner._transmit_unit`).
+
 Every decision is logged on one line (``DECISION ... SUBMIT`` or
 ``DECISION ... DENY <check>: <reason>``) and counted in :class:`HealthMetrics`.
 
-Test hook: ``AUTOTRADER_TEST_HOOK=kill-after-journal`` makes the process
-SIGKILL itself right after the first order is journaled and before it is
-placed; ``kill-after-place`` right after the broker accepted it and before the
-journal marks it transmitted; ``sleep-after-journal:<seconds>`` sleeps there
-instead. Only the crash-safety tests set it.
+Checkpoints: the runner calls ``checkpoint("after-journal")`` right after an
+order unit is journaled and before it is placed, and ``checkpoint("after-place")``
+right after the broker accepted it and before the journal marks it transmitted.
+Production passes nothing (a no-op); the crash tests install a callback that
+kills the process there (``tests/autotrader/crash_entry.py``).
 """
 
 from __future__ import annotations
@@ -22,8 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,19 +34,34 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from autotrader.broker.base import Broker
-from autotrader.domain.errors import BrokerError, JournalError, RecommendationsError
+from autotrader.domain.errors import (
+    BrokerError,
+    JournalError,
+    RecommendationsError,
+    SessionError,
+)
 from autotrader.domain.orders import Order, OrderStatus
 from autotrader.domain.records import (
     Fill,
+    OrderOrigin,
     OrderRequest,
     OrderStatusEvent,
     OrderType,
     Position,
+    RunIdentity,
+    SessionIdentity,
     Side,
+)
+from autotrader.engine.brackets import (
+    Bracket,
+    OrderUnit,
+    order_unit,
+    resume_units,
+    unit_requests,
 )
 from autotrader.engine.cycle import BookState, Decision, decide, market_inputs
 from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings, StopSettings
-from autotrader.engine.planner import OrderPlan
+from autotrader.engine.resumption import STOP_RUN, resume_refusal
 from autotrader.engine.risk import Denial, TradingState
 from autotrader.engine.stops import StopAction, plan_stop_update, trailing_stop_price
 from autotrader.journal import Journal, ReconcileReport
@@ -52,7 +70,6 @@ from autotrader.services.recommendations import RecommendationSet, ReturnsForCyc
 logger = logging.getLogger(__name__)
 
 NEW_YORK = ZoneInfo("America/New_York")
-TEST_HOOK_ENV = "AUTOTRADER_TEST_HOOK"
 
 
 @dataclass(frozen=True)
@@ -149,13 +166,8 @@ class HealthMetrics:
         self.failures.update(f.split(":", 1)[0] for f in report.failures)
 
 
-def _test_hook(stage: str) -> None:
-    hook = os.environ.get(TEST_HOOK_ENV, "")
-    if hook == f"kill-{stage}":
-        logger.warning("test hook: SIGKILL %s", stage)
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif hook.startswith(f"sleep-{stage}:"):
-        time.sleep(float(hook.split(":", 1)[1]))
+def _no_checkpoint(stage: str) -> None:
+    return None
 
 
 def _is_exit_order(order: Order) -> bool:
@@ -183,6 +195,8 @@ class TradingRunner:
         counts as "unknown" and the risk chain fails closed.
     settings_source : optional ``() -> TraderSettings`` called at the start of
         every cycle (hot reload: a new config applies from the next cycle).
+    checkpoint : optional ``stage -> None`` called at ``"after-journal"`` and
+        ``"after-place"`` (see the module docstring); a test seam, None in production.
     """
 
     def __init__(self, broker: Broker, journal: Journal,
@@ -190,7 +204,8 @@ class TradingRunner:
                  settings: TraderSettings | None = None,
                  clock: Callable[[], dt.datetime] | None = None,
                  market_open: Callable[[dt.datetime], bool] | None = None,
-                 settings_source: Callable[[], TraderSettings] | None = None) -> None:
+                 settings_source: Callable[[], TraderSettings] | None = None,
+                 checkpoint: Callable[[str], None] | None = None) -> None:
         self.broker = broker
         self.journal = journal
         self.recommendations = recommendations
@@ -198,6 +213,7 @@ class TradingRunner:
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.market_open = market_open or _default_market_open
         self.settings_source = settings_source
+        self.checkpoint = checkpoint or _no_checkpoint
         self.health = HealthMetrics()
         self._returns = ReturnsForCycles()
 
@@ -212,35 +228,92 @@ class TradingRunner:
         self.journal.set_value("trading_state", TradingState(state).value)
 
     def start(self) -> ReconcileReport:
-        """Connect, reconcile the journal with the broker and resume what never reached it.
+        """Connect, check the session, reconcile the journal and resume what never reached it.
 
-        An order journaled but never transmitted is sent now only if it was
-        journaled today, the market is open and the kill switch allows it;
-        otherwise it is closed in the journal with the reason (the next
-        rebalance recomputes what is still needed). Either way it is never
-        sent twice: the broker did not know its ``order_ref``.
+        1. Orders of this journal still working at the broker under another API
+           client id stop the start with :class:`SessionError` naming both ids:
+           only their own client may cancel or modify them (IB), so trading on
+           with this id would leave them unmanaged. A client id change with none
+           of them working is logged at WARNING and accepted.
+        2. The journal is reconciled with the broker by ``order_ref`` and the
+           session is recorded in it.
+        3. An order journaled but never transmitted is sent now only when
+           :func:`~autotrader.engine.resumption.resume_refusal` allows it (same
+           broker, account, mode and client id; its run is the run traded now
+           and tradable here; a DEMO run's order never onto a live account),
+           it was journaled today, the market is open and the kill switch allows
+           it. Otherwise it is closed in the journal with the reason (WARNING);
+           the next rebalance recomputes what is still needed. Either way it is
+           never sent twice: the broker did not know its ``order_ref``.
+
+        Raises
+        ------
+        SessionError
+            The journal's working orders belong to another client id.
+        BrokerError
+            The broker cannot be reached (after its retry policy).
         """
         self.broker.connect()
+        session = self.broker.session()
+        self._refuse_foreign_orders(session)
         now = self.clock()
         report = self.journal.reconcile(self.broker, now)
+        self.journal.record_session(session)
         cycle = CycleReport(now)
+        if report.to_transmit:
+            self._resume(report.to_transmit, session, now, cycle)
+        self._ingest_events(cycle)
+        return report
+
+    def _refuse_foreign_orders(self, session: SessionIdentity) -> None:
+        foreign = self.broker.foreign_working_orders()
+        ours = {o.order_ref for o in self.journal.orders(active_only=True)}
+        clash = sorted(ref for ref in foreign if ref in ours)
+        if clash:
+            ids = ", ".join(str(i) for i in sorted({foreign[ref] for ref in clash}))
+            shown = ", ".join(clash[:5]) + (f" and {len(clash) - 5} more" if len(clash) > 5
+                                            else "")
+            raise SessionError(
+                f"{len(clash)} order(s) of this journal are working at the broker under client "
+                f"id {ids} ({shown}), but this session connects as client id "
+                f"{session.client_id}. Only the client that placed an order may cancel or "
+                "modify it, so this session could not manage them. Restart with "
+                f"connection.client_id = {ids}, or cancel those orders in TWS first (the next "
+                "start then reconciles them as cancelled).")
+        previous = self.journal.recorded_session()
+        if previous is not None and previous.broker == session.broker \
+                and previous.client_id != session.client_id:
+            logger.warning("client id changed from %s to %s: no order of this journal is "
+                           "working under another client id at the broker; continuing",
+                           previous.client_id, session.client_id)
+
+    def _resume(self, requests: list[OrderRequest], session: SessionIdentity,
+                now: dt.datetime, report: CycleReport) -> None:
+        current = self._current_run(report)
         dropped: set[str] = set()
-        for request in report.to_transmit:
-            reason = self._resume_refusal(request, now, cycle)
+        for request in requests:  # parents come before their children
+            reason = self._resume_refusal(request, session, current, now, report)
             if reason is None and request.parent_ref in dropped:
                 reason = "parent not resumed"
             if reason is not None:
                 dropped.add(request.order_ref)
                 logger.warning("not resuming untransmitted %s: %s", request.order_ref, reason)
                 self.journal.mark_cancelled(request.order_ref, now, f"not resumed: {reason}")
-                continue
-            logger.warning("resuming untransmitted order %s", request.order_ref)
-            self._transmit(request, now, cycle)
-        self._ingest_events(cycle)
-        return report
+        for unit in resume_units([r for r in requests if r.order_ref not in dropped]):
+            logger.warning("resuming untransmitted order %s", unit_requests(unit)[0].order_ref)
+            self._transmit_unit(unit, now, report)
 
-    def _resume_refusal(self, request: OrderRequest, now: dt.datetime,
+    def _current_run(self, report: CycleReport) -> RunIdentity | None:
+        recs = self._load_recommendations(report)
+        return None if recs is None else RunIdentity(recs.run_id, recs.is_demo)
+
+    def _resume_refusal(self, request: OrderRequest, session: SessionIdentity,
+                        current: RunIdentity | None, now: dt.datetime,
                         report: CycleReport) -> str | None:
+        origin = self.journal.origin(request.order_ref)
+        reason = resume_refusal(origin, session, current)
+        if reason is not None:
+            return reason
         if self.journal.intent_day(request.order_ref) != now.astimezone(NEW_YORK).date():
             return "journaled on an earlier day"
         state = self.trading_state
@@ -249,6 +322,10 @@ class TradingRunner:
             return f"trading state {state.value}"
         if not self._market_open(now, report):
             return "market closed or calendar unavailable"
+        if origin.session is None:
+            logger.warning("%s has no recorded session (journal older than session records); "
+                           "resuming it on the paper session %s", request.order_ref,
+                           session.describe())
         return None
 
     def stop(self) -> None:
@@ -422,10 +499,11 @@ class TradingRunner:
     def _trade(self, recs: RecommendationSet, now: dt.datetime, report: CycleReport) -> None:
         decisions = self._decisions(recs, now, report)
         report.intents = len(decisions)
+        run = RunIdentity(recs.run_id, recs.is_demo)
         for decision in decisions:
-            self._act(decision, recs.run_id, now, report)
+            self._act(decision, run, now, report)
 
-    def _act(self, decision: Decision, run_id: str, now: dt.datetime,
+    def _act(self, decision: Decision, run: RunIdentity, now: dt.datetime,
              report: CycleReport) -> None:
         intent = decision.intent
         head = f"DECISION {intent.side.value} {intent.quantity} {intent.symbol} ({intent.reason})"
@@ -438,36 +516,34 @@ class TradingRunner:
             return
         plan = decision.plan
         assert plan is not None
-        requests = self._requests(plan, run_id, now)
+        day = now.astimezone(NEW_YORK).date()
+        ref = self.journal.next_order_ref(day, run.run_id, plan.symbol,
+                                          self.settings.order_ref_prefix)
+        unit = order_unit(plan, ref)
         logger.info("%s -> SUBMIT %s %d @ %s%s as %s", head, plan.order_type.value,
                     plan.quantity, plan.limit_price,
                     f" tp {plan.take_profit_price} sl {plan.stop_price}"
-                    if plan.order_type is OrderType.BRACKET else "", requests[0].order_ref)
-        day = now.astimezone(NEW_YORK).date()
-        for i, request in enumerate(requests):
-            self.journal.record_intent(request, now, day, run_id, count_as_order=(i == 0))
-        _test_hook("after-journal")
-        if len(requests) == 3:
-            self._transmit_bracket(requests, now, report)
-            return
-        self._transmit(requests[0], now, report)
+                    if plan.order_type is OrderType.BRACKET else "", ref)
+        self.journal.record_unit(unit_requests(unit), now, day,
+                                 OrderOrigin(run, self.broker.session()))
+        self.checkpoint("after-journal")
+        self._transmit_unit(unit, now, report)
 
-    def _requests(self, plan: OrderPlan, run_id: str, now: dt.datetime) -> list[OrderRequest]:
-        day = now.astimezone(NEW_YORK).date()
-        ref = self.journal.next_order_ref(day, run_id, plan.symbol,
-                                          self.settings.order_ref_prefix)
-        if plan.order_type is not OrderType.BRACKET:
-            return [OrderRequest(ref, plan.symbol, plan.side, plan.quantity, plan.order_type,
-                                 limit_price=plan.limit_price)]
-        oca = f"{ref}-oca"
-        return [
-            OrderRequest(ref, plan.symbol, plan.side, plan.quantity, OrderType.LIMIT,
-                         limit_price=plan.limit_price),
-            OrderRequest(f"{ref}-tp", plan.symbol, Side.SELL, plan.quantity, OrderType.LIMIT,
-                         limit_price=plan.take_profit_price, parent_ref=ref, oca_group=oca),
-            OrderRequest(f"{ref}-sl", plan.symbol, Side.SELL, plan.quantity, OrderType.STOP,
-                         stop_price=plan.stop_price, parent_ref=ref, oca_group=oca),
-        ]
+    def _transmit_unit(self, unit: OrderUnit, now: dt.datetime, report: CycleReport) -> None:
+        # the one way out to the broker: every path (cycle, resume, stops) goes through here
+        requests = unit_requests(unit)
+        origin = self.journal.origin(requests[0].order_ref)
+        if origin.run.demo and self.broker.is_live:
+            reason = f"DEMO run {origin.run.run_id}: never transmitted to a live account"
+            logger.error("refusing %s: %s", requests[0].order_ref, reason)
+            report.failures.append(f"place: {requests[0].order_ref}: {reason}")
+            for request in requests:
+                self.journal.mark_cancelled(request.order_ref, now, reason)
+            return
+        if isinstance(unit, Bracket):
+            self._transmit_bracket(unit, now, report)
+        else:
+            self._transmit(unit, now, report)
 
     def _transmit(self, request: OrderRequest, now: dt.datetime, report: CycleReport) -> bool:
         try:
@@ -477,23 +553,23 @@ class TradingRunner:
             report.failures.append(f"place: {request.order_ref}: {e}")
             self.journal.mark_failed(request.order_ref, now, str(e))
             return False
-        _test_hook("after-place")
+        self.checkpoint("after-place")
         self.journal.mark_transmitted(request.order_ref, broker_id, now)
         report.submitted.append(request.order_ref)
         return True
 
-    def _transmit_bracket(self, requests: list[OrderRequest], now: dt.datetime,
+    def _transmit_bracket(self, bracket: Bracket, now: dt.datetime,
                           report: CycleReport) -> None:
         try:
-            broker_ids = self.broker.place_bracket(*requests)
+            broker_ids = self.broker.place_bracket(*bracket)
         except BrokerError as e:
-            logger.error("bracket %s failed: %s", requests[0].order_ref, e)
-            report.failures.append(f"place: {requests[0].order_ref}: {e}")
-            for request in requests:  # never leave parts to be resumed later
+            logger.error("bracket %s failed: %s", bracket.parent.order_ref, e)
+            report.failures.append(f"place: {bracket.parent.order_ref}: {e}")
+            for request in bracket:  # never leave parts to be resumed later
                 self.journal.mark_failed(request.order_ref, now, f"bracket not placed: {e}")
             return
-        _test_hook("after-place")
-        for request, broker_id in zip(requests, broker_ids, strict=True):
+        self.checkpoint("after-place")
+        for request, broker_id in zip(bracket, broker_ids, strict=True):
             self.journal.mark_transmitted(request.order_ref, broker_id, now)
             report.submitted.append(request.order_ref)
 
@@ -587,8 +663,11 @@ class TradingRunner:
                                              action.stop_price)
         elif action.kind == "PLACE":
             day = now.astimezone(NEW_YORK).date()
-            ref = self.journal.next_order_ref(day, "stop", symbol, self.settings.order_ref_prefix)
+            ref = self.journal.next_order_ref(day, STOP_RUN, symbol,
+                                              self.settings.order_ref_prefix)
             request = OrderRequest(ref, symbol, Side.SELL, action.quantity, OrderType.STOP,
                                    stop_price=action.stop_price)
-            self.journal.record_intent(request, now, day, "stop", count_as_order=False)
-            self._transmit(request, now, report)
+            self.journal.record_unit((request,), now, day,
+                                     OrderOrigin(RunIdentity(STOP_RUN), self.broker.session()),
+                                     count_as_order=False)
+            self._transmit_unit(request, now, report)

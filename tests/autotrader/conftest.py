@@ -15,7 +15,7 @@ import pytest
 from autotrader.broker.paper import PaperBroker
 from autotrader.domain.records import Quote
 from autotrader.journal import Journal
-from autotrader.services.trader_setup import SimClock
+from autotrader.services.session import SimClock
 
 SMALL = {"research": {
     "data": {"demo_tickers": 120, "demo_sessions": 500, "demo_seed": 7},

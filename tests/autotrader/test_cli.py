@@ -6,8 +6,9 @@ import sqlite3
 
 import pytest
 
-from autotrader.cli import main, simulated_quotes, trader_settings
+from autotrader.cli import main
 from autotrader.config import Settings
+from autotrader.services.session import simulated_quotes, trader_settings
 from tests.autotrader.conftest import write_run
 
 

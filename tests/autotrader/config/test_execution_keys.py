@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autotrader.config import ConfigError
-from autotrader.services.trader_setup import trader_settings
+from autotrader.services.session import trader_settings
 from tests.autotrader.config.conftest import write_json
 
 

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from autotrader.gui import brokers
 from autotrader.gui.bus import EventBus, LogLine, QueueLogHandler
 from autotrader.gui.risk_tab import nest, parse_value
+from autotrader.services import brokers
 
 
 def test_bus_drains_in_bounded_batches_in_order():
@@ -83,7 +83,7 @@ def test_ib_broker_from_the_gui_reconciles_the_journal_after_every_reconnect(mon
     import types
 
     from autotrader.config import Settings
-    from autotrader.gui import brokers
+    from autotrader.services import brokers
 
     captured = {}
 

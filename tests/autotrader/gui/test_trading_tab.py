@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autotrader.engine.risk import TradingState
-from autotrader.gui.trader_worker import CycleDone, TraderOptions
+from autotrader.services.trader_worker import CycleDone, TraderOptions
 from tests.autotrader.gui.conftest import MARKET_TIME, pump_until, screenshot
 
 pytestmark = pytest.mark.gui

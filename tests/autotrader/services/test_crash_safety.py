@@ -1,38 +1,31 @@
 """Exactly-once under kill -9: the runner dies between the journal write and the broker call.
 
-The runner runs as a real subprocess (``python -m autotrader.cli run ...``) with a
-test hook that SIGKILLs it at the chosen point; a second, clean run must send
-every journaled order exactly once to the (persisted) paper broker.
+The runner runs as a real subprocess started through the test-only entry
+``tests/autotrader/crash_entry.py``, which installs a runner checkpoint that SIGKILLs
+it at the chosen point; a second, clean run must send every journaled order
+exactly once to the (persisted) paper broker.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.autotrader.conftest import write_run
-from tests.conftest import REPO
+from tests.autotrader.crash_entry import launch
 
 SIM_TIME = "2026-03-02T15:30:00+00:00"  # 10:30 New York, a regular session
 
 
-def _run_trader(run_dir: Path, state: Path, config: Path, hook: str | None):
-    env = {k: v for k, v in os.environ.items() if k != "AUTOTRADER_TEST_HOOK"}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    if hook:
-        env["AUTOTRADER_TEST_HOOK"] = hook
-    cmd = [sys.executable, "-m", "autotrader.cli", "run", "--broker", "paper", "--once",
-           "--run-dir", str(run_dir), "--state-dir", str(state), "--config-dir", str(config),
-           "--sim-time", SIM_TIME, "--log-level", "WARNING"]
-    return subprocess.run(cmd, env=env, cwd=state.parent, capture_output=True, text=True,
-                          timeout=120)
+def _run_trader(run_dir: Path, state: Path, config: Path, kill_at: str | None):
+    args = ["run", "--broker", "paper", "--once", "--run-dir", str(run_dir), "--state-dir",
+            str(state), "--config-dir", str(config), "--sim-time", SIM_TIME,
+            "--log-level", "WARNING"]
+    return launch(args, cwd=state.parent, kill_at=kill_at)
 
 
 def _broker_orders(state: Path) -> Counter:
@@ -46,18 +39,18 @@ def _journal(state: Path, sql: str) -> list[tuple]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("hook", ["kill-after-journal", "kill-after-place"])
-def test_kill_between_journal_and_submit_then_restart_sends_exactly_once(tmp_path, hook):
+@pytest.mark.parametrize("kill_at", ["after-journal", "after-place"])
+def test_kill_between_journal_and_submit_then_restart_sends_exactly_once(tmp_path, kill_at):
     run_dir = write_run(tmp_path / "result", "20260301-run")
     state, config = tmp_path / "state", tmp_path / "config"
     config.mkdir()
-    crashed = _run_trader(run_dir, state, config, hook)
+    crashed = _run_trader(run_dir, state, config, kill_at)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
     first = _journal(state, "SELECT order_ref, transmitted_at FROM intents")
     assert len(first) == 1 and first[0][1] is None  # journaled, never marked transmitted
     ref = first[0][0]
     placed_before_restart = _broker_orders(state)
-    assert placed_before_restart == (Counter({ref: 1}) if hook == "kill-after-place"
+    assert placed_before_restart == (Counter({ref: 1}) if kill_at == "after-place"
                                      else Counter())
 
     restarted = _run_trader(run_dir, state, config, None)

@@ -90,7 +90,7 @@ def test_preview_reports_missing_recommendations_instead_of_raising(broker, jour
 def test_preview_does_not_change_what_the_cycle_sends(tmp_path, prices, run_dir):
     from autotrader.broker.paper import PaperBroker
     from autotrader.journal import Journal
-    from autotrader.services.trader_setup import SimClock
+    from autotrader.services.session import SimClock
 
     results = []
     for with_preview in (False, True):

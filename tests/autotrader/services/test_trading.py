@@ -218,14 +218,15 @@ def test_without_modify_a_stop_is_replaced_by_cancel_then_place(tmp_path, prices
     paper.disconnect()
 
 
-def _journal_pending(journal, clock, day=None):
-    from autotrader.domain import OrderRequest, Side
+def _journal_pending(journal, clock, day=None, session=None, run_id="20260301-run"):
+    from autotrader.domain import OrderRequest, SessionIdentity, Side
 
     now = clock()
     day = day or dt.date(2026, 3, 2)
-    ref = journal.next_order_ref(day, "run", "AAA")
+    ref = journal.next_order_ref(day, run_id, "AAA")
     journal.record_intent(OrderRequest(ref, "AAA", Side.BUY, 10, OrderType.LIMIT,
-                                       limit_price=60.0), now, day, "run")
+                                       limit_price=60.0), now, day, run_id,
+                          session=session or SessionIdentity("paper", "PAPER", False))
     return ref
 
 

@@ -8,6 +8,7 @@ them into frames for the owning client.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -74,6 +75,9 @@ class OrderBook:
         self.reject_rules: list[RejectRule] = []
         self._next_perm_id = 1_000_001
         self._exec_seq = 0
+        # Real execIds are unique per account across TWS restarts; a per-instance random
+        # prefix keeps a new gateway on a reused state directory from repeating them.
+        self._exec_prefix = f"{secrets.randbits(32):08x}"
 
     # ----------------------------------------------------------------- contracts
     def add_contract(self, spec: ContractSpec) -> None:
@@ -350,9 +354,13 @@ class OrderBook:
         return self._next_perm_id
 
     def next_exec_id(self) -> str:
-        """A unique execId shaped like real ones (``0000f4ce.0000002a.01.01``)."""
+        """A unique execId shaped like real ones (``0000f4ce.0000002a.01.01``).
+
+        The first part is random per book, so two gateway instances (a restarted
+        fake) never hand out the same id, as real TWS never does.
+        """
         self._exec_seq += 1
-        return f"0000f4ce.{self._exec_seq:08x}.01.01"
+        return f"{self._exec_prefix}.{self._exec_seq:08x}.01.01"
 
     def commission(self, shares: float) -> float:
         """Commission of one fill of ``shares`` shares."""

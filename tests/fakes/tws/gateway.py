@@ -127,6 +127,10 @@ class FakeGateway:
         self._requests: list[ClientRequest] = []
         self._requests_lock = threading.Lock()
         self._place_order_hook: tuple[int, bool] | None = None
+        self._sync_drops: tuple[str, int] | None = None
+        self._ib_link_up = True
+        self.withheld_frames = 0
+        self._connection_log: list[tuple[float, int, str]] = []
         self._refuse_until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -233,6 +237,7 @@ class FakeGateway:
             logger.warning("duplicate clientId %s refused", client_id)
             return False
         self.sessions[client_id] = session
+        self._connection_log.append((time.monotonic(), client_id, "connected"))
         return True
 
     def session_closed(self, session: ClientSession) -> None:
@@ -242,6 +247,7 @@ class FakeGateway:
         if cid is not None and self.sessions.get(cid) is session:
             del self.sessions[cid]
             self.book.drop_held(cid)
+            self._connection_log.append((time.monotonic(), cid, "closed"))
             logger.info("client %s disconnected", cid)
 
     def log_request(self, session: ClientSession, message: Message, fields: list[str]) -> None:
@@ -264,6 +270,15 @@ class FakeGateway:
             return "process"
         self._place_order_hook = None
         return "process_then_drop" if process else "drop"
+
+    def take_sync_drop(self, request: str) -> bool:
+        """True when a connection sending its first ``request`` must be dropped (see
+        :meth:`drop_during_sync`); counts the drop."""
+        if self._sync_drops is None or self._sync_drops[0] != request:
+            return False
+        name, left = self._sync_drops
+        self._sync_drops = (name, left - 1) if left > 1 else None
+        return True
 
     def has_live_permission(self, symbol: str) -> bool:
         """Whether live market data may be served for ``symbol``."""
@@ -291,6 +306,11 @@ class FakeGateway:
         return [] if self.sparse_status else [frames.order_status(order)]
 
     def _to_client(self, client_id: int, *frame_list: list[str]) -> None:
+        if not self._ib_link_up:
+            self.withheld_frames += len(frame_list)
+            logger.info("IB link down: %d frame(s) for client %s withheld", len(frame_list),
+                        client_id)
+            return
         session = self.sessions.get(client_id)
         if session is None:
             logger.info("client %s not connected; %d frame(s) not delivered",
@@ -308,6 +328,9 @@ class FakeGateway:
         self._to_client(order.client_id, *out)
 
     def _send_position(self, position: Position) -> None:
+        if not self._ib_link_up:
+            self.withheld_frames += 1
+            return
         for session in list(self.sessions.values()):
             if session.subs.positions:
                 session.send(frames.position(position))
@@ -453,6 +476,40 @@ class FakeGateway:
 
         self.call(apply)
 
+    def lose_ib_connectivity(self) -> None:
+        """TWS loses its link to IB: 1100 to every client, and nothing is pushed until
+        :meth:`restore_ib_connectivity`.
+
+        The sockets stay open. Scripted fills, cancels and rejects still change the
+        book (the market did not stop), but no execDetails, orderStatus, openOrder,
+        commissionReport or position message reaches a client; answers to requests
+        (reqExecutions, reqOpenOrders, reqCompletedOrders, ...) show the book as it is.
+        """
+
+        def apply() -> None:
+            self._ib_link_up = False
+            for session in list(self.sessions.values()):
+                session.send(frames.error(-1, 1100))
+
+        self.call(apply)
+
+    def restore_ib_connectivity(self, code: int = 1102) -> None:
+        """The link is back: send ``code`` (1101 data lost, 1102 data kept) to every client.
+
+        What was withheld during the gap is not replayed: the worst case a client must
+        survive is that the gap's executions are never pushed, so it has to ask for
+        them (reqExecutions, reqCompletedOrders).
+        """
+        if code not in (1101, 1102):
+            raise ScriptError("restore with 1101 or 1102")
+
+        def apply() -> None:
+            self._ib_link_up = True
+            for session in list(self.sessions.values()):
+                session.send(frames.error(-1, code))
+
+        self.call(apply)
+
     def send_frame(self, fields: list[str], client_id: int | None = None) -> None:
         """Send an arbitrary frame to one client (or all) - for negative tests."""
 
@@ -488,6 +545,21 @@ class FakeGateway:
 
         def apply() -> None:
             self._place_order_hook = (n, process)
+
+        self.call(apply)
+
+    def drop_during_sync(self, connections: int = 1, request: str = "reqExecutions") -> None:
+        """Drop each of the next ``connections`` clients during its start-up sync.
+
+        The TCP connect and the API handshake (startApi, managedAccounts, nextValidId)
+        succeed; the socket is closed when the connection sends its first ``request``
+        (``reqExecutions`` is the last step of the ib_async/ib_insync sync).
+        """
+        if connections < 1:
+            raise ScriptError("connections must be >= 1")
+
+        def apply() -> None:
+            self._sync_drops = (request, connections)
 
         self.call(apply)
 
@@ -538,3 +610,7 @@ class FakeGateway:
     def connected_client_ids(self) -> list[int]:
         """Client ids with a live, registered connection."""
         return self.call(lambda: sorted(self.sessions))
+
+    def connection_log(self) -> list[tuple[float, int, str]]:
+        """``(time.monotonic(), client_id, "connected" | "closed")`` of every API session."""
+        return self.call(lambda: list(self._connection_log))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -63,6 +63,7 @@ class ClientSession:
         self.client_id: int | None = None
         self.subs = Subscriptions()
         self.closed = False
+        self.requests_seen: Counter[str] = Counter()
         self._buffer = FrameBuffer()
         self._recent: deque[float] = deque()
         self._pacing_violations = 0
@@ -146,6 +147,12 @@ class ClientSession:
         self.gateway.log_request(self, message, fields)
         if self.client_id is None and message.name != "startApi":
             logger.warning("%r: %s before startApi ignored", self, message.name)
+            return
+        self.requests_seen[message.name] += 1
+        if self.requests_seen[message.name] == 1 and self.gateway.take_sync_drop(message.name):
+            logger.info("%r: dropping the connection at its first %s (sync)", self,
+                        message.name)
+            self.close()
             return
         handler = getattr(self, f"on_{message.name}", None)
         if handler is None:

@@ -190,3 +190,11 @@ def test_child_of_unknown_or_cancelled_parent_is_rejected(book):
     events = book.place(CLIENT, _values(4, parentId="3"))
     assert [e.code for e in events if isinstance(e, ErrorEvent)] == [201]
     assert book.orders[(CLIENT, 4)].status == OrderStatus.CANCELLED
+
+
+def test_execution_ids_are_unique_across_gateway_instances():
+    """A restarted gateway must not reuse execIds (a journal would drop the fill as seen)."""
+    first, second = OrderBook(["DU1"]), OrderBook(["DU1"])
+    ids = [first.next_exec_id(), first.next_exec_id(), second.next_exec_id()]
+    assert len(set(ids)) == 3
+    assert all(len(i.split(".")) == 4 for i in ids)  # the shape of real ids

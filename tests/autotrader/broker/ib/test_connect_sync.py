@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from autotrader.broker._ib_session import ReconnectPolicy
 from autotrader.broker.ib import IBBroker
 from autotrader.domain.errors import BrokerError
 from autotrader.domain.orders import OrderStatus
@@ -52,16 +53,39 @@ def test_events_after_a_restart_replay_the_book_once(gateway, make_broker):
     assert broker.poll_events() == []
 
 
-def test_unreachable_gateway_raises_broker_error():
-    broker = IBBroker("127.0.0.1", 1, client_id=1, connect_timeout_s=1.0)
-    with pytest.raises(BrokerError, match="cannot connect"):
+def test_unreachable_gateway_raises_broker_error_after_the_policy_attempts():
+    broker = IBBroker("127.0.0.1", 1, client_id=1, connect_timeout_s=1.0,
+                      reconnect=ReconnectPolicy(base_delay_s=0.01, max_attempts=2))
+    with pytest.raises(BrokerError, match="connect .* failed after 2 attempts: cannot connect"):
         broker.connect()
 
 
-def test_duplicate_client_id_is_refused(gateway, make_broker):
+def test_client_id_in_use_is_retried_with_backoff_then_named(gateway, make_broker):
     make_broker(gateway, client_id=5)
-    with pytest.raises(BrokerError, match="client id 5"):
-        make_broker(gateway, client_id=5)
+    with pytest.raises(BrokerError, match=r"client id 5 is already in use .*\(IB 326\)"):
+        make_broker(gateway, client_id=5, connect_timeout_s=0.5,
+                    reconnect=ReconnectPolicy(base_delay_s=0.01, max_attempts=2))
+    assert len(gateway.requests("startApi", client_id=5)) == 3  # the holder, then 2 attempts
+
+
+def test_client_id_freed_during_the_backoff_connects_on_a_later_attempt(gateway, make_broker):
+    holder = make_broker(gateway, client_id=5)
+
+    def release_then_sleep(seconds: float) -> None:  # the backoff's sleep
+        holder.disconnect()
+        wait_for_gateway(lambda: gateway.connected_client_ids() == [])
+
+    second = make_broker(gateway, client_id=5, connect_timeout_s=0.5, sleep=release_then_sleep,
+                         reconnect=ReconnectPolicy(base_delay_s=0.01, max_attempts=3))
+    assert second.connected and gateway.connected_client_ids() == [5]
+
+
+@pytest.mark.parametrize("request_name", ["reqExecutions", "reqOpenOrders", "reqPositions"])
+def test_a_socket_drop_during_the_startup_sync_is_retried(gateway, make_broker, request_name):
+    gateway.drop_during_sync(connections=2, request=request_name)
+    broker = make_broker(gateway, reconnect=ReconnectPolicy(base_delay_s=0.01, max_attempts=3))
+    assert broker.connected and broker.reconnects == 0
+    assert len(gateway.requests("startApi")) == 3
 
 
 def test_live_account_refuses_orders_unless_armed(make_gateway, make_broker):

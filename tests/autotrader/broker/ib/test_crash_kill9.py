@@ -2,20 +2,18 @@
 
 ``autotrader run --broker ib --once`` runs as a real subprocess connected over a socket
 to a FakeGateway living in this test process (so the gateway's book survives the
-crash, as TWS's does). The runner's test hook SIGKILLs the process right after the
-first order is journaled (before it is sent) or right after IB accepted it (before
-the journal marks it transmitted). A clean restart must leave one order per orderRef
+crash, as TWS's does). It is started through ``tests/autotrader/crash_entry.py``,
+whose runner checkpoint SIGKILLs the process right after the first order is
+journaled (before it is sent) or right after IB accepted it (before the journal
+marks it transmitted). A clean restart must leave one order per orderRef
 at the gateway and every gateway execution in the journal.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -23,22 +21,16 @@ import pytest
 
 from tests.autotrader.broker.ib.conftest import RECOMMENDATIONS, refs_at_gateway, wait_for_gateway
 from tests.autotrader.conftest import write_run
-from tests.conftest import REPO
+from tests.autotrader.crash_entry import launch
 
 SIM_TIME = "2026-03-02T15:30:00+00:00"  # 10:30 New York, a regular session
 
 
-def _run_trader(run_dir: Path, state: Path, config: Path, hook: str | None):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("AUTOTRADER_TEST_HOOK", "POLYGON_API_KEY", "MASSIVE_API_KEY")}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    if hook:
-        env["AUTOTRADER_TEST_HOOK"] = hook
-    cmd = [sys.executable, "-m", "autotrader.cli", "run", "--broker", "ib", "--once",
-           "--run-dir", str(run_dir), "--state-dir", str(state), "--config-dir", str(config),
-           "--sim-time", SIM_TIME, "--log-level", "WARNING"]
-    return subprocess.run(cmd, env=env, cwd=state.parent, capture_output=True, text=True,
-                          timeout=120)
+def _run_trader(run_dir: Path, state: Path, config: Path, kill_at: str | None):
+    args = ["run", "--broker", "ib", "--once", "--run-dir", str(run_dir), "--state-dir",
+            str(state), "--config-dir", str(config), "--sim-time", SIM_TIME,
+            "--log-level", "WARNING"]
+    return launch(args, cwd=state.parent, kill_at=kill_at)
 
 
 def _journal(state: Path, sql: str) -> list[tuple]:
@@ -47,20 +39,21 @@ def _journal(state: Path, sql: str) -> list[tuple]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("hook", ["kill-after-journal", "kill-after-place"])
-def test_kill_9_mid_submit_then_restart_sends_once_and_loses_no_fill(tmp_path, gateway, hook):
+@pytest.mark.parametrize("kill_at", ["after-journal", "after-place"])
+def test_kill_9_mid_submit_then_restart_sends_once_and_loses_no_fill(tmp_path, gateway,
+                                                                   kill_at):
     run_dir = write_run(tmp_path / "result", "20260301-run", RECOMMENDATIONS)
     state, config = tmp_path / "state", tmp_path / "config"
     config.mkdir()
     (config / "connection.json").write_text(json.dumps(
         {"connection": {"port": gateway.port, "client_id": 7, "connect_timeout_s": 5.0}}))
 
-    crashed = _run_trader(run_dir, state, config, hook)
+    crashed = _run_trader(run_dir, state, config, kill_at)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-3000:]
     first = _journal(state, "SELECT order_ref, transmitted_at FROM intents")
     assert len(first) == 1 and first[0][1] is None  # journaled, never marked transmitted
     ref = first[0][0]
-    assert refs_at_gateway(gateway) == ({ref: 1} if hook == "kill-after-place" else {})
+    assert refs_at_gateway(gateway) == ({ref: 1} if kill_at == "after-place" else {})
     wait_for_gateway(lambda: gateway.connected_client_ids() == [])
 
     restarted = _run_trader(run_dir, state, config, None)

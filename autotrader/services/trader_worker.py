@@ -1,7 +1,9 @@
 """The trader session of the GUI: a worker thread that owns broker, journal and runner.
 
-Every broker and journal call happens on this one thread (SQLite connections
-and an IB client loop are thread-bound); the Tk thread only sends commands
+The session is built by :func:`autotrader.services.session.build_session`, exactly
+as ``autotrader run`` builds it. Every broker and journal call happens on this one
+thread (SQLite connections and an IB client loop are thread-bound); the Tk thread
+only sends commands
 (:meth:`TraderWorker.command`) and receives plain messages through ``post``:
 :class:`TraderStatus`, :class:`BookSnapshot`, :class:`CycleDone`,
 :class:`PreviewReady`. No tkinter here.
@@ -27,18 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from autotrader.config import Settings
-from autotrader.domain.errors import TraderError
 from autotrader.domain.orders import Order
 from autotrader.domain.records import Account, Fill, Position
 from autotrader.engine.risk import TradingState
-from autotrader.gui.brokers import make_broker
-from autotrader.journal import Journal
-from autotrader.services.recommendations import (
-    RecommendationSet,
-    latest_run_dir,
-    load_recommendations,
-)
-from autotrader.services.trader_setup import prev_close_source, simulated_quotes
+from autotrader.services.session import SessionOptions, TraderSession, build_session
 from autotrader.services.trading import CycleReport, TraderSettings, TradingRunner
 
 logger = logging.getLogger(__name__)
@@ -56,6 +50,12 @@ class TraderOptions:
     clock: Callable[[], dt.datetime] | None = None
     market_open: Callable[[dt.datetime], bool] | None = None
     settings: Settings | None = None  # connection + trading (IB); None = default sections
+
+    def session_options(self) -> SessionOptions:
+        """The :class:`SessionOptions` of the session this worker builds."""
+        return SessionOptions(state_dir=self.state_dir, result_root=self.result_root,
+                              broker=self.broker, clock=self.clock,
+                              initial_cash=self.initial_cash, market_open=self.market_open)
 
 
 @dataclass(frozen=True)
@@ -167,58 +167,21 @@ class TraderWorker:
 
     # -- the session thread ------------------------------------------------------------------
     def _main(self) -> None:
-        journal: Journal | None = None
+        session: TraderSession | None = None
         try:
-            runner, journal = self._build()
-            runner.start()
-            self._runner = runner
+            session = build_session(self.options.settings or Settings(),
+                                    self.options.session_options(), self.settings_source)
+            session.start()
+            self._runner = session.runner
             self._publish("connected")
-            self._serve(runner)
+            self._serve(session.runner)
         except Exception as e:  # session boundary: report, never kill the GUI
             logger.exception("trader session failed")
             self._status(False, f"trader stopped: {type(e).__name__}: {e}")
         finally:
-            if self._runner is not None:
-                self._runner.stop()
-            if journal is not None:
-                journal.close()
+            if session is not None:
+                session.close()
             self._runner = None
-
-    def _build(self) -> tuple[TradingRunner, Journal]:
-        opts = self.options
-        opts.state_dir.mkdir(parents=True, exist_ok=True)
-        clock = opts.clock or (lambda: dt.datetime.now(dt.timezone.utc))
-        closes: dict[str, float] = {}
-
-        def recommendations() -> RecommendationSet:
-            run = load_recommendations(latest_run_dir(opts.result_root),
-                                       broker_is_live=broker.is_live)
-            closes.update({r.ticker: r.last_close for r in run.rows})
-            return run
-
-        def last_closes() -> dict[str, float]:
-            if not closes:
-                try:
-                    recommendations()
-                except TraderError as e:
-                    logger.warning("no prices for the paper broker yet: %s", e)
-            return closes
-
-        settings = opts.settings or Settings()
-        journal = Journal(opts.state_dir / "journal.db").open()
-        try:
-            broker = make_broker(opts.broker, state_dir=opts.state_dir, settings=settings,
-                                 quotes=simulated_quotes(last_closes), clock=clock,
-                                 initial_cash=opts.initial_cash, journal=journal,
-                                 prev_close=prev_close_source(settings, last_closes)
-                                 if opts.broker == "ib" else None)
-        except BaseException:
-            journal.close()
-            raise
-        runner = TradingRunner(broker, journal, recommendations, clock=clock,
-                               market_open=opts.market_open,
-                               settings_source=self.settings_source)
-        return runner, journal
 
     def _serve(self, runner: TradingRunner) -> None:
         while True:

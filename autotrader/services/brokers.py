@@ -8,11 +8,14 @@ IB adapter when it exists, else with a bare TWS API handshake (which proves
 that something speaking the TWS protocol listens there and reports its server
 version, but not that the account can trade).
 
-No tkinter here: the trading tab calls these from worker threads.
+No tkinter here: the trader session (:mod:`autotrader.services.session`) builds
+its broker with :func:`make_broker`, and the GUI's trading tab calls
+:func:`test_connection` from a worker thread.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
 import importlib.util
@@ -97,13 +100,17 @@ def test_connection(settings: Settings, timeout_s: float | None = None) -> Conne
     With the IB adapter installed this connects through it (handshake, startup
     sync, account summary) and disconnects; without it, it runs the bare
     handshake of :func:`tws_handshake` and says that IB trading is unavailable.
+    One attempt only (``connection.connect_attempts`` is for trading sessions):
+    the button answers at once.
     """
     connection = settings.connection
     timeout = timeout_s or connection.connect_timeout_s
     where = f"{connection.host}:{connection.port}"
     if ib_available():
+        once = dataclasses.replace(settings, connection=dataclasses.replace(
+            connection, connect_attempts=1))
         try:
-            broker = make_broker("ib", state_dir=Path("."), settings=settings)
+            broker = make_broker("ib", state_dir=Path("."), settings=once)
             broker.connect()
             try:
                 account = broker.account()
