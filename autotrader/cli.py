@@ -1,5 +1,9 @@
 """``autotrader run --broker paper|ib [--once | --loop --interval 60]``: the headless trader.
 
+``autotrader status [--json]`` prints the plan versus the book after the last
+cycle (coverage, invested, gaps with their reasons) from ``<state>/book.json``,
+without connecting to the broker.
+
 This is the composition root of the trader: it reads the configuration store
 (``--config-dir``), maps its sections onto the engine's parameter records,
 builds the broker, the journal and the runner, and runs cycles.
@@ -20,13 +24,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from autotrader.appdb import default_state_dir
-from autotrader.config import ConfigError, ConfigStore, resolve_config_dir
+from autotrader.config import ConfigError, ConfigStore, Settings, resolve_config_dir
 from autotrader.domain.errors import TraderError
 from autotrader.services.session import (
     SessionOptions,
@@ -46,11 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run trading cycles headless")
-    run.add_argument("--broker", choices=("paper", "ib"), default="paper")
+    run.add_argument("--broker", choices=("paper", "ib"), default=None,
+                     help="default: trading.broker (paper)")
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="run one cycle and exit (default)")
     mode.add_argument("--loop", action="store_true", help="run cycles every --interval s")
-    run.add_argument("--interval", type=float, default=60.0, help="seconds between cycles")
+    run.add_argument("--interval", type=float, default=None,
+                     help="seconds between cycles (default: trading.cycle_interval_s)")
     run.add_argument("--max-cycles", type=int, default=None, help="stop --loop after N cycles")
     run.add_argument("--run-dir", type=Path, default=None,
                      help="recommendations run to trade (default: newest under --result-root)")
@@ -60,20 +67,52 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config-dir", type=Path, default=None,
                      help="config directory layered on the packaged defaults "
                           "(default: ./config when it exists)")
-    run.add_argument("--initial-cash", type=float, default=100_000.0,
-                     help="paper account starting cash (new account only)")
+    run.add_argument("--initial-cash", type=float, default=None,
+                     help="paper account starting cash, new account only (default: "
+                          "research.portfolio.capital, the capital research assumes)")
     run.add_argument("--sim-time", type=dt.datetime.fromisoformat, default=None,
                      help="simulated clock start (ISO 8601 with offset); not on a live IB session")
     run.add_argument("--arm-live", action="store_true",
                      help="ib only: allow orders on a LIVE account (sets trading.live_armed)")
     run.add_argument("--log-level", default="INFO")
+    status = sub.add_parser("status", help="plan versus book after the last cycle")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument("--state-dir", type=Path, default=None,
+                        help="where book.json is (default: $BMA_STATE_DIR or ./state)")
+    status.add_argument("--log-level", default="WARNING")
     return parser
+
+
+def _status(args: argparse.Namespace) -> int:
+    from autotrader.engine.plan_status import format_status, plan_vs_book
+    from autotrader.services.book import BOOK_FILE, read_book
+
+    state_dir = args.state_dir or default_state_dir()
+    status = plan_vs_book(read_book(state_dir / BOOK_FILE))
+    print(json.dumps(status, sort_keys=False) if args.json else format_status(status,
+                                                                               max_rows=1000))
+    return 0
+
+
+def _run_defaults(args: argparse.Namespace, settings: Settings) -> argparse.Namespace:
+    # the command line wins; otherwise the configuration's trading section and capital
+    return argparse.Namespace(**{
+        **vars(args),
+        "broker": args.broker or settings.trading.broker,
+        "interval": args.interval if args.interval is not None
+        else settings.trading.cycle_interval_s,
+        "initial_cash": args.initial_cash if args.initial_cash is not None
+        else settings.research.portfolio.capital})
 
 
 def _run(args: argparse.Namespace,
          on_session: Callable[[TraderSession], None] | None = None) -> int:
     overrides = {"trading.live_armed": True} if args.arm_live else None
     store = ConfigStore(resolve_config_dir(args.config_dir), overrides=overrides)
+    args = _run_defaults(args, store.get())
+    if args.arm_live and args.broker != "ib":
+        raise TraderError("--arm-live applies to --broker ib only (trading.broker is "
+                          f"{args.broker!r})")
     options = SessionOptions(
         state_dir=args.state_dir or default_state_dir(), result_root=args.result_root,
         broker=args.broker, run_dir=args.run_dir,
@@ -113,11 +152,18 @@ def main(argv: list[str] | None = None, *,
     """
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.arm_live and args.broker != "ib":
+    state_dir = args.state_dir or default_state_dir()
+    if args.command == "status":
+        configure_logging(args.log_level, log_dir=None)
+        try:
+            return _status(args)
+        except TraderError as e:
+            logger.error("autotrader status: %s", e)
+            return 1
+    if args.arm_live and args.broker == "paper":
         parser.error("--arm-live applies to --broker ib only")
     if args.sim_time is not None and args.sim_time.tzinfo is None:
         parser.error("--sim-time needs a UTC offset, e.g. 2026-03-02T15:00:00+00:00")
-    state_dir = args.state_dir or default_state_dir()
     configure_logging(args.log_level, log_dir=state_dir / "logs", filename="autotrader.log")
     try:
         return _run(args, on_session)

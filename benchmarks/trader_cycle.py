@@ -79,9 +79,10 @@ def ours(recs, book, quotes) -> list[Decision]:
 def _baseline_targets(recs, book, quotes) -> pd.DataFrame:
     df = pd.DataFrame([r.__dict__ for r in recs])
     df["price"] = df["ticker"].map(lambda t: quotes[t].reference_price)
-    scale = 1.0 / df["weight"].clip(lower=0).sum() if df["weight"].clip(lower=0).sum() > 1 else 1.0
+    total, investable_fraction = df["weight"].clip(lower=0).sum(), 1 - SIZING.cash_reserve_pct
+    scale = investable_fraction / total if total > investable_fraction else 1.0
     w = (df["weight"].clip(lower=0) * scale).clip(upper=SIZING.max_position_pct_of_equity)
-    investable = book.account.equity * (1 - SIZING.cash_reserve_pct)
+    investable = book.account.equity
     df["target"] = np.floor(w * investable / df["price"] + 1e-9).astype(int)
     held = pd.DataFrame([(s, p.quantity, p.avg_cost) for s, p in book.positions.items()],
                         columns=["ticker", "held", "avg_cost"])

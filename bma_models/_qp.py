@@ -5,9 +5,9 @@ epigraph ``t_j >= |w_j - w0_j|`` of the L1 term for held names only, so the
 problem is a sparse convex QP::
 
     min  lam (y'Fy + sum s_i^2 w_i^2) - mu'w + kappa (1't + sum_free w_i)
-    s.t. B'w - y = 0,  1'w = target,  0 <= w <= ub,
+    s.t. B'w - y = 0,  1'w = target,  lb <= w <= ub   (lb = 0 unless a name is fixed),
          w_j - t_j <= w0_j,  -w_j - t_j <= -w0_j   (held j: w0_j > 0),
-         S w <= sector_cap,  1't + sum_free (w_i - w0_i) <= turnover_left
+         S w <= sector_cap (one cap per sector),  1't + sum_free (w_i - w0_i) <= turnover_left
 
 The epigraph is the same exact L1 reformulation as the split ``w - w0 = u - v``
 (``t = u + v`` at the optimum) with fewer variables and no equality rows per
@@ -26,7 +26,11 @@ import scipy.sparse as sp
 
 
 class Problem(NamedTuple):
-    """Everything the solvers need, as plain arrays aligned on ``tickers``."""
+    """Everything the solvers need, as plain arrays aligned on ``tickers``.
+
+    ``sector_cap`` is one number or one cap per sector (``sector_names``);
+    ``lower`` is None (every weight >= 0) or per-name lower bounds (>= 0).
+    """
 
     tickers: list
     mu: np.ndarray
@@ -37,11 +41,23 @@ class Problem(NamedTuple):
     upper: np.ndarray
     sector_ids: np.ndarray
     sector_names: list
-    sector_cap: float
+    sector_cap: float | np.ndarray
     target: float
     turnover_left: float | None
     risk_aversion: float
     turnover_penalty: float
+    lower: np.ndarray | None = None
+
+
+def sector_caps(problem: Problem) -> np.ndarray:
+    """The cap of every sector as an array (``sector_cap`` may be one number)."""
+    return np.broadcast_to(np.asarray(problem.sector_cap, dtype=float),
+                           (len(problem.sector_names),)).copy()
+
+
+def lower_bounds(problem: Problem) -> np.ndarray:
+    """Per-name lower bounds (zeros when the problem has none)."""
+    return np.zeros(len(problem.mu)) if problem.lower is None else problem.lower
 
 
 class Solution(NamedTuple):
@@ -92,8 +108,8 @@ def build_matrices(problem: Problem):
     cols = [np.tile(idx, k), n + np.arange(k), idx, idx, idx, held, t_col, held, t_col, idx]
     vals = [problem.B.T.ravel(), -np.ones(k), np.ones(n), np.ones(n), -np.ones(n),
             np.ones(n_held), -np.ones(n_held), -np.ones(n_held), -np.ones(n_held), np.ones(n)]
-    b = [np.zeros(k), [problem.target], problem.upper, np.zeros(n), problem.w0[held],
-         -problem.w0[held], np.full(n_sec, problem.sector_cap)]
+    b = [np.zeros(k), [problem.target], problem.upper, -lower_bounds(problem), problem.w0[held],
+         -problem.w0[held], sector_caps(problem)]
     n_rows = m + 2 * n + 2 * n_held + n_sec
     if problem.turnover_left is not None:
         rows += [np.full(n_held, n_rows), np.full(int(free.sum()), n_rows)]
@@ -161,8 +177,9 @@ def equal_within_caps(problem: Problem) -> np.ndarray:
     when the caps cannot hold it. The turnover limit is not enforced here.
     """
     n = len(problem.mu)
-    w = np.zeros(n)
-    sector_room = np.full(len(problem.sector_names), problem.sector_cap)
+    w = lower_bounds(problem).copy()
+    sector_room = np.maximum(sector_caps(problem) - np.bincount(
+        problem.sector_ids, weights=w, minlength=len(problem.sector_names)), 0.0)
     for _ in range(4 * n + 4):
         remaining = problem.target - w.sum()
         room = np.maximum(problem.upper - w, 0.0)

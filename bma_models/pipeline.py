@@ -44,13 +44,19 @@ from bma_models.models import (
     threads_per_model,
 )
 from bma_models.models.distributed import native_final_fits
-from bma_models.optimizer import (
-    OptimizationResult,
-    PortfolioOptimizer,
-    expected_returns_from_scores,
+from bma_models.optimizer import OptimizationResult, expected_returns_from_scores
+from bma_models.portfolio import (
+    Holdings,
+    PortfolioPlan,
+    check_plan_feasibility,
+    market_snapshot,
+    plan_portfolio,
+    recommendations_table,
+    score_percentile,
 )
 from bma_models.regime import RegimeFusion, detect_regimes, market_index
-from bma_models.risk import FactorRiskModel, average_dollar_volume, risk_inputs_from_bars
+from bma_models.risk import FactorRiskModel, risk_inputs_from_bars
+from bma_models.rules import Rulebook
 from bma_models.settings import ResearchSettings
 
 logger = logging.getLogger(__name__)
@@ -73,6 +79,8 @@ class ResearchResult:
 
     ``predictions_oos`` holds its scores and ``label`` as :data:`OOS_FLOAT`, the
     values ``metrics`` were computed from and ``predictions_oos.parquet`` stores.
+    ``plan`` is the portfolio (target and current weights, screens, capital;
+    ``portfolio`` is its optimizer answer).
     """
 
     market: MarketData
@@ -90,6 +98,7 @@ class ResearchResult:
     dataset: dict[str, Any]
     baselines: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    plan: PortfolioPlan | None = None
 
 
 class ResearchPipeline:
@@ -110,18 +119,27 @@ class ResearchPipeline:
         Dask final fits above ``dask.native_fit_min_rows`` rows; ``progress``
         then also receives ``("features:tasks" | "train:tasks", done, total)``
         and ``cancel`` is also checked between tasks.
+    rules : bma_models.rules.Rulebook, optional
+        The trader's screens and limits (default: the packaged defaults); the
+        portfolio obeys them (:func:`bma_models.portfolio.plan_portfolio`).
+    holdings : bma_models.portfolio.Holdings, optional
+        The current book the portfolio trades from (None: cash).
     """
 
     def __init__(self, settings: ResearchSettings, progress: ProgressCallback | None = None,
-                 cancel: threading.Event | None = None, cluster: Any = None) -> None:
+                 cancel: threading.Event | None = None, cluster: Any = None,
+                 rules: Rulebook | None = None, holdings: Holdings | None = None) -> None:
         self.settings = settings
         self.progress = progress
         self.cancel = cancel
         self.cluster = cluster
+        self.rules = rules
+        self.holdings = holdings
 
     def run(self, market: MarketData) -> ResearchResult:
         s = self.settings
         timings: dict[str, float] = {}
+        snapshot = self._check_plan_feasible(market)
         with _stage(timings, "features", self):
             reference, specs, data_notes = _factor_inputs(market)
             raw = None if self.cluster is None else compute_factors_by_blocks(
@@ -161,19 +179,20 @@ class ResearchPipeline:
             risk_model = FactorRiskModel().fit(**risk_inputs_from_bars(market.bars,
                                                                        market.reference))
         with _stage(timings, "optimize", self):
-            recs, result = self._portfolio(market, latest_stack, latest_fused, risk_model)
+            recs, plan = self._portfolio(market, latest_stack, latest_fused, risk_model, snapshot)
+            result = plan.optimization
         return ResearchResult(
             market=market, settings=s, prediction_date=meta.prediction_date,
             predictions_oos=oos, metrics=metrics, canaries=model.canaries_,
             stack_weights=model.weights_, factor_ic=factor_ic, regimes=regimes,
             recommendations=recs, portfolio=result,
-            risk=_risk_summary(risk_model, result.weights),
+            risk=_risk_summary(risk_model, plan.weights),
             dataset={"training_rows": len(X), "dropped_rows": meta.dropped_rows,
                      "features": list(X.columns), "lag": meta.lag, "horizon": meta.horizon,
                      "label_entry": s.labels.entry,
                      "n_tickers": market.bars["ticker"].nunique(), "notes": data_notes,
                      "n_dates": len(meta.market_dates)},
-            baselines=baselines, timings_s=timings,
+            baselines=baselines, timings_s=timings, plan=plan,
         )
 
     # -- stages ---------------------------------------------------------------------------
@@ -245,7 +264,15 @@ class ResearchPipeline:
                               factor_signs=signs)
         return fusion, signs
 
-    def _portfolio(self, market, latest_stack, latest_fused, risk_model):
+    def _check_plan_feasible(self, market: MarketData) -> pd.DataFrame:
+        """The last session's prices, ADV and ATR, after the rulebook's pre-training check."""
+        rules = self.rules or Rulebook()
+        snapshot = market_snapshot(market.bars, rules.atr_window)
+        check_plan_feasibility(snapshot, _sectors(market), rules=rules,
+                               settings=self.settings.portfolio, holdings=self.holdings)
+        return snapshot
+
+    def _portfolio(self, market, latest_stack, latest_fused, risk_model, snapshot):
         p = self.settings.portfolio
         fused = latest_fused.droplevel(0) if isinstance(latest_fused.index, pd.MultiIndex) \
             else latest_fused
@@ -254,20 +281,18 @@ class ResearchPipeline:
         vol = risk_model.total_volatility()
         fused = fused[fused.index.isin(vol.index)].dropna()
         mu = expected_returns_from_scores(fused, vol, ic=p.expected_ic)
-        adv = average_dollar_volume(market.bars, window=20)
-        ref = market.reference.set_index("ticker")
-        sectors = ref["sector"].reindex(fused.index)
-        optimizer = PortfolioOptimizer(
-            risk_aversion=p.risk_aversion, turnover_penalty=p.turnover_penalty,
-            max_position=p.max_position, sector_cap=p.sector_cap, cash_reserve=p.cash_reserve,
-            max_turnover=p.max_turnover, adv_participation=p.adv_participation,
-            capital=p.capital, top_n=p.top_n)
-        result = optimizer.optimize(mu, risk_model, sectors=sectors, adv=adv)
         horizon_mu = expected_returns_from_scores(fused, vol, ic=p.expected_ic,
                                                   horizon=self.settings.labels.horizon)
-        recs = _recommendations(market, fused, stack, horizon_mu, result, risk_model, adv,
-                                sectors, p.capital, p.top_n)
-        return recs, result
+        percentile = score_percentile(fused)
+        sectors = _sectors(market)
+        plan = plan_portfolio(mu, horizon_mu, percentile, risk_model, snapshot, sectors,
+                              rules=self.rules or Rulebook(), settings=p,
+                              holdings=self.holdings)
+        scores = pd.DataFrame({"score": fused, "score_percentile": percentile,
+                               "stack_score": stack.reindex(fused.index),
+                               "expected_return": horizon_mu.reindex(fused.index)})
+        recs = recommendations_table(plan, scores, snapshot, sectors, risk_model, p.top_n)
+        return recs, plan
 
 
 class _stage:
@@ -416,39 +441,9 @@ def _factor_ic(daily: pd.DataFrame, signs: dict[str, int]) -> pd.DataFrame:
                                           ignore_index=True)
 
 
-def _recommendations(market, fused, stack, horizon_mu, result, risk_model, adv, sectors,
-                     capital, top_n) -> pd.DataFrame:
-    bars = market.bars
-    last = bars.sort_values("date").groupby("ticker").tail(1).set_index("ticker")
-    atr = _atr(bars, 14)
-    weights = result.weights.reindex(fused.index).fillna(0.0)
-    contrib = risk_model.risk_contributions(result.weights.reindex(risk_model.B_.index)
-                                            .fillna(0.0))
-    table = pd.DataFrame({
-        "ticker": fused.index, "sector": sectors.reindex(fused.index).to_numpy(),
-        "score": fused.to_numpy(), "stack_score": stack.reindex(fused.index).to_numpy(),
-        "expected_return": horizon_mu.reindex(fused.index).to_numpy(),
-        "weight": weights.to_numpy(),
-    })
-    table["target_usd"] = table["weight"] * capital
-    table["last_close"] = last["close"].reindex(fused.index).to_numpy()
-    table["target_shares"] = np.floor(table["target_usd"] / table["last_close"]).astype(int)
-    table["adv"] = adv.reindex(fused.index).to_numpy()
-    table["atr"] = atr.reindex(fused.index).to_numpy()
-    table["risk_contribution"] = contrib.reindex(fused.index).fillna(0.0).to_numpy()
-    table = table.sort_values(["score", "ticker"], ascending=[False, True], ignore_index=True)
-    table.insert(0, "rank", np.arange(1, len(table) + 1))
-    return table.head(max(top_n, int((table["weight"] > 0).sum())))
-
-
-def _atr(bars: pd.DataFrame, window: int) -> pd.Series:
-    """Latest ATR(window) in dollars per ticker (simple mean of the true range)."""
-    high = bars.pivot(index="date", columns="ticker", values="high")
-    low = bars.pivot(index="date", columns="ticker", values="low")
-    close = bars.pivot(index="date", columns="ticker", values="close")
-    prev = close.shift(1)
-    true_range = np.maximum(high - low, np.maximum((high - prev).abs(), (low - prev).abs()))
-    return true_range.rolling(window, min_periods=window).mean().iloc[-1]
+def _sectors(market: MarketData) -> pd.Series | None:
+    ref = market.reference
+    return ref.set_index("ticker")["sector"] if "sector" in ref else None
 
 
 def _risk_summary(risk_model: FactorRiskModel, weights: pd.Series) -> dict[str, Any]:

@@ -163,25 +163,23 @@ class RegimeSettings(Section):
 
 @dataclasses.dataclass(frozen=True)
 class PortfolioSettings(Section):
-    """Portfolio construction from the final scores."""
+    """Portfolio construction from the final scores.
+
+    The limits the trader enforces too (position, sector, cash reserve, the
+    screens) are not here: they are the trader's keys, read by both sides
+    through :class:`bma_models.rules.Rulebook` (docs/trading.md, "One rulebook").
+    """
 
     top_n: int = setting(200, ge=1, le=5000, doc="candidates passed to the optimizer")
-    max_position: float = setting(0.03, gt=0.0, le=1.0, doc="max weight per name")
-    sector_cap: float = setting(0.25, gt=0.0, le=1.0, doc="max weight per sector")
     risk_aversion: float = setting(1.0, ge=0.0, le=1000.0, doc="mean-variance lambda")
-    turnover_penalty: float = setting(0.0, ge=0.0, le=100.0, doc="L1 turnover cost weight")
+    turnover_penalty: float = setting(0.0015, ge=0.0, le=100.0,
+                                      doc="L1 cost of one-way turnover, daily mu units")
     max_turnover: float | None = setting(None, gt=0.0, le=2.0, doc="hard cap; null = none")
     adv_participation: float = setting(0.05, gt=0.0, le=1.0, doc="max fraction of 20d ADV")
-    capital: float = setting(1_000_000.0, gt=0.0, doc="notional (USD) for ADV limits")
-    cash_reserve: float = setting(0.03, ge=0.0, lt=1.0, doc="weight left in cash")
+    capital: float = setting(1_000_000.0, gt=0.0, doc="assumed equity (USD) without a book")
+    trading_cost_bps: float = setting(10.0, ge=0.0, le=1000.0,
+                                      doc="one-way cost of a traded dollar, for the estimate")
     expected_ic: float = setting(0.05, gt=0.0, le=0.5, doc="IC of the mu = IC x vol x z mapping")
-
-    def check(self) -> None:
-        if self.top_n * self.max_position < 1.0 - self.cash_reserve:
-            raise FieldError(("top_n", "max_position"),
-                             f"top_n * max_position = {self.top_n * self.max_position:g} "
-                             f"< 1 - cash_reserve = {1.0 - self.cash_reserve:g}, so the "
-                             "portfolio cannot be invested: raise top_n or max_position")
 
 
 _SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")

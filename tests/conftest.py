@@ -32,6 +32,15 @@ def artifacts_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _empty_trader_state(tmp_path_factory):
+    """Point ``$BMA_STATE_DIR`` at an empty directory: ``bma run --holdings auto`` (the
+    default) must not pick up a developer's ``./state`` book; tests that want one pass it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BMA_STATE_DIR", str(tmp_path_factory.mktemp("empty-state")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _drop_installed_log_handlers():
     """After each test, undo a CLI ``main()``'s ``configure_logging``: handlers, root level."""

@@ -14,6 +14,7 @@ the store or a file path. Secrets come from the environment only
 """
 
 from autotrader.config.errors import ConfigError
+from autotrader.config.rules import trading_rules
 from autotrader.config.secrets import polygon_api_key, redact_secrets, register_secret
 from autotrader.config.sections import (
     AppConfig,
@@ -58,5 +59,6 @@ __all__ = [
     "polygon_api_key",
     "redact_secrets",
     "register_secret",
+    "trading_rules",
     "resolve_config_dir",
 ]

@@ -89,10 +89,10 @@ class TradingConfig(Section):
 
 @dataclasses.dataclass(frozen=True)
 class CapitalConfig(Section):
-    """How much of the account may be deployed."""
+    """How much of the account may be deployed (the trader's checks and research's plan)."""
 
-    cash_reserve_pct: float = setting(0.05, ge=0.0, le=1.0, doc="equity kept in cash")
-    max_single_position_pct: float = setting(0.05, ge=0.0, le=1.0, doc="max equity per name")
+    cash_reserve_pct: float = setting(0.05, ge=0.0, lt=1.0, doc="equity kept in cash")
+    max_single_position_pct: float = setting(0.03, ge=0.0, le=1.0, doc="max equity per name")
     max_portfolio_exposure: float = setting(0.95, ge=0.0, le=2.0,
                                             doc="gross exposure / equity (1 = no leverage)")
 
@@ -129,8 +129,7 @@ class SizingConfig(Section):
     """Position sizing."""
 
     per_trade_risk_pct: float = setting(0.01, ge=0.0, le=1.0,
-                                        doc="equity risked per trade (entry to stop)")
-    max_position_pct_of_equity: float = setting(0.05, ge=0.0, le=1.0, doc="cap per position")
+                                        doc="bracket orders: equity risked entry to stop")
     notional_round_lots: bool = setting(False, doc="round quantities down to 100-share lots")
 
 
@@ -139,7 +138,8 @@ class StopsConfig(Section):
     """Dynamic (ATR-based, optionally trailing) stop losses."""
 
     enabled: bool = setting(True, doc="place protective stops")
-    atr_window: int = setting(14, ge=2, le=250, doc="sessions in the ATR")
+    atr_window: int = setting(14, ge=2, le=250,
+                              doc="sessions in the run's ATR (volatility screen, stops)")
     atr_multiplier: float = setting(2.0, gt=0.0, le=20.0, doc="stop distance in ATRs")
     trailing: bool = setting(True, doc="raise the stop as the price rises")
     max_loss_pct: float = setting(0.08, gt=0.0, le=1.0, doc="hard stop below entry")
@@ -255,6 +255,17 @@ class Settings(Section):
     filters: FiltersConfig = setting(default_factory=FiltersConfig, doc="")
     polygon: PolygonConfig = setting(default_factory=PolygonConfig, doc="")
     research: ResearchSettings = setting(default_factory=ResearchSettings, doc="")
+
+    def check(self) -> None:
+        invested = min(1.0 - self.capital.cash_reserve_pct, self.capital.max_portfolio_exposure)
+        top_n, cap = self.research.portfolio.top_n, self.capital.max_single_position_pct
+        if top_n * cap < invested - 1e-12:
+            raise FieldError(
+                ("research.portfolio.top_n", "capital.max_single_position_pct"),
+                f"top_n * max_single_position_pct = {top_n * cap:g} < the invested fraction "
+                f"{invested:g} (1 - capital.cash_reserve_pct, at most "
+                "capital.max_portfolio_exposure), so no portfolio can be invested: raise "
+                "research.portfolio.top_n or capital.max_single_position_pct")
 
 
 SECTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))

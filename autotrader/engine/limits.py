@@ -41,10 +41,12 @@ class RiskLimits:
 
 @dataclass(frozen=True)
 class SizingSettings:
-    """Target sizing (config section sizing, plus capital.cash_reserve_pct).
+    """Target sizing (config ``sizing.notional_round_lots``, ``capital.max_single_position_pct``
+    as ``max_position_pct_of_equity`` and ``capital.cash_reserve_pct``).
 
     ``notional_round_lots`` True rounds targets down to 100-share round lots;
-    False rounds down to whole shares.
+    False rounds down to whole shares. ``per_trade_risk_pct`` is read by the
+    planner (bracket orders only).
     """
 
     per_trade_risk_pct: float = 0.01
@@ -79,7 +81,8 @@ class PlannerSettings:
 class StopSettings:
     """Dynamic stop parameters (config ``risk_controls.stops``).
 
-    ``atr_window`` is not used here (ATR comes precomputed by the run).
+    ``atr_window`` is not here: the run computes its ``atr`` column with that
+    window (the rulebook's ``atr_window``) and the stops use that column.
     """
 
     enabled: bool = True

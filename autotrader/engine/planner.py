@@ -9,6 +9,12 @@ when there is no last) and moves towards the market with the signal's
 confidence: a confident buy may pay up to ``max_limit_offset_bps`` above the
 reference, a weak one bids at the reference. Buys round down to the tick and
 sells round up, so rounding never makes an order more aggressive than planned.
+
+The liquidity, volatility and expected-alpha screens are the functions of
+:mod:`bma_models.rules`: research refuses the same names with the same
+function before they ever reach a plan. The spread screen needs a live quote
+and is the trader's alone. ``sizing.per_trade_risk_pct`` cuts bracket entries
+only (the other order types carry no stop at entry).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from autotrader.domain.records import OrderIntent, OrderType, Quote, Side
 from autotrader.engine.limits import PlannerSettings
 from autotrader.engine.risk import Denial
 from autotrader.engine.ticks import round_to_tick
+from bma_models import rules
 
 
 @dataclass(frozen=True)
@@ -56,11 +63,8 @@ class OrderPlan:
 
 def volatility_bucket(atr: float, price: float, settings: PlannerSettings) -> str:
     """'low', 'medium' or 'high' from ATR as a fraction of price ('unknown' if NaN)."""
-    if not (atr > 0 and price > 0):
-        return "unknown"
-    ratio = atr / price
     low, medium = settings.volatility_buckets
-    return "low" if ratio <= low else "medium" if ratio <= medium else "high"
+    return rules.volatility_bucket(atr, price, low, medium)
 
 
 def quote_spread_bps(quote: Quote) -> float:
@@ -74,22 +78,18 @@ def quote_spread_bps(quote: Quote) -> float:
 def screen_entry(intent: OrderIntent, quote: Quote, stats: MarketStats,
                  settings: PlannerSettings) -> Denial | None:
     """Liquidity, spread, volatility and alpha screens for an entry; None when it passes."""
-    if not stats.adv_usd >= settings.min_adv_usd:
-        return Denial("liquidity", f"ADV {stats.adv_usd:,.0f} USD below "
-                                   f"{settings.min_adv_usd:,.0f}")
+    denial = rules.liquidity(stats.adv_usd, settings.min_adv_usd)
+    if denial is not None:
+        return denial
     spread = quote_spread_bps(quote)
     if math.isnan(spread):
         spread = stats.spread_bps
     if spread > settings.max_spread_bps:
         return Denial("spread", f"spread {spread:.1f} bps above {settings.max_spread_bps}")
-    bucket = volatility_bucket(stats.atr, quote.reference_price, settings)
-    if bucket not in settings.allowed_volatility_buckets:
-        return Denial("volatility", f"ATR volatility bucket {bucket!r} not allowed")
-    alpha_bps = intent.expected_return * 1e4
-    if alpha_bps < settings.min_expected_alpha_bps:
-        return Denial("expected_alpha", f"expected alpha {alpha_bps:.1f} bps below "
-                                        f"{settings.min_expected_alpha_bps}")
-    return None
+    low, medium = settings.volatility_buckets
+    return (rules.volatility(stats.atr, quote.reference_price, low, medium,
+                             settings.allowed_volatility_buckets)
+            or rules.expected_alpha(intent.expected_return, settings.min_expected_alpha_bps))
 
 
 def limit_price(side: Side, reference: float, confidence: float, max_offset_bps: float) -> float:

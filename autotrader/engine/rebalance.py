@@ -2,13 +2,18 @@
 
 The arithmetic, per recommended symbol with weight ``w`` and price ``p``::
 
-    target_value = min(w * scale, max_position_pct_of_equity) * equity * (1 - cash_reserve_pct)
+    target_value = min(w * scale, max_position_pct_of_equity) * equity
     target_qty   = floor(target_value / p / lot) * lot      (lot = 100 or 1)
     delta        = target_qty - (held + in_flight)
 
-``scale`` shrinks weights that sum above 1 back to 1. Held symbols that are no
-longer recommended get a target of 0 (a full exit). Sells come first so the
-cash they free is visible to the buys' risk checks in the same cycle.
+The weights are fractions of equity: the plan's weights times the account's
+equity, the one capital. ``scale = min(1, (1 - cash_reserve_pct) / sum(w))``
+shrinks a plan that would invest more than the cash reserve allows (a run made
+under another reserve); a plan made under the same rulebook already sums to
+``1 - cash_reserve_pct`` and is not scaled, so the reserve is kept once, not
+twice. Held symbols that are no longer recommended get a target of 0 (a full
+exit). Sells come first so the cash they free is visible to the buys' risk
+checks in the same cycle.
 """
 
 from __future__ import annotations
@@ -36,6 +41,14 @@ class Recommendation:
     last_close: float
     adv: float
     atr: float = float("nan")
+    score_percentile: float = float("nan")
+
+    def confidence(self, n: int) -> float:
+        """The score percentile in the run (1 = best): the research's ``score_percentile``,
+        or ``1 - (rank - 1) / n`` for a run without it (``n`` = the run's rows)."""
+        if self.score_percentile >= 0:
+            return self.score_percentile
+        return 1.0 - (self.rank - 1) / max(n, 1)
 
 
 def target_quantities(
@@ -57,13 +70,14 @@ def target_quantities(
     --------
     >>> rec = Recommendation(1, "AAA", "Tech", 1.0, 0.01, 0.5, 10.0, 1e7)
     >>> target_quantities([rec], 10_000.0, {"AAA": 10.0}, SizingSettings(
-    ...     max_position_pct_of_equity=0.2, cash_reserve_pct=0.0))
+    ...     max_position_pct_of_equity=0.2, cash_reserve_pct=0.05))
     {'AAA': 200}
     """
     lot = ROUND_LOT if sizing.notional_round_lots else 1
     total_weight = sum(max(r.weight, 0.0) for r in recommendations)
-    scale = 1.0 / total_weight if total_weight > 1.0 else 1.0
-    investable = max(equity, 0.0) * (1.0 - sizing.cash_reserve_pct)
+    investable_fraction = 1.0 - sizing.cash_reserve_pct
+    scale = investable_fraction / total_weight if total_weight > investable_fraction else 1.0
+    investable = max(equity, 0.0)
     targets: dict[str, int] = {}
     for rec in recommendations:
         price = prices.get(rec.ticker, float("nan"))
@@ -125,7 +139,7 @@ def rebalance_intents(
             sector=rec.sector if rec else "Unknown",
             score=rec.score if rec else 0.0,
             expected_return=rec.expected_return if rec else 0.0,
-            confidence=1.0 - (rec.rank - 1) / n if rec else 1.0,
+            confidence=rec.confidence(n) if rec else 1.0,
             reduces_position=side is Side.SELL,
             closes_position=side is Side.SELL and quantity == held,
             reason="rebalance" if rec else "exit: no longer recommended",

@@ -10,6 +10,11 @@ calls :func:`check_order`.
 Exits are treated differently from entries: an order that reduces a long
 position passes the REDUCING kill switch, the price band, the signal threshold
 and the exposure limits, because blocking an exit never reduces risk.
+
+The tradability rules (price band, signal threshold, minimum order value,
+position and sector limits, cash reserve) are the functions of
+:mod:`bma_models.rules`, the same functions research's portfolio obeys; the
+checks here only pick the numbers out of the book.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ from zoneinfo import ZoneInfo
 from autotrader.domain.records import OrderIntent, Side
 from autotrader.engine.correlation import ReturnHistory
 from autotrader.engine.limits import RiskLimits
+from bma_models import rules
+from bma_models.rules import Denial
+
+__all__ = ["RISK_CHECKS", "Denial", "PortfolioSnapshot", "RiskContext", "TradingState",
+           "check_order"]
 
 
 class TradingState(str, Enum):
@@ -32,14 +42,6 @@ class TradingState(str, Enum):
     ACTIVE = "ACTIVE"
     REDUCING = "REDUCING"
     HALTED = "HALTED"
-
-
-@dataclass(frozen=True)
-class Denial:
-    """Why an intent was refused: the ``check`` name (metrics key) and a readable reason."""
-
-    check: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -129,19 +131,15 @@ def check_market_hours(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
 
 
 def check_price_band(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
-    price, lim = intent.reference_price, ctx.limits
-    if _is_entry(intent) and not lim.min_price <= price <= lim.max_price:
-        return Denial("price_band", f"price {price:.4f} outside [{lim.min_price}, {lim.max_price}]")
-    return None
+    if not _is_entry(intent):
+        return None
+    return rules.price_band(intent.reference_price, ctx.limits.min_price, ctx.limits.max_price)
 
 
 def check_min_order_value(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
     if intent.closes_position:
         return None  # a full exit may be small; leaving a remnant would be worse
-    if intent.notional < ctx.limits.min_order_value_usd:
-        return Denial("min_order_value", f"order value {intent.notional:.2f} below "
-                                         f"{ctx.limits.min_order_value_usd:.2f} USD")
-    return None
+    return rules.min_order_value(intent.notional, ctx.limits.min_order_value_usd)
 
 
 def check_max_single_position(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
@@ -149,12 +147,8 @@ def check_max_single_position(intent: OrderIntent, ctx: RiskContext) -> Denial |
         return None
     pf = ctx.portfolio
     after = pf.position_values.get(intent.symbol, 0.0) + intent.notional
-    cap = ctx.limits.max_single_position_pct * pf.equity
-    if after > cap + 1e-9:
-        return Denial("max_single_position", f"{intent.symbol} would be {after:.0f} USD "
-                                             f"> {ctx.limits.max_single_position_pct:.1%} "
-                                             f"of equity ({cap:.0f})")
-    return None
+    return rules.position_limit(intent.symbol, after, pf.equity,
+                                ctx.limits.max_single_position_pct)
 
 
 def check_max_portfolio_exposure(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
@@ -174,11 +168,7 @@ def check_cash_reserve(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
         return None
     pf = ctx.portfolio
     left = pf.cash - pf.pending_buy_value - intent.notional
-    reserve = ctx.limits.cash_reserve_pct * pf.equity
-    if left < reserve - 1e-9:
-        return Denial("cash_reserve", f"cash after order {left:.0f} USD below the "
-                                      f"reserve {reserve:.0f}")
-    return None
+    return rules.cash_reserve(left, pf.equity, ctx.limits.cash_reserve_pct)
 
 
 def check_sector_exposure(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
@@ -186,11 +176,8 @@ def check_sector_exposure(intent: OrderIntent, ctx: RiskContext) -> Denial | Non
         return None
     pf = ctx.portfolio
     after = pf.sector_values.get(intent.sector, 0.0) + intent.notional
-    cap = ctx.limits.sector_exposure_limit * pf.equity
-    if after > cap + 1e-9:
-        return Denial("sector_exposure", f"sector {intent.sector} would be {after:.0f} USD "
-                                         f"> {cap:.0f}")
-    return None
+    return rules.sector_limit(intent.sector, after, pf.equity,
+                              ctx.limits.sector_exposure_limit)
 
 
 def check_max_correlation(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
@@ -224,10 +211,9 @@ def check_per_cycle_limit(intent: OrderIntent, ctx: RiskContext) -> Denial | Non
 
 
 def check_signal_threshold(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
-    if _is_entry(intent) and intent.confidence < ctx.limits.acceptance_threshold:
-        return Denial("signal_threshold", f"score percentile {intent.confidence:.3f} below "
-                                          f"{ctx.limits.acceptance_threshold}")
-    return None
+    if not _is_entry(intent):
+        return None
+    return rules.signal_threshold(intent.confidence, ctx.limits.acceptance_threshold)
 
 
 def check_stopped_out(intent: OrderIntent, ctx: RiskContext) -> Denial | None:

@@ -87,12 +87,13 @@ class ResearchView(ttk.Frame):
         self.form.add("top_n", "Top N", research.portfolio.top_n)
         self.form.add("config_dir", "Config directory", self.app.paths.config_dir)
         self.form.add("data_path", "CSV file (source csv)", research.data.csv_path or "")
+        self.form.add("sectors_path", "Sectors file (source csv, optional)", "")
         self.form.add("dask_scheduler", "Dask scheduler (empty = off)",
                       getattr(getattr(research, "dask", None), "scheduler", None) or "")
         self.source = tk.StringVar(self, value=research.data.source)
-        ttk.Label(self.form, text="Source").grid(row=6, column=0, sticky="w", padx=4)
+        ttk.Label(self.form, text="Source").grid(row=7, column=0, sticky="w", padx=4)
         ttk.Combobox(self.form, textvariable=self.source, values=SOURCES, state="readonly",
-                     width=16).grid(row=6, column=1, sticky="w", padx=4)
+                     width=16).grid(row=7, column=1, sticky="w", padx=4)
         buttons = ttk.Frame(top)
         buttons.pack(side="left", anchor="n", padx=12)
         self.run_button = ttk.Button(buttons, text=self.app.t("research.run"), command=self.run)
@@ -129,7 +130,8 @@ class ResearchView(ttk.Frame):
             config_dir=values["config_dir"], output_root=str(self.app.paths.result_root),
             source=self.source.get(), start_date=values["start_date"] or None,
             end_date=values["end_date"] or None, top_n=int(top_n) if top_n else None,
-            data_path=values["data_path"] or None,
+            data_path=values["data_path"] or None, sectors_path=values["sectors_path"] or None,
+            state_dir=str(self.app.paths.state_dir),
             overrides={DASK_KEY: dask_scheduler(values["dask_scheduler"])})
 
     def run(self) -> None:

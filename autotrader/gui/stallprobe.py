@@ -40,8 +40,10 @@ from autotrader.gui.app import AppPaths, StallMeter, Workstation, cpu_steal_ms
 SMALL = {"research": {
     "data": {"demo_tickers": 120, "demo_sessions": 500},
     "models": {"enabled": ["ridge", "lightgbm"]},
-    "portfolio": {"top_n": 60, "max_position": 0.05},
-}}
+    "portfolio": {"top_n": 60},
+}, "capital": {"max_single_position_pct": 0.05}, "signals": {"acceptance_threshold": 0.0},
+    "execution": {"allowed_volatility_buckets": ["low", "medium", "high"]}}
+# (a 120-name demo: the rulebook lets every score percentile and volatility bucket in)
 
 
 def _load() -> list[float] | None:

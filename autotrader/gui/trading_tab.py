@@ -167,7 +167,8 @@ class TradingView(ttk.Frame):
     def _trader_options(self, settings: Settings) -> TraderOptions:
         base = self.app.trader_options or TraderOptions(
             state_dir=self.app.paths.state_dir, result_root=self.app.paths.result_root,
-            interval_s=self.app.settings.trading.cycle_interval_s)
+            interval_s=self.app.settings.trading.cycle_interval_s,
+            initial_cash=self.app.settings.research.portfolio.capital)  # the one capital
         return dataclasses.replace(base, broker=self.broker.get(), settings=settings)
 
     def ensure_worker(self) -> bool:

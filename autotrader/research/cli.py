@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", help="bars file or directory for --source csv "
                                     "(.csv, .csv.gz or .parquet)")
     run.add_argument("--sectors", help="optional sectors file for --source csv")
+    run.add_argument("--holdings", default="auto", metavar="auto|state|none|FILE",
+                     help="the current book the portfolio trades from: auto = the trader's "
+                          "state when it has a book, else cash (default); state = the trader's "
+                          "state (book.json / paper_broker.db, an error without one); none = "
+                          "cash; FILE = CSV with ticker and quantity (optional CASH row) or "
+                          "weight")
+    run.add_argument("--state-dir", default=None,
+                     help="the trader's state directory (default: $BMA_STATE_DIR or ./state)")
     run.add_argument("--start-date", help="first session (YYYY-MM-DD); env BMA_START_DATE")
     run.add_argument("--end-date", help="last session, clamped to T-1; env BMA_END_DATE")
     run.add_argument("--top-n", type=int, default=None, help="portfolio candidates (default 200)")

@@ -97,6 +97,22 @@ def _load_polygon(settings, dates: DateRange, environ: dict[str, str]) -> Market
     return MarketData(**loaded._asdict())
 
 
+def portfolio_inputs(ns: argparse.Namespace, settings):
+    """The rulebook of ``settings`` and the book of ``--holdings`` / ``--state-dir``.
+
+    Returns ``(rules, holdings)``; holdings is None for cash.
+    """
+    from autotrader.appdb import default_state_dir
+    from autotrader.config import trading_rules
+    from autotrader.services.book import resolve_holdings
+
+    state_dir = Path(getattr(ns, "state_dir", None) or default_state_dir())
+    holdings = resolve_holdings(getattr(ns, "holdings", None), state_dir)
+    if holdings is not None:
+        logger.info("book: %s", holdings.source)
+    return trading_rules(settings), holdings
+
+
 def run_command(ns: argparse.Namespace, environ: dict[str, str],
                 now: dt.datetime | None = None) -> Path:
     """Execute ``bma run``; returns the committed run directory."""
@@ -107,6 +123,7 @@ def run_command(ns: argparse.Namespace, environ: dict[str, str],
         logger.warning("end date %s is not a completed NYSE session yet: clamped to %s (T-1)",
                        dates.clamped_from.date(), dates.end.date())
     settings = load_settings(ns, source)
+    rules, holdings = portfolio_inputs(ns, settings)
     load_start = time.perf_counter()
     market = load_market_data(source, settings, dates, ns, environ)
     load_s = time.perf_counter() - load_start
@@ -115,11 +132,13 @@ def run_command(ns: argparse.Namespace, environ: dict[str, str],
     for note in market.notes:
         logger.info("data: %s", note)
     return run_research(market, settings.research, Path(ns.output), argv=_argv(ns),
-                        progress=_tqdm_progress(), load_s=load_s)
+                        progress=_tqdm_progress(), load_s=load_s, rules=rules,
+                        holdings=holdings)
 
 
 def run_research(market: MarketData, research, output_root: Path, argv: list[str],
-                 progress=None, cancel=None, load_s: float = 0.0) -> Path:
+                 progress=None, cancel=None, load_s: float = 0.0, rules=None,
+                 holdings=None) -> Path:
     """Run the pipeline and write the run directory, on Dask when ``research.dask`` says so.
 
     The one place (CLI and GUI job) where a Dask session is opened around the
@@ -128,17 +147,19 @@ def run_research(market: MarketData, research, output_root: Path, argv: list[str
     :class:`~bma_models.cluster.DaskSession` is opened first, handed to the
     pipeline, and closed (a local cluster shut down) when the run ends.
     Cluster failures surface as :class:`~bma_models.cluster.ClusterError`.
+    ``rules`` and ``holdings`` (see :func:`portfolio_inputs`) shape the portfolio.
     """
     from bma_models.cluster import dask_session
     from bma_models.report.run import run_and_report
 
+    book = {"rules": rules, "holdings": holdings}
     with dask_session(research.dask) as session:
         if session is None:
             return run_and_report(market, research, output_root, argv=argv, progress=progress,
-                                  cancel=cancel, load_s=load_s)
+                                  cancel=cancel, load_s=load_s, **book)
         logger.info("research on Dask: %r", session)
         return run_and_report(market, research, output_root, argv=argv, progress=progress,
-                              cancel=cancel, load_s=load_s, cluster=session)
+                              cancel=cancel, load_s=load_s, cluster=session, **book)
 
 
 def _tqdm_progress():

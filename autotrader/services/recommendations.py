@@ -72,15 +72,20 @@ def _run_source(run_dir: Path) -> str:
     return "unknown"
 
 
+def _optional(row: dict[str, str], column: str) -> float:
+    text = (row.get(column) or "").strip()
+    return float(text) if text else math.nan
+
+
 def _parse_row(row: dict[str, str], path: Path, line: int) -> Recommendation:
     try:
-        atr_text = (row.get("atr") or "").strip()
         return Recommendation(
             rank=int(float(row["rank"])), ticker=row["ticker"].strip().upper(),
             sector=(row["sector"] or "Unknown").strip() or "Unknown",
             score=float(row["score"]), expected_return=float(row["expected_return"]),
             weight=float(row["weight"]), last_close=float(row["last_close"]),
-            adv=float(row["adv"]), atr=float(atr_text) if atr_text else math.nan)
+            adv=float(row["adv"]), atr=_optional(row, "atr"),
+            score_percentile=_optional(row, "score_percentile"))
     except (KeyError, ValueError, TypeError) as e:
         raise RecommendationsError(f"{path} line {line}: bad value ({e})") from e
 

@@ -69,6 +69,9 @@ class ResearchRequest:
     dotted config overrides (highest precedence), e.g.
     ``{"research.dask.scheduler": "tcp://host:8786"}`` (the Research tab's
     "Dask scheduler" field; None = no Dask), as ``bma run --dask-scheduler``.
+    ``sectors_path`` is the optional sectors file of a CSV run (``bma run
+    --sectors``); ``holdings`` and ``state_dir`` are ``bma run --holdings`` and
+    ``--state-dir`` (default: the trader's book when it has one, else cash).
     """
 
     config_dir: str
@@ -78,7 +81,10 @@ class ResearchRequest:
     end_date: str | None = None
     top_n: int | None = None
     data_path: str | None = None
+    sectors_path: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    holdings: str = "auto"
+    state_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,8 @@ def _namespace(request: ResearchRequest) -> argparse.Namespace:
     return argparse.Namespace(
         config=request.config_dir, output=request.output_root, source=request.source,
         start_date=request.start_date, end_date=request.end_date, top_n=request.top_n,
-        seed=None, jobs=None, data=request.data_path, sectors=None)
+        seed=None, jobs=None, data=request.data_path, sectors=request.sectors_path,
+        holdings=request.holdings, state_dir=request.state_dir)
 
 
 def execute_research(request: ResearchRequest, progress: Callable[[str, int, int], None],
@@ -155,7 +162,12 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     """
     from autotrader.config import ConfigStore, resolve_config_dir
     from autotrader.research.cli import resolve_dates, resolve_source
-    from autotrader.research.wiring import cli_overrides, load_market_data, run_research
+    from autotrader.research.wiring import (
+        cli_overrides,
+        load_market_data,
+        portfolio_inputs,
+        run_research,
+    )
     from bma_models.pipeline import STAGES
 
     env = dict(os.environ if environ is None else environ)
@@ -164,13 +176,15 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     overrides = {**cli_overrides(ns, source), **request.overrides}
     settings = ConfigStore(resolve_config_dir(request.config_dir), overrides=overrides).get()
     dates = resolve_dates(request.start_date, request.end_date, dt.datetime.now(dt.timezone.utc))
+    rules, holdings = portfolio_inputs(ns, settings)
     progress("load", 0, len(STAGES))
     started = time.perf_counter()
     market = load_market_data(source, settings, dates, ns, env)
     load_s = time.perf_counter() - started
     argv = [f"gui:{k}={v}" for k, v in sorted(vars(ns).items()) if v is not None]
     return run_research(market, settings.research, Path(request.output_root), argv,
-                        progress=progress, cancel=cancel, load_s=load_s)
+                        progress=progress, cancel=cancel, load_s=load_s, rules=rules,
+                        holdings=holdings)
 
 
 def _outcome(request: ResearchRequest, post: Callable[[object], None], cancel: Any) -> None:

@@ -220,7 +220,7 @@ def trader_settings(settings: Settings) -> TraderSettings:
             timezone=filters.timezone),
         sizing=SizingSettings(
             per_trade_risk_pct=sizing.per_trade_risk_pct,
-            max_position_pct_of_equity=sizing.max_position_pct_of_equity,
+            max_position_pct_of_equity=capital.max_single_position_pct,
             notional_round_lots=sizing.notional_round_lots,
             cash_reserve_pct=capital.cash_reserve_pct),
         planner=planner_settings(settings),

@@ -14,6 +14,10 @@ account on every path (:meth:`TradingRunner._transmit_unit`).
 
 Every decision is logged on one line (``DECISION ... SUBMIT`` or
 ``DECISION ... DENY <check>: <reason>``) and counted in :class:`HealthMetrics`.
+After every cycle the book is written to ``<state>/book.json`` (the journal's
+directory; :mod:`autotrader.services.book`) and the plan-versus-book table is
+logged (:mod:`autotrader.engine.plan_status`): what ``autotrader status`` prints
+and what research reads as the current book.
 
 Checkpoints: the runner calls ``checkpoint("after-journal")`` right after an
 order unit is journaled and before it is placed, and ``checkpoint("after-place")``
@@ -42,6 +46,7 @@ from autotrader.domain.errors import (
 )
 from autotrader.domain.orders import Order, OrderStatus
 from autotrader.domain.records import (
+    Account,
     Fill,
     OrderOrigin,
     OrderRequest,
@@ -61,10 +66,19 @@ from autotrader.engine.brackets import (
 )
 from autotrader.engine.cycle import BookState, Decision, decide, market_inputs
 from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings, StopSettings
+from autotrader.engine.plan_status import (
+    BookPosition,
+    BookSnapshot,
+    Outcome,
+    format_status,
+    plan_vs_book,
+)
+from autotrader.engine.rebalance import target_quantities
 from autotrader.engine.resumption import STOP_RUN, resume_refusal
 from autotrader.engine.risk import Denial, TradingState
 from autotrader.engine.stops import StopAction, plan_stop_update, trailing_stop_price
 from autotrader.journal import Journal, ReconcileReport
+from autotrader.services.book import BOOK_FILE, write_book
 from autotrader.services.recommendations import RecommendationSet, ReturnsForCycles
 
 logger = logging.getLogger(__name__)
@@ -99,6 +113,9 @@ class CycleReport:
     stop_actions: list[str] = field(default_factory=list)
     events: int = 0
     exiting: set[str] = field(default_factory=set)
+    decisions: list[Decision] = field(default_factory=list)
+    prices: dict[str, float] = field(default_factory=dict)
+    status: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,37 @@ def _no_checkpoint(stage: str) -> None:
 def _is_exit_order(order: Order) -> bool:
     return order.side is Side.SELL and (order.parent_ref is not None
                                         or order.order_type is OrderType.STOP)
+
+
+def book_snapshot(account: Account, positions: dict[str, Position],
+                  recs: RecommendationSet | None, report: CycleReport, working: set[str],
+                  now: dt.datetime, *, broker: str, sizing: SizingSettings | None = None,
+                  tolerance_usd: float = 0.0) -> BookSnapshot:
+    """The account after a cycle, with the plan it traded and what the cycle did per symbol."""
+    prices = report.prices
+    outcomes: dict[str, Outcome] = {}
+    for decision in report.decisions:
+        symbol = decision.intent.symbol
+        if decision.denial is not None:
+            outcomes[symbol] = Outcome("denied", decision.denial.check, decision.denial.reason)
+        else:
+            outcomes[symbol] = Outcome("working" if symbol in working else "filled")
+    for symbol in working:
+        outcomes.setdefault(symbol, Outcome("working"))
+    held = tuple(BookPosition(s, p.quantity, prices.get(s, p.avg_cost), p.avg_cost)
+                 for s, p in sorted(positions.items()))
+    planned = {r.ticker: r.weight for r in recs.rows if r.weight > 0} if recs else {}
+    sizing = sizing or SizingSettings()
+    targets = target_quantities([r for r in recs.rows if r.weight > 0], account.equity, prices,
+                                sizing) if recs else {}
+    return BookSnapshot(
+        as_of=now.isoformat(), broker=broker, run_id=recs.run_id if recs else "",
+        equity=account.equity, cash=account.cash, positions=held, planned=planned,
+        prices={s: prices[s] for s in set(planned) | set(positions) if s in prices},
+        outcomes=outcomes, lot=100 if sizing.notional_round_lots else 1,
+        tolerance_usd=tolerance_usd,
+        targets={s: q * prices[s] / account.equity for s, q in targets.items()
+                 if account.equity > 0})
 
 
 def _default_market_open(now: dt.datetime) -> bool:
@@ -413,6 +461,7 @@ class TradingRunner:
             self._ingest_events(report)
             self._update_stops(recs, now, report)
             self._ingest_events(report)
+            self._record_book(recs, now, report)
         except (BrokerError, JournalError) as e:
             logger.error("cycle aborted: %s", e)
             report.failures.append(f"{type(e).__name__}: {e}")
@@ -487,6 +536,7 @@ class TradingRunner:
         inputs = market_inputs(recs.rows, quotes, sorted(self.broker.positions()),
                                self.settings.default_atr_pct, report.fallbacks)
         prices = {s: q.reference_price for s, q in inputs.quotes.items()}
+        report.prices = prices
         book = self._book(prices)
         returns = self._returns.for_cycle(recs, self.settings.risk.correlation_window, symbols,
                                           report.fallbacks, report.failures)
@@ -498,6 +548,7 @@ class TradingRunner:
 
     def _trade(self, recs: RecommendationSet, now: dt.datetime, report: CycleReport) -> None:
         decisions = self._decisions(recs, now, report)
+        report.decisions = decisions
         report.intents = len(decisions)
         run = RunIdentity(recs.run_id, recs.is_demo)
         for decision in decisions:
@@ -588,6 +639,29 @@ class TradingRunner:
             return
         self.journal.apply_status(OrderStatusEvent(order_ref, "PendingCancel"), now)
         logger.info("cancel requested for %s", order_ref)
+
+    # -- plan versus book --------------------------------------------------------------------
+    def _record_book(self, recs: RecommendationSet | None, now: dt.datetime,
+                     report: CycleReport) -> None:
+        """Write ``book.json`` next to the journal and log the plan-versus-book table."""
+        account, positions = self.broker.account(), self.broker.positions()
+        unpriced = [s for s in positions if s not in report.prices]
+        if unpriced:
+            report.fallbacks["book_price_from_avg_cost"] = len(unpriced)
+        working = {o.symbol for o in self.journal.orders(active_only=True)
+                   if not _is_exit_order(o)}
+        snapshot = book_snapshot(account, positions, recs, report, working, now,
+                                 broker=self.broker.session().broker,
+                                 sizing=self.settings.sizing,
+                                 tolerance_usd=self.settings.risk.min_order_value_usd)
+        path = self.journal.path.parent / BOOK_FILE
+        try:
+            write_book(path, snapshot)
+        except OSError as e:
+            report.failures.append(f"book: {path}: {e}")
+            logger.error("book snapshot %s not written: %s", path, e)
+        report.status = plan_vs_book(snapshot)
+        logger.info("%s", format_status(report.status))
 
     # -- dynamic stops -----------------------------------------------------------------------
     def _update_stops(self, recs: RecommendationSet | None, now: dt.datetime,

@@ -90,7 +90,7 @@ def write_charts(directory: str | Path, result, title_prefix: str) -> list[Path]
         lambda ax: _cumulative_ic(ax, data["cumulative_ic"]),
         lambda ax: _quantiles(ax, data["quantile_returns"], horizon),
         lambda ax: _long_short(ax, data["long_short"], horizon),
-        lambda ax: _sectors(ax, data["sectors"], result.settings.portfolio.sector_cap),
+        lambda ax: _sectors(ax, data["sectors"], result.plan.rules.sector_limit),
         lambda ax: _baselines(ax, data["baselines"], result.baselines or {}),
     )
     paths = []

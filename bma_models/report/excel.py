@@ -1,6 +1,6 @@
 """``recommendations.xlsx``: the analyst-ready workbook of one run (openpyxl).
 
-Seven sheets, each with a banner naming the data source (row 1: title, row 2:
+Eight sheets, each with a banner naming the data source (row 1: title, row 2:
 source and run), the table header on row 3, frozen panes below the header,
 an autofilter over the main table, number formats per column and colour
 scales on the columns an analyst scans first (scores, ICs, weights):
@@ -8,9 +8,15 @@ scales on the columns an analyst scans first (scores, ICs, weights):
 ==================  ============================================================
 sheet               contents
 ==================  ============================================================
-Recommendations     rank, ticker, sector, score, stack score, expected return,
-                    weight, target USD / shares for the configured capital, last
-                    close, ADV, ATR, risk contribution
+Recommendations     rank, ticker, sector, score, score percentile, stack score,
+                    expected return, current weight, target weight, trade
+                    weight, target USD / shares at the plan's capital (named in
+                    the header), last close, ADV, ATR, share of ex-ante
+                    variance, the rulebook's reason when the trader would
+                    refuse to buy the name
+Trades              the trade list from the current book to the plan: side,
+                    weights, USD and shares, assumed cost, reason; turnover,
+                    cost, capital and book source
 Model metrics       per first-layer model, ``stack`` and ``fused``: OOS IC, rank
                     IC, ICIR, rank ICIR, hit rate, long-short, turnover, weight
 Baselines           fused score, stack, best member and the simple baselines on
@@ -18,8 +24,9 @@ Baselines           fused score, stack, best member and the simple baselines on
                     paired difference vs fused with its t; the verdict (red when
                     the fused score does not beat every baseline) and a bar chart
 Factor IC           per-factor OOS rank IC / ICIR, category, sign used
-Portfolio & risk    sector weight vs cap; solver, status, fallback, ex-ante vol;
-                    factor exposures
+Portfolio & risk    sector weight vs limit and holdings per sector; solver,
+                    status, fallback, ex-ante vol; the rulebook (each rule, its
+                    config key and how many names it refused); factor exposures
 Regime              current state; per-date history (vol, trend, thresholds)
 Run info            run id, source, dates, config/data hashes, timings, versions
 ==================  ============================================================
@@ -51,8 +58,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["HEADER_ROW", "SHEETS", "baseline_verdict", "baselines_frame", "model_metrics_frame",
            "sector_exposure", "workbook_title", "write_workbook"]
 
-SHEETS: tuple[str, ...] = ("Recommendations", "Model metrics", "Baselines", "Factor IC",
-                           "Portfolio & risk", "Regime", "Run info")
+SHEETS: tuple[str, ...] = ("Recommendations", "Trades", "Model metrics", "Baselines",
+                           "Factor IC", "Portfolio & risk", "Regime", "Run info")
 #: Row of every sheet's table header (rows 1-2 are the banner).
 HEADER_ROW = 3
 
@@ -67,11 +74,23 @@ _DEMO_FONT = Font(bold=True, size=14, color="C00000")
 # (column in the recommendations frame, header, number format)
 _REC_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("rank", "Rank", _INT), ("ticker", "Ticker", None), ("sector", "Sector", None),
-    ("score", "Score (fused)", _NUM4), ("stack_score", "Stack score", _NUM4),
-    ("expected_return", "Expected return ({h}d)", _PCT3), ("weight", "Weight", _PCT),
-    ("target_usd", "Target USD", _USD), ("target_shares", "Target shares", _INT),
+    ("score", "Score (fused)", _NUM4), ("score_percentile", "Score percentile", _PCT),
+    ("stack_score", "Stack score", _NUM4),
+    ("expected_return", "Expected return ({h}d)", _PCT3),
+    ("current_weight", "Current weight", _PCT), ("weight", "Weight", _PCT),
+    ("trade_weight", "Trade weight", _PCT),
+    ("target_usd", "Target USD at {capital}", _USD), ("target_shares", "Target shares", _INT),
     ("last_close", "Last close", _PRICE), ("adv", "ADV 20d (USD)", _USD),
-    ("atr", "ATR 14d (USD)", _PRICE), ("risk_contribution", "Risk contribution", _PCT),
+    ("atr", "ATR {atr}d (USD)", _PRICE),
+    ("risk_contribution", "Risk contribution (share of variance)", _PCT),
+    ("screen", "Refused by", None),
+)
+_TRADE_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("ticker", "Ticker", None), ("sector", "Sector", None), ("side", "Side", None),
+    ("current_weight", "Current weight", _PCT), ("weight", "Target weight", _PCT),
+    ("trade_weight", "Trade weight", _PCT), ("trade_usd", "Trade USD at {capital}", _USD),
+    ("trade_shares", "Trade shares", _INT), ("last_close", "Last close", _PRICE),
+    ("cost_usd", "Assumed cost (USD)", _PRICE), ("reason", "Reason", None),
 )
 _METRIC_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("model", "Model", None), ("role", "Role", None), ("stack_weight", "Stack weight", _PCT),
@@ -139,13 +158,16 @@ def write_workbook(path: str | Path, result, metrics: dict[str, Any],
     wb.properties.title = banner.title
     wb.properties.subject = banner.subtitle
     horizon = int(run["horizon"])
-    _recommendations_sheet(wb.create_sheet(SHEETS[0]), banner, result.recommendations, horizon)
-    _metrics_sheet(wb.create_sheet(SHEETS[1]), banner, metrics, horizon)
-    _baselines_sheet(wb.create_sheet(SHEETS[2]), banner, metrics, horizon)
-    _factor_sheet(wb.create_sheet(SHEETS[3]), banner, result.factor_ic)
-    _portfolio_sheet(wb.create_sheet(SHEETS[4]), banner, result, metrics)
-    _regime_sheet(wb.create_sheet(SHEETS[5]), banner, result.regimes)
-    _run_info_sheet(wb.create_sheet(SHEETS[6]), banner, metrics, manifest)
+    fmt = {"h": horizon, "capital": f"{result.plan.capital:,.0f}",
+           "atr": result.plan.rules.atr_window}
+    _recommendations_sheet(wb.create_sheet(SHEETS[0]), banner, result.recommendations, fmt)
+    _trades_sheet(wb.create_sheet(SHEETS[1]), banner, result.plan, metrics, fmt)
+    _metrics_sheet(wb.create_sheet(SHEETS[2]), banner, metrics, horizon)
+    _baselines_sheet(wb.create_sheet(SHEETS[3]), banner, metrics, horizon)
+    _factor_sheet(wb.create_sheet(SHEETS[4]), banner, result.factor_ic)
+    _portfolio_sheet(wb.create_sheet(SHEETS[5]), banner, result, metrics)
+    _regime_sheet(wb.create_sheet(SHEETS[6]), banner, result.regimes)
+    _run_info_sheet(wb.create_sheet(SHEETS[7]), banner, metrics, manifest)
     path = Path(path)
     wb.save(path)
     logger.info("workbook written: %s (%d sheets)", path, len(wb.sheetnames))
@@ -167,7 +189,7 @@ class _Banner:
 
 
 def _cell_value(value: Any) -> Any:
-    if value is None:
+    if value is None or value is pd.NA:
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
@@ -236,12 +258,36 @@ def _column_of(columns, key: str) -> int:
     return 1 + [k for k, _, _ in columns].index(key)
 
 
-def _recommendations_sheet(ws, banner: _Banner, recs: pd.DataFrame, horizon: int) -> None:
+def _recommendations_sheet(ws, banner: _Banner, recs: pd.DataFrame, fmt: dict) -> None:
     banner.write(ws, "Recommendations")
-    last_row, _ = _table(ws, recs, _REC_COLUMNS, fmt={"h": horizon})
+    last_row, _ = _table(ws, recs, _REC_COLUMNS, fmt=fmt)
     for key in ("score", "expected_return", "weight"):
         _color_scale(ws, _column_of(_REC_COLUMNS, key), HEADER_ROW + 1, last_row)
     ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=3)  # rank + ticker stay visible
+    note = (f"Weights are fractions of the capital {fmt['capital']} USD (the USD and share "
+            "columns assume it); weights under one basis point are zero; 'Refused by' is the "
+            "trader's screen that would refuse to buy the name (it then gets no new weight).")
+    ws.cell(row=last_row + 2, column=1, value=note).font = Font(italic=True)
+
+
+def _trades_sheet(ws, banner: _Banner, plan, metrics: dict[str, Any], fmt: dict) -> None:
+    from bma_models.portfolio import trade_list
+
+    banner.write(ws, "Trades (current book -> plan)")
+    trades = trade_list(plan)
+    last_row, last_col = _table(ws, trades, _TRADE_COLUMNS, fmt=fmt)
+    p = metrics["portfolio"]
+    summary = [
+        ("Book", p["holdings"], None), ("Capital", p["capital_source"], None),
+        ("Names held now", p["n_current"], _INT), ("Invested now", p["current_invested"], _PCT),
+        ("Trades", p["n_trades"], _INT), ("Turnover (one-way)", p["turnover"], _PCT),
+        ("Assumed cost per traded dollar (bps)", p["trading_cost_bps"], "0.0"),
+        ("Assumed cost (USD)", p["estimated_cost_usd"], _PRICE),
+        ("Trades below the minimum order removed", p["small_trades_removed"], _INT),
+    ]
+    summary += [(f"Note {i + 1}", note, None) for i, note in enumerate(p["notes"])]
+    _key_values(ws, summary, col=last_col + 2, header=("Trade list", "Value"))
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=2)
 
 
 def model_metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
@@ -340,17 +386,24 @@ def _factor_sheet(ws, banner: _Banner, factor_ic: pd.DataFrame) -> None:
 
 
 def sector_exposure(result) -> pd.DataFrame:
-    """Portfolio weight, cap, headroom and number of names per sector (largest first)."""
-    weights = result.portfolio.weights
-    held = weights[weights > 1e-9]
+    """Planned weight, limit, headroom and holdings per sector (largest first).
+
+    ``names`` counts the names the plan holds (weight > 0) in the sector. The
+    limit is the rulebook's sector limit; names without a sector are not a
+    sector (``Unknown``: no limit, cap NaN).
+    """
+    from bma_models.rules import sector_is_capped
+
+    weights = result.plan.weights
+    held = weights[weights > 0]
     ref = result.market.reference.set_index("ticker")["sector"]
     sectors = ref.reindex(held.index).fillna("Unknown")
-    cap = float(result.settings.portfolio.sector_cap)
+    limit = float(result.plan.rules.sector_limit)
     table = held.groupby(sectors.to_numpy()).agg(["sum", "size"])
     frame = pd.DataFrame({"sector": table.index.astype(str), "weight": table["sum"].to_numpy(),
                           "names": table["size"].to_numpy().astype(int)})
-    frame["cap"] = cap
-    frame["headroom"] = cap - frame["weight"]
+    frame["cap"] = [limit if sector_is_capped(s) else np.nan for s in frame["sector"]]
+    frame["headroom"] = frame["cap"] - frame["weight"]
     frame["binding"] = np.where(frame["headroom"] <= 1e-6, "at cap", "")
     return frame.sort_values("weight", ascending=False, ignore_index=True)
 
@@ -363,23 +416,40 @@ def _portfolio_sheet(ws, banner: _Banner, result, metrics: dict[str, Any]) -> No
     last_row, _ = _table(ws, sector_exposure(result), columns)
     _color_scale(ws, 2, HEADER_ROW + 1, last_row)
     p, risk, s = metrics["portfolio"], result.risk, result.settings.portfolio
+    rules = result.plan.rules
     summary = [
         ("Solver", p["solver"], None), ("Status", p["status"], None),
         ("Fallback", p["fallback"] or "none (solver answer used)", None),
         ("Positions", p["n_positions"], _INT), ("Invested", p["invested"], _PCT),
-        ("Cash reserve", s.cash_reserve, _PCT), ("Ex-ante vol (annual)", p["ex_ante_vol"], _PCT),
+        ("Ex-ante vol (annual)", p["ex_ante_vol"], _PCT),
         ("Ex-ante vol (daily)", risk["ex_ante_vol_daily"], _PCT3),
-        ("Turnover (one-way vs holdings)", p["turnover"], _PCT),
-        ("Capital (USD)", s.capital, _USD), ("Max position", s.max_position, _PCT),
-        ("Sector cap", s.sector_cap, _PCT), ("Risk aversion", s.risk_aversion, "0.00"),
+        ("Turnover (one-way vs the book)", p["turnover"], _PCT),
+        ("Capital (USD)", p["capital"], _USD), ("Capital source", p["capital_source"], None),
+        ("Book", p["holdings"], None), ("Risk aversion", s.risk_aversion, "0.00"),
+        ("Turnover penalty", s.turnover_penalty, "0.00000"),
         ("ADV participation", s.adv_participation, _PCT),
         ("Risk-model shrinkage", risk["shrinkage"], _NUM3),
         ("Size factor source", risk["size_source"], None),
     ]
     _key_values(ws, summary, col=8, header=("Portfolio", "Value"))
+    _key_values(ws, _rulebook_rows(rules, p["refused"]), col=11,
+                header=("Rulebook (config key)", "Value"))
     exposures = [(str(k), v, _NUM4) for k, v in risk["factor_exposures"].items()]
-    _key_values(ws, exposures, col=11, header=("Factor", "Exposure"))
+    _key_values(ws, exposures, col=14, header=("Factor", "Exposure"))
     ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=1)
+
+
+def _rulebook_rows(rules, refused: dict[str, int]) -> list[tuple[str, Any, str | None]]:
+    from bma_models.rules import CONFIG_KEYS
+
+    rows: list[tuple[str, Any, str | None]] = []
+    for name, key in CONFIG_KEYS.items():
+        value = getattr(rules, name)
+        rows.append((key, ", ".join(value) if isinstance(value, tuple) else value, None))
+    rows.append(("invested fraction (1 - cash reserve, <= max exposure)",
+                 rules.invested_fraction, _PCT))
+    rows += [(f"names refused: {check}", count, _INT) for check, count in refused.items()]
+    return rows
 
 
 def _regime_sheet(ws, banner: _Banner, regimes: pd.DataFrame) -> None:

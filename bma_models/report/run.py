@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -14,11 +15,13 @@ import pandas as pd
 
 from bma_models.data.protocol import MarketData, to_panel
 from bma_models.pipeline import ResearchPipeline, ResearchResult
+from bma_models.portfolio import Holdings, trade_list
 from bma_models.report.charts import write_charts
 from bma_models.report.excel import write_workbook
 from bma_models.report.manifest import build_manifest, file_inventory
 from bma_models.report.predictions import write_predictions
 from bma_models.report.rundir import RunDirectory, clean_stale_staging
+from bma_models.rules import Rulebook
 from bma_models.settings import ResearchSettings
 
 logger = logging.getLogger(__name__)
@@ -45,15 +48,18 @@ def run_id_for(market: MarketData, now: dt.datetime | None = None) -> str:
 
 def run_and_report(market: MarketData, settings: ResearchSettings, output_root: Path,
                    argv: list[str], progress=None, cancel=None, load_s: float = 0.0,
-                   cluster=None) -> Path:
+                   cluster=None, rules: Rulebook | None = None,
+                   holdings: Holdings | None = None) -> Path:
     """Run the research pipeline on ``market`` and write ``output_root/<run-id>/``.
 
-    ``cluster`` is an open :class:`~bma_models.cluster.DaskSession` or None.
+    ``cluster`` is an open :class:`~bma_models.cluster.DaskSession` or None;
+    ``rules`` the trader's rulebook and ``holdings`` the current book (see
+    :class:`~bma_models.pipeline.ResearchPipeline`).
     """
     started = time.perf_counter()
     clean_stale_staging(output_root)
-    result = ResearchPipeline(settings, progress=progress, cancel=cancel,
-                              cluster=cluster).run(market)
+    result = ResearchPipeline(settings, progress=progress, cancel=cancel, cluster=cluster,
+                              rules=rules, holdings=holdings).run(market)
     report_start = time.perf_counter()
     run_id = run_id_for(market)
     with RunDirectory(output_root, run_id) as run:
@@ -66,6 +72,7 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
         manifest["is_demo"] = market.is_demo
         manifest["source_label"] = market.label
         manifest["data_notes"] = list(market.notes)
+        manifest["holdings"] = document["portfolio"]["holdings"]
         write_workbook(run.file(WORKBOOK), result, document, manifest)
         if market.is_demo:
             shutil.copyfile(run.file(WORKBOOK), run.file(DEMO_WORKBOOK))
@@ -82,6 +89,8 @@ def write_tables(run: RunDirectory, result: ResearchResult) -> None:
     recs = result.recommendations.copy()
     recs["source"] = source
     recs.to_csv(run.file("recommendations.csv"), index=False, float_format="%.10g")
+    trades = trade_list(result.plan)
+    trades.to_csv(run.file("trades.csv"), index=False, float_format="%.10g")
     # metrics.json is recomputed from these files by a test
     write_predictions(result.predictions_oos, run.path,
                       csv=result.settings.report.csv_predictions)
@@ -118,7 +127,8 @@ def metrics_document(run_id: str, result: ResearchResult, timings: dict[str, flo
                   "rank_ic_by_fold": {str(k): _num(v) for k, v in
                                       m.get("rank_ic_by_fold", {}).items()}}
            for name, m in result.metrics.items()}
-    held = portfolio.weights[portfolio.weights > 1e-6]
+    plan = result.plan
+    held = plan.weights[plan.weights > 0]
     return {
         "run": {"id": run_id, "source": market.source, "source_label": market.label,
                 "is_demo": market.is_demo,
@@ -136,10 +146,26 @@ def metrics_document(run_id: str, result: ResearchResult, timings: dict[str, flo
                       "solver": portfolio.solver, "status": portfolio.status,
                       "fallback": portfolio.fallback,
                       "ex_ante_vol": _num(result.risk["ex_ante_vol_annual"]),
-                      "turnover": _num(portfolio.turnover)},
+                      "turnover": _num(plan.turnover),
+                      "capital": _num(plan.capital), "capital_source": plan.capital_source,
+                      "holdings": plan.holdings_source,
+                      "n_current": int((plan.current > 0).sum()),
+                      "current_invested": _num(plan.current.sum()),
+                      "n_trades": int((plan.trades.abs() > 0).sum()),
+                      "trading_cost_bps": _num(plan.trading_cost_bps),
+                      "estimated_cost_usd": _num(plan.estimated_cost_usd),
+                      "refused": _refusals(plan.screens),
+                      "small_trades_removed": len(portfolio.small_trades),
+                      "notes": list(plan.notes),
+                      "rules": _jsonable(dataclasses.asdict(plan.rules))},
         "dataset": _jsonable(result.dataset),
         "timings_s": timings,
     }
+
+
+def _refusals(screens: pd.Series) -> dict[str, int]:
+    checks = screens[screens != ""].str.split(":", n=1).str[0].value_counts()
+    return {str(k): int(v) for k, v in checks.items()}
 
 
 def _num(value: Any) -> float | None:

@@ -20,8 +20,10 @@ from autotrader.services.session import SimClock
 SMALL = {"research": {
     "data": {"demo_tickers": 120, "demo_sessions": 500, "demo_seed": 7},
     "models": {"enabled": ["ridge", "lightgbm"]},
-    "portfolio": {"top_n": 60, "max_position": 0.05},
-}}
+    "portfolio": {"top_n": 60},
+}, "capital": {"max_single_position_pct": 0.05}, "signals": {"acceptance_threshold": 0.0},
+    "execution": {"allowed_volatility_buckets": ["low", "medium", "high"]}}
+# (a 120-name demo: the rulebook lets every score percentile and volatility bucket in)
 END_DATE = "2025-06-30"
 
 # Monday 2 March 2026, 10:00 New York (EST, UTC-5): a regular NYSE session.
@@ -94,10 +96,14 @@ def run_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def gui_config(tmp_path_factory, repo_root) -> Path:
-    """A config dir on top of the packaged defaults: a small demo market."""
+    """A config dir on top of the packaged defaults: a small demo market.
+
+    In ``local.yaml``, the lowest user layer, so what the GUI saves to
+    ``risk_config.json`` (the capital, signals and execution keys too) wins over it.
+    """
     config = tmp_path_factory.mktemp("gui") / "config"
     config.mkdir()
-    (config / "config.json").write_text(json.dumps(SMALL))
+    (config / "local.yaml").write_text(json.dumps(SMALL))  # JSON is YAML
     return config
 
 

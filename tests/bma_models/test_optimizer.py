@@ -105,9 +105,9 @@ def test_holdings_without_data_are_sold_and_count_as_turnover(inputs, risk_model
 def test_position_capacity_shortfall_is_explained_in_plain_words(inputs, risk_model):
     opt = _optimizer(top_n=20, max_position=0.03)
     with pytest.raises(InfeasibleError, match=r"20 names x 3 % cap = 60 % < 97 % to invest: "
-                                              r"raise top_n or the cap"):
+                                              r"raise top_n or max_position"):
         opt.check_feasibility(inputs["mu"], risk_model, inputs["sectors"])
-    with pytest.raises(InfeasibleError, match="limited by liquidity"):
+    with pytest.raises(InfeasibleError, match="limited below the 8 % cap by liquidity"):
         _optimizer(top_n=20, capital=1e9).check_feasibility(
             inputs["mu"], risk_model, inputs["sectors"], inputs["adv"])
 
@@ -228,3 +228,40 @@ def test_invalid_parameters_raise_settings_error_naming_the_rule(inputs, risk_mo
     name = next(iter(bad))
     with pytest.raises(SettingsError, match=name):
         _solve(_optimizer(**bad), inputs, risk_model)
+
+
+def test_min_trade_leaves_out_small_new_names_and_keeps_small_holding_trades(inputs,
+                                                                            risk_model):
+    plain = _solve(_optimizer(max_turnover=None), inputs, risk_model)
+    w0 = inputs["w0"].reindex(plain.weights.index).fillna(0.0)
+    small = (plain.weights - w0).abs()
+    assert ((small > 1e-7) & (small < 0.01)).sum() > 0  # without it: dust and small trades
+    result = _solve(_optimizer(max_turnover=None, min_trade=0.01), inputs, risk_model)
+    w = result.weights
+    w0 = inputs["w0"].reindex(w.index).fillna(0.0)
+    trade = (w - w0).abs()
+    closes = (w0 > 0) & (w == 0)
+    assert ((trade == 0) | (trade >= 0.01 - 1e-9) | closes).all()
+    assert ((w == 0) | (w >= 1e-4)).all()  # no weight under one basis point
+    assert w.sum() == pytest.approx(0.97, abs=1e-6) and result.small_trades
+    assert result.objective <= plain.objective + 1e-12  # a restriction costs objective
+
+
+def test_upper_bounds_exclude_names_not_held_and_cap_held_ones(inputs, risk_model):
+    held = inputs["w0"].index
+    plain = _solve(_optimizer(max_turnover=None), inputs, risk_model)
+    bought = plain.weights[plain.weights > 1e-6].index.difference(held)[:5]
+    bounds = pd.Series(0.0, index=bought)
+    bounds[held[0]] = inputs["w0"][held[0]] / 2  # a refused holding: trimmed, never added to
+    result = _solve(_optimizer(max_turnover=None), inputs, risk_model, upper_bounds=bounds)
+    assert (result.weights.reindex(bought).fillna(0.0) <= 1e-9).all()
+    assert not set(bought) & set(result.candidates)
+    assert result.weights[held[0]] <= inputs["w0"][held[0]] / 2 + 1e-9
+
+
+def test_names_without_a_sector_are_not_one_capped_sector(inputs, risk_model):
+    sectors = pd.Series(np.nan, index=inputs["sectors"].index, dtype=object)
+    result = _solve(_optimizer(sector_cap=0.1), inputs, risk_model, sectors=sectors)
+    assert result.weights.sum() == pytest.approx(0.97, abs=1e-6)  # not capped at 10 %
+    with pytest.raises(InfeasibleError, match="sector cap"):  # known sectors are capped
+        _solve(_optimizer(sector_cap=0.1), inputs, risk_model)

@@ -20,10 +20,14 @@ from autotrader.research.wiring import run_research
 from bma_models.cluster import ClusterError, cluster_errors, open_session
 from bma_models.data.demo import demo_market
 from bma_models.pipeline import STAGES, PipelineCancelled, ResearchPipeline
+from bma_models.rules import Rulebook
 from bma_models.settings import DaskSettings, ResearchSettings
 
-SMALL = {"cv": {"n_splits": 3}, "portfolio": {"top_n": 40, "max_position": 0.1},
+SMALL = {"cv": {"n_splits": 3}, "portfolio": {"top_n": 40},
          "dask": {"factor_block_tickers": 15}}
+#: a 40-name market: every score percentile and volatility bucket may buy, 10 % per name
+RULES = Rulebook(max_position=0.1, acceptance_threshold=0.0,
+                 allowed_volatility_buckets=("low", "medium", "high"))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,7 @@ def settings():
 @pytest.fixture(scope="module")
 def single(market, settings):
     """The single-machine run (loky, jobs=2): the reference every Dask run must equal."""
-    return ResearchPipeline(settings).run(market)
+    return ResearchPipeline(settings, rules=RULES).run(market)
 
 
 def _assert_same_result(got, expected):
@@ -54,7 +58,7 @@ def _assert_same_result(got, expected):
 def test_dask_run_equals_the_single_machine_run_and_reports_task_progress(
         market, settings, single, dask_local):
     seen = []
-    result = ResearchPipeline(settings, progress=lambda *a: seen.append(a),
+    result = ResearchPipeline(settings, progress=lambda *a: seen.append(a), rules=RULES,
                               cluster=dask_local).run(market)
     _assert_same_result(result, single)
     stages = [s for s, _, _ in seen if ":" not in s]
@@ -70,7 +74,7 @@ def test_native_final_fits_change_only_the_latest_scores_and_those_only_slightly
         market, single, dask_local):
     # threshold 0: the final LightGBM/XGBoost fits run on lightgbm.dask / xgboost.dask
     settings = ResearchSettings.from_mapping({**SMALL, "dask": {"native_fit_min_rows": 0}})
-    result = ResearchPipeline(settings, cluster=dask_local).run(market)
+    result = ResearchPipeline(settings, cluster=dask_local, rules=RULES).run(market)
     # out-of-fold predictions never use the final fits: still identical
     pd.testing.assert_frame_equal(result.predictions_oos, single.predictions_oos,
                                   rtol=1e-9, atol=1e-9)
@@ -92,7 +96,7 @@ def test_cancel_on_a_cluster_stops_the_train_stage_between_tasks(market, setting
 
     with pytest.raises(PipelineCancelled, match="during stage 'train' after 3 of"):
         ResearchPipeline(settings, progress=progress, cancel=cancel,
-                         cluster=dask_local).run(market)
+                         cluster=dask_local, rules=RULES).run(market)
     assert ("train", 2) not in seen  # the stage never completed
     deadline = time.monotonic() + 30  # the remaining tasks were cancelled, not left running
     while any(dask_local.client.processing().values()) and time.monotonic() < deadline:
@@ -133,7 +137,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes_unchanged_or_
         try:
             with cluster_errors(session.address):
                 outcome["result"] = ResearchPipeline(settings, progress=progress,
-                                                     cluster=session).run(market)
+                                                     cluster=session, rules=RULES).run(market)
         except BaseException as e:  # noqa: BLE001 - handed to the test thread
             outcome["error"] = e
 
@@ -168,7 +172,7 @@ def test_worker_deaths_beyond_allowed_failures_fail_clearly_and_write_nothing(
         "scheduler": "local", "workers": 1, "allowed_failures": 0, "memory_limit": "0"}})
     out = tmp_path / "out"
     with pytest.raises(ClusterError, match="lost with its worker.*nothing was written"):
-        run_research(market, settings, out, argv=["test"])
+        run_research(market, settings, out, argv=["test"], rules=RULES)
     assert not out.exists() or [p.name for p in out.iterdir()] == []
 
 

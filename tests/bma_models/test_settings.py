@@ -29,7 +29,6 @@ def test_defaults_match_the_documented_values():
         ({"labels": {"horizon": 10}}, "research.cv.gap, research.labels.horizon"),
         ({"stacking": {"meta_gap": 5}}, "research.stacking.meta_gap, research.cv.gap"),
         ({"stacking": {"meta_embargo": 2}}, "research.stacking.meta_embargo, research.cv.embargo"),
-        ({"portfolio": {"top_n": 10}}, "research.portfolio.top_n, research.portfolio.max_position"),
         ({"data": {"start_date": "2024-02-01", "end_date": "2024-01-01"}},
          "research.data.start_date, research.data.end_date"),
         ({"data": {"source": "csv"}}, "research.data.source, research.data.csv_path"),

@@ -79,7 +79,7 @@ def test_change_is_picked_up_after_the_interval_and_notifies(make_store, config_
     seen: list[Settings] = []
     store.subscribe(seen.append)
     write_json(config_dir / "config.json", {"capital": {"max_single_position_pct": 0.1}})
-    assert store.get().capital.max_single_position_pct == 0.05  # interval not elapsed yet
+    assert store.get().capital.max_single_position_pct == 0.03  # interval not elapsed yet
     clock.advance(60.0)
     new = store.get()
     assert new.capital.max_single_position_pct == 0.1

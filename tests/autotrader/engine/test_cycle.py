@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 
@@ -34,18 +35,28 @@ def _rec(rank, ticker, weight, price, sector="Tech", expected_return=0.01):
 
 
 # -- rebalance ---------------------------------------------------------------------------
-def test_target_quantity_is_weight_times_investable_equity_floored():
+def test_target_quantity_is_weight_times_equity_floored():
     sizing = SizingSettings(max_position_pct_of_equity=0.5, cash_reserve_pct=0.10)
-    # 0.2 * 100,000 * 0.9 = 18,000 / 33.0 = 545.45 -> 545
+    # the plan's weight is a fraction of equity: 0.2 * 100,000 = 20,000 / 33.0 = 606.06 -> 606
     assert target_quantities([_rec(1, "AAA", 0.2, 33.0)], 100_000.0, {"AAA": 33.0},
-                             sizing) == {"AAA": 545}
+                             sizing) == {"AAA": 606}
+
+
+def test_cash_reserve_is_kept_once_a_plan_at_the_reserve_is_not_shrunk_again():
+    sizing = SizingSettings(max_position_pct_of_equity=0.5, cash_reserve_pct=0.10)
+    prices = {"AAA": 10.0, "BBB": 10.0}
+    at_reserve = [_rec(1, "AAA", 0.45, 10.0), _rec(2, "BBB", 0.45, 10.0)]  # sums to 1 - 0.10
+    assert target_quantities(at_reserve, 100_000.0, prices, sizing) == {"AAA": 4500,
+                                                                        "BBB": 4500}
+    above = [_rec(1, "AAA", 0.6, 10.0), _rec(2, "BBB", 0.6, 10.0)]  # 1.2 -> scaled to 0.9
+    assert target_quantities(above, 100_000.0, prices, sizing) == {"AAA": 4500, "BBB": 4500}
 
 
 def test_round_lots_round_down_to_100_shares():
     sizing = SizingSettings(max_position_pct_of_equity=0.5, cash_reserve_pct=0.10,
                             notional_round_lots=True)
     assert target_quantities([_rec(1, "AAA", 0.2, 33.0)], 100_000.0, {"AAA": 33.0},
-                             sizing) == {"AAA": 500}
+                             sizing) == {"AAA": 600}
 
 
 def test_weight_is_capped_and_weights_above_one_are_scaled():
@@ -79,6 +90,16 @@ def test_rebalance_confidence_is_the_rank_percentile():
     recs = [_rec(1, "AAA", 0.05, 10.0), _rec(2, "BBB", 0.05, 10.0)]
     intents = rebalance_intents(recs, {}, 100_000.0, {"AAA": 10.0, "BBB": 10.0}, sizing)
     assert [i.confidence for i in intents] == [1.0, 0.5]
+
+
+def test_rebalance_confidence_is_the_runs_score_percentile_when_given():
+    # research ranks every scored name; the CSV lists only some, so the rank among the rows
+    # would overstate a name's percentile (the acceptance threshold reads this number)
+    recs = [dataclasses.replace(_rec(1, "AAA", 0.05, 10.0), score_percentile=0.99),
+            dataclasses.replace(_rec(2, "BBB", 0.05, 10.0), score_percentile=0.35)]
+    intents = rebalance_intents(recs, {}, 100_000.0, {"AAA": 10.0, "BBB": 10.0},
+                                SizingSettings(cash_reserve_pct=0.0))
+    assert [i.confidence for i in intents] == [0.99, 0.35]
 
 
 # -- ticks -------------------------------------------------------------------------------
@@ -217,8 +238,9 @@ def test_rebalance_never_oversells_and_targets_respect_the_cap(rows, held, equit
                  f"S{i}" in prices}
     targets = target_quantities(recs, equity, prices, sizing)
     for symbol, qty in targets.items():
-        assert qty >= 0 and qty * prices[symbol] <= 0.1 * equity * 0.95 + 1e-6
+        assert qty >= 0 and qty * prices[symbol] <= 0.1 * equity + 1e-6
         assert qty % (100 if lots else 1) == 0
+    assert sum(q * prices[s] for s, q in targets.items()) <= 0.95 * equity + 1e-6
     intents = rebalance_intents(recs, positions, equity, prices, sizing)
     sides = [i.side for i in intents]
     assert sides == sorted(sides, key=lambda s: s is Side.BUY)  # sells first

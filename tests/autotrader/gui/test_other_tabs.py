@@ -47,7 +47,7 @@ def test_risk_save_writes_the_file_and_external_edits_hot_reload(make_app, own_c
     target = own_config / "risk_config.json"
     view.vars["capital.max_single_position_pct"].set("0.04")
     view.vars["risk_controls.stops.trailing"].set("false")
-    assert view.vars["execution.allowed_volatility_buckets"].get() == "low, medium"
+    assert view.vars["execution.allowed_volatility_buckets"].get() == "low, medium, high"
     view.vars["execution.allowed_volatility_buckets"].set("low")
     view.vars["execution.order_type"].set("bracket")
     view.save_button.invoke()

@@ -128,3 +128,36 @@ def test_the_job_opens_the_dask_scheduler_it_is_given(gui_config, tmp_path):
     with pytest.raises(Exception, match=f"127.0.0.1:{port}"):
         execute_research(request, progress=lambda *a: None)
     assert not any((tmp_path / "result").glob("2*"))
+
+
+def test_a_csv_run_takes_a_sectors_file_from_the_research_tab(make_app, tmp_path):
+    from bma_models.data.demo import demo_market
+
+    market = demo_market(n_tickers=60, n_sessions=300, seed=5, end=END_DATE)
+    bars, sectors = tmp_path / "bars.csv", tmp_path / "sectors.csv"
+    market.bars[["date", "ticker", "open", "high", "low", "close", "volume"]].to_csv(
+        bars, index=False)
+    market.reference[["ticker", "sector", "shares_outstanding"]].to_csv(sectors, index=False)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({  # a 60-name market: loose enough rules
+        "research": {"models": {"enabled": ["ridge", "lightgbm"]}, "portfolio": {"top_n": 60}},
+        "capital": {"max_single_position_pct": 0.1}, "signals": {"acceptance_threshold": 0.0},
+        "execution": {"allowed_volatility_buckets": ["low", "medium", "high"]}}))
+    app = make_app(result_root=tmp_path / "result", research_mode="thread", config_dir=config)
+    view = app.views["research"]
+    for name, value in (("end_date", END_DATE), ("data_path", str(bars)),
+                        ("sectors_path", str(sectors))):
+        view.form.vars[name].set(value)
+    view.source.set("csv")
+    assert view.request().sectors_path == str(sectors)
+    view.run_button.invoke()
+    pump_until(app, lambda: view.summary or view.message.get().startswith("failed"),
+               timeout=240)
+    assert view.summary is not None, view.message.get()
+    recs = pd.read_csv(view.run_dir / "recommendations.csv").set_index("ticker")
+    expected = market.reference.set_index("ticker")["sector"].reindex(recs.index)
+    assert (recs["sector"] == expected).all()  # the sectors came from the file
+    metrics = json.loads((view.run_dir / "metrics.json").read_text())
+    assert not any("no sector data" in note for note in metrics["portfolio"]["notes"])
+    assert metrics["run"]["source"] == "csv"

@@ -12,6 +12,7 @@ from autotrader.research.cli import main
 from bma_models.data.demo import demo_market
 from bma_models.pipeline import PipelineCancelled
 from bma_models.report.run import run_and_report
+from bma_models.rules import Rulebook
 from bma_models.settings import ResearchSettings
 
 from .test_csv_run import _config_dir
@@ -66,5 +67,6 @@ def test_cancel_event_stops_before_the_next_stage(tmp_path):
 
     with pytest.raises(PipelineCancelled, match="before stage 'train'"):
         run_and_report(market, ResearchSettings.from_mapping(TINY), tmp_path / "out", argv=[],
-                       progress=progress, cancel=cancel)
+                       progress=progress, cancel=cancel,
+                       rules=Rulebook(max_position=0.1, acceptance_threshold=0.0))
     assert seen == ["features"] and _leftovers(tmp_path / "out") == []

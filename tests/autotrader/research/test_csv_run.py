@@ -16,8 +16,10 @@ from bma_models.pipeline import factor_rank_ics
 
 CONFIG = {"research": {
     "models": {"enabled": ["ridge", "lightgbm"]},
-    "portfolio": {"top_n": 40, "max_position": 0.05},
-}}
+    "portfolio": {"top_n": 40},
+}, "capital": {"max_single_position_pct": 0.1}, "signals": {"acceptance_threshold": 0.0},
+    "execution": {"allowed_volatility_buckets": ["low", "medium", "high"]}}
+# (40-50 name markets: the rulebook lets every percentile and bucket in, 10 % per name)
 BAD_ROWS = [  # Kaggle layout: date,open,high,low,close,volume,Name
     ("not-a-date", 10, 11, 9, 10, 1000, "BADA"),       # bad_date
     ("2025-03-03", 10, 11, 9, -10, 1000, "BADB"),      # non_positive_price
@@ -28,11 +30,13 @@ BAD_ROWS = [  # Kaggle layout: date,open,high,low,close,volume,Name
 ]
 
 
-def _config_dir(root, research_overrides=None):
+def _config_dir(root, research_overrides=None, **sections):
     config = root / "config"
     config.mkdir(exist_ok=True)
     payload = json.loads(json.dumps(CONFIG))
     payload["research"].update(research_overrides or {})
+    for name, values in sections.items():
+        payload.setdefault(name, {}).update(values)
     (config / "config.json").write_text(json.dumps(payload))
     return config
 
@@ -84,22 +88,39 @@ def test_csv_run_end_to_end_on_a_users_file_with_bad_rows(user_files, repo_root,
     assert all(ws["A2"].value.startswith("Data source: csv") for ws in wb.worksheets)
 
 
+def test_without_a_sectors_file_the_sector_limit_does_not_apply_and_is_noted(
+        user_files, repo_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(repo_root)
+    # a 5 % sector limit makes any portfolio of these 50 names infeasible with sectors;
+    # without sector data it does not apply (noted), so the run never fails on it
+    config = _config_dir(tmp_path, risk_controls={"sector_exposure_limit": 0.05})
+    out = tmp_path / "result"
+    assert main(["run", "--source", "csv", "--data", str(user_files / "my_bars.csv"),
+                 "--config", str(config), "--output", str(out), "--end-date",
+                 "2025-06-30"]) == 0
+    (run,) = [p for p in out.iterdir() if not p.name.startswith(".")]
+    metrics = json.loads((run / "metrics.json").read_text())["portfolio"]
+    assert "no sector data: the sector limit (risk_controls.sector_exposure_limit) does not " \
+           "apply" in metrics["notes"]
+    assert metrics["invested"] == pytest.approx(0.95, abs=1e-6)
+
+
 def test_infeasible_portfolio_settings_exit_non_zero_with_a_clear_message(
         tmp_path, repo_root, monkeypatch, caplog):
     monkeypatch.chdir(repo_root)
-    # caught by validation: top_n * max_position cannot reach the invested fraction
-    config = _config_dir(tmp_path, {"portfolio": {"top_n": 10, "max_position": 0.05}})
+    # caught by validation: top_n * max_single_position_pct cannot reach the invested fraction
+    config = _config_dir(tmp_path, {"portfolio": {"top_n": 5}})
     args = ["run", "--source", "demo", "--config", str(config), "--output", str(tmp_path / "o"),
             "--end-date", "2025-06-30"]
     assert main(args) == 2
-    assert "top_n * max_position" in caplog.text
-    # only the solver can tell: 11 sectors x 5 % cap < 97 % to invest
+    assert "top_n * max_single_position_pct" in caplog.text
+    # caught before training: 11 sectors x 5 % sector limit < 95 % to invest
     caplog.clear()
-    config = _config_dir(tmp_path, {"data": {"demo_tickers": 40, "demo_sessions": 300},
-                                    "portfolio": {"top_n": 40, "max_position": 0.05,
-                                                  "sector_cap": 0.05}})
+    config = _config_dir(tmp_path, {"data": {"demo_tickers": 40, "demo_sessions": 300}},
+                         risk_controls={"sector_exposure_limit": 0.05})
     assert main(args) == 2
-    assert "sector" in caplog.text and "infeasible" in caplog.text.lower()
+    assert "risk_controls.sector_exposure_limit" in caplog.text
+    assert "infeasible" in caplog.text.lower() and "stage train" not in caplog.text
     assert not (tmp_path / "o").exists() or not any(
         p for p in (tmp_path / "o").iterdir() if not p.name.startswith("."))
 

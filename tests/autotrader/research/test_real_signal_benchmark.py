@@ -11,7 +11,10 @@ from benchmarks import real_signal
 from bma_models.data.demo import demo_market
 
 SMALL = {"research": {"models": {"enabled": ["ridge", "lightgbm"]},
-                      "portfolio": {"top_n": 60, "max_position": 0.05}}}
+                      "portfolio": {"top_n": 60}},
+         # an 80-name market: the rulebook lets every percentile and volatility bucket in
+         "capital": {"max_single_position_pct": 0.05}, "signals": {"acceptance_threshold": 0.0},
+         "execution": {"allowed_volatility_buckets": ["low", "medium", "high"]}}
 
 
 def test_benchmark_skips_with_a_message_when_the_real_data_is_absent(tmp_path, capsys):

@@ -30,7 +30,7 @@ def test_preview_lists_the_orders_of_the_next_cycle_and_sends_nothing(broker, jo
     assert journal.orders() == [] and broker.orders() == []  # nothing journaled or placed
     planned = {line.symbol: (line.quantity, line.order_type, line.limit_price)
                for line in preview.lines}
-    assert planned["BBB"][0] == 39  # floor(100,000 * 0.95 * 0.05 / 120.0), as the cycle
+    assert planned["BBB"][0] == 41  # floor(100,000 * 0.05 / 120.0), as the cycle
     report = runner.run_cycle()
     sent = {o.symbol: (o.quantity, o.order_type, o.limit_price) for o in journal.orders()
             if o.order_type is not OrderType.STOP and o.parent_ref is None}
@@ -44,15 +44,15 @@ def test_preview_shows_the_current_position_against_the_target(broker, journal, 
     runner.run_cycle()
     clock.advance(60)
     runner.run_cycle()  # ingests the fills of the first cycle
-    assert broker.positions()["BBB"].quantity == 39
-    # the next run drops BBB: the target is 0 shares, the book holds 39
+    assert broker.positions()["BBB"].quantity == 41
+    # the next run drops BBB: the target is 0 shares, the book holds 41
     newer = write_run(tmp_path / "result", "20260302-run",
                       "\n".join(line for line in RECOMMENDATIONS.splitlines()
                                 if ",BBB," not in line) + "\n")
     preview = _runner(broker, journal, newer, clock).preview()
     assert preview.run_id == "20260302-run"
     bbb = next(line for line in preview.lines if line.symbol == "BBB")
-    assert (bbb.side, bbb.quantity, bbb.current) == (Side.SELL, 39, 39)
+    assert (bbb.side, bbb.quantity, bbb.current) == (Side.SELL, 41, 41)
     # its protective stop must go first; the cycle cancels it, the preview only says so
     assert bbb.outcome.startswith("DENY exit_orders_working: ")
     stops = [o for o in broker.open_orders() if o.symbol == "BBB"

@@ -64,8 +64,8 @@ def test_a_whole_paper_trading_day(broker, journal, run_dir, clock, prices):
     entries = [r for r in first.submitted if "-stop-" not in r]
     assert len(entries) == 4
     positions = broker.positions()
-    assert positions["BBB"].quantity == 39  # floor(100,000 * 0.95 * 0.05 / 120.0)
-    assert positions["CCC"].quantity == 158
+    assert positions["BBB"].quantity == 41  # floor(100,000 * 0.05 / 120.0): weight x equity
+    assert positions["CCC"].quantity == 166
     assert any(f.symbol == "DDD" and f.side.value == "SELL" for f in broker.executions())
     assert "DDD" not in positions  # stopped out at 12:30 and not re-entered the same day
     assert reports[-3].denials["stopped_out"] == 1

@@ -10,14 +10,18 @@ import pytest
 from openpyxl import load_workbook
 
 from bma_models.data.demo import demo_market
+from bma_models.portfolio import PortfolioPlan
 from bma_models.report.charts import CHART_FILES, chart_data
 from bma_models.report.excel import HEADER_ROW, SHEETS
 from bma_models.report.run import DEMO_WORKBOOK, WORKBOOK, run_and_report
+from bma_models.rules import Rulebook
 from bma_models.settings import ResearchSettings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = {"data": {"demo_tickers": 60}, "models": {"enabled": ["ridge", "lightgbm"]},
-        "portfolio": {"top_n": 40, "max_position": 0.05}}
+        "portfolio": {"top_n": 40}}
+#: a 60-name market: every name may pass the signal threshold, 10 % per name
+RULES = Rulebook(max_position=0.1, acceptance_threshold=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +29,7 @@ def tiny_run(tmp_path_factory):
     market = demo_market(n_tickers=60, n_sessions=400, seed=3, end="2025-06-30")
     settings = ResearchSettings.from_mapping(TINY)
     root = tmp_path_factory.mktemp("report")
-    return run_and_report(market, settings, root, argv=["--source", "demo"])
+    return run_and_report(market, settings, root, argv=["--source", "demo"], rules=RULES)
 
 
 def _rows(ws, first: int = HEADER_ROW):
@@ -59,16 +63,56 @@ def test_recommendations_sheet_matches_the_csv(tiny_run):
     ws = load_workbook(tiny_run / WORKBOOK)["Recommendations"]
     header, *rows = _rows(ws)
     assert header[:3] == ("Rank", "Ticker", "Sector")
-    assert {"Score (fused)", "Expected return (5d)", "Weight", "Target USD", "Target shares",
-            "Last close", "ADV 20d (USD)", "Risk contribution"} <= set(header)
-    sheet = pd.DataFrame(rows, columns=header)
+    usd = "Target USD at 1,000,000"  # the header names the capital the column assumes
+    assert {"Score (fused)", "Expected return (5d)", "Current weight", "Weight", "Trade weight",
+            usd, "Target shares", "Last close", "ADV 20d (USD)", "ATR 14d (USD)",
+            "Risk contribution (share of variance)", "Refused by"} <= set(header)
+    sheet = pd.DataFrame([r for r in rows if r[1] is not None], columns=header)
     csv = pd.read_csv(tiny_run / "recommendations.csv")
     assert len(sheet) == len(csv)
     assert sheet["Ticker"].tolist() == csv["ticker"].tolist()
     np.testing.assert_allclose(sheet["Weight"].astype(float), csv["weight"], rtol=1e-8)
-    np.testing.assert_allclose(sheet["Target USD"].astype(float), csv["target_usd"], rtol=1e-8)
+    np.testing.assert_allclose(sheet[usd].astype(float), csv["target_usd"], rtol=1e-8)
     assert sheet["Target shares"].tolist() == csv["target_shares"].tolist()
     assert ws.cell(row=HEADER_ROW + 1, column=header.index("Weight") + 1).number_format == "0.00%"
+
+
+def test_weights_risk_shares_and_sector_names_are_what_they_say(tiny_run):
+    recs = pd.read_csv(tiny_run / "recommendations.csv")
+    weights = recs["weight"]
+    # no dust: a weight is zero or at least one basis point
+    assert ((weights == 0) | (weights >= 1e-4)).all() and (weights > 0).sum() >= 10
+    # risk contribution is each name's share of the ex-ante variance: the shares sum to 100 %
+    assert recs["risk_contribution"].sum() == pytest.approx(1.0, abs=1e-9)
+    assert (recs.loc[weights == 0, "risk_contribution"] == 0).all()
+    # the sector sheet's "Names" counts the names held, not the candidates
+    header, *rows = _rows(load_workbook(tiny_run / WORKBOOK)["Portfolio & risk"])
+    names = {r[0]: r[header.index("Names")] for r in rows if r[0] is not None}
+    held = recs[weights > 0].groupby("sector").size()
+    assert names == held.to_dict()
+    # a name the trader would refuse to buy gets no weight (from cash), with its reason
+    refused = recs["screen"].fillna("") != ""
+    assert refused.any() and (weights[refused] == 0).all()
+
+
+def test_trades_sheet_is_the_trade_list_from_the_book(tiny_run):
+    trades = pd.read_csv(tiny_run / "trades.csv")
+    recs = pd.read_csv(tiny_run / "recommendations.csv")
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    # from cash every planned name is a buy of its whole weight
+    assert (trades["side"] == "BUY").all() and (trades["reason"] == "new").all()
+    assert set(trades["ticker"]) == set(recs.loc[recs["weight"] > 0, "ticker"])
+    assert trades["trade_weight"].abs().sum() == pytest.approx(metrics["portfolio"]["turnover"])
+    assert metrics["portfolio"]["turnover"] == pytest.approx(0.95, abs=1e-6)
+    assert metrics["portfolio"]["estimated_cost_usd"] == pytest.approx(
+        0.95 * 1e6 * 10 / 1e4, rel=1e-6)
+    ws = load_workbook(tiny_run / WORKBOOK)["Trades"]
+    header, *rows = _rows(ws)
+    assert header[:3] == ("Ticker", "Sector", "Side")
+    assert [r[0] for r in rows if r[0] is not None] == trades["ticker"].tolist()
+    summary = {r[12]: r[13] for r in rows if len(r) > 13 and r[12]}
+    assert summary["Book"] == "cash" and summary["Turnover (one-way)"] == pytest.approx(0.95)
+    assert summary["Capital"].startswith("research.portfolio.capital 1,000,000")
 
 
 def test_metric_sheets_agree_with_metrics_json(tiny_run):
@@ -114,7 +158,7 @@ def test_chart_data_is_computed_from_the_oos_predictions():
     from bma_models.pipeline import ResearchPipeline
 
     result = ResearchPipeline(ResearchSettings.from_mapping(
-        {**TINY, "portfolio": {"top_n": 30, "max_position": 0.05}})).run(market)
+        {**TINY, "portfolio": {"top_n": 30}}), rules=RULES).run(market)
     data = chart_data(result)
     assert list(data["quantile_returns"].index) == [0, 1, 2, 3, 4]
     assert set(data["cumulative_ic"].columns) == {"ridge", "lightgbm", "stack", "fused"}
@@ -167,6 +211,12 @@ def test_a_fused_score_that_loses_to_a_baseline_is_flagged_red(tiny_run, tmp_pat
     result.risk = {"ex_ante_vol_daily": 0.01, "shrinkage": 0.1, "size_source": "cap",
                    "factor_exposures": {}}
     result.portfolio = type("P", (), {"weights": pd.Series(dtype=float)})()
+    recs = result.recommendations.set_index("ticker")
+    result.plan = PortfolioPlan(
+        weights=recs["weight"], current=recs["current_weight"],
+        screens=recs["screen"].fillna(""), optimization=None, capital=1e6,
+        capital_source="assumed", holdings_source="cash", trading_cost_bps=10.0, rules=RULES,
+        snapshot=recs[["last_close", "adv", "atr"]])
     path = write_workbook(tmp_path / "red.xlsx", result, metrics, manifest)
     wb = load_workbook(path)
     ws = wb["Baselines"]

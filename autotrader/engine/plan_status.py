@@ -1,0 +1,191 @@
+"""Plan versus book (pure): how much of the run's plan the account holds, and why not the rest.
+
+The runner records a :class:`BookSnapshot` after every cycle (the account, its
+positions at the cycle's prices, the plan it traded and what the cycle did for
+each name); :func:`plan_vs_book` turns it into the status ``autotrader status``
+prints and the runner logs::
+
+    coverage = sum_i min(held_i, planned_i) / sum_i planned_i
+
+with ``held_i`` = market value / equity and ``planned_i`` the run's weight.
+Every name off its plan by more than the trader acts on (one share or lot, and
+the minimum order value ``tolerance_usd``: a smaller difference is never
+traded) gets a *gap* with the reason: ``denied`` (by which check, with the
+check's reason), ``capped`` (the trader's target is below the plan: a run made
+under other limits), ``order_limit`` (waiting for the per-cycle or daily order
+limit), ``market_closed``, ``not_filled`` (an order is working), ``no_price``
+or ``no_order`` (the last cycle sent nothing for it). An exit of a name no
+longer planned is a gap until it is sold, whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BookPosition", "BookSnapshot", "Outcome", "format_status", "plan_vs_book"]
+
+#: checks that mean "the order waits for a later cycle", not "the name was refused"
+ORDER_LIMIT_CHECKS = frozenset({"per_cycle_order_limit", "daily_order_limit"})
+
+
+@dataclass(frozen=True)
+class BookPosition:
+    """One held name at the cycle's price (``price`` is the average cost when unpriced)."""
+
+    symbol: str
+    quantity: int
+    price: float
+    avg_cost: float
+
+    @property
+    def market_value(self) -> float:
+        return self.quantity * self.price
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the last cycle did for one symbol: ``submitted``, ``denied``, ``working``, ``filled``.
+
+    ``check`` and ``reason`` are the denial's (empty otherwise).
+    """
+
+    status: str
+    check: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class BookSnapshot:
+    """The account after a cycle, the plan it traded and the cycle's outcome per symbol.
+
+    ``lot`` is the share rounding of the targets (1 or 100); ``targets`` the
+    trader's target weight per planned name (the plan's weight scaled to the
+    cash reserve and capped at the position limit: below the plan only for a
+    run made under other limits); ``prices`` the cycle's prices of every
+    planned or held name; ``tolerance_usd`` the
+    minimum order value (a difference below it is at plan: the trader would
+    not send such an order).
+    """
+
+    as_of: str
+    broker: str
+    run_id: str
+    equity: float
+    cash: float
+    positions: tuple[BookPosition, ...]
+    planned: Mapping[str, float] = field(default_factory=dict)
+    prices: Mapping[str, float] = field(default_factory=dict)
+    outcomes: Mapping[str, Outcome] = field(default_factory=dict)
+    lot: int = 1
+    tolerance_usd: float = 0.0
+    targets: Mapping[str, float] = field(default_factory=dict)
+
+
+def plan_vs_book(snapshot: BookSnapshot) -> dict[str, Any]:
+    """The status document: run, equity, cash, positions, coverage, invested and gaps.
+
+    Examples
+    --------
+    >>> snap = BookSnapshot("2026-03-02T15:00:00+00:00", "paper", "run1", 1000.0, 500.0,
+    ...                     (BookPosition("AAA", 5, 100.0, 99.0),),
+    ...                     planned={"AAA": 0.5, "BBB": 0.4}, prices={"AAA": 100, "BBB": 10},
+    ...                     outcomes={"BBB": Outcome("denied", "volatility", "bucket 'high'")})
+    >>> status = plan_vs_book(snap)
+    >>> status["coverage"], status["invested"], status["gaps"][0]["kind"]
+    (0.5556, 0.5, 'denied')
+    """
+    equity = snapshot.equity if snapshot.equity > 0 else float("nan")
+    held = {p.symbol: p for p in snapshot.positions}
+    planned = {s: w for s, w in snapshot.planned.items() if w > 0}
+    symbols = sorted(set(held) | set(planned),
+                     key=lambda s: (-planned.get(s, 0.0), -_value(held, s), s))
+    rows, gaps = [], []
+    covered = 0.0
+    for symbol in symbols:
+        position = held.get(symbol)
+        weight = _value(held, symbol) / equity
+        plan = planned.get(symbol, 0.0)
+        covered += min(weight, plan)
+        rows.append({"symbol": symbol, "quantity": position.quantity if position else 0,
+                     "price": _round(_price(snapshot, held, symbol), 4),
+                     "market_value": _round(_value(held, symbol), 2),
+                     "weight": _round(weight, 6), "planned_weight": _round(plan, 6)})
+        gap = _gap(snapshot, held, symbol, weight, plan, equity)
+        if gap is not None:
+            gaps.append(gap)
+    total_plan = sum(planned.values())
+    invested = sum(p.market_value for p in snapshot.positions) / equity
+    return {"run_id": snapshot.run_id, "as_of": snapshot.as_of, "broker": snapshot.broker,
+            "equity": _round(snapshot.equity, 2), "cash": _round(snapshot.cash, 2),
+            "invested": _round(invested, 4), "planned_invested": _round(total_plan, 4),
+            "coverage": _round(covered / total_plan, 4) if total_plan > 0 else None,
+            "positions": rows, "gaps": gaps}
+
+
+def _value(held: Mapping[str, BookPosition], symbol: str) -> float:
+    return held[symbol].market_value if symbol in held else 0.0
+
+
+def _price(snapshot: BookSnapshot, held: Mapping[str, BookPosition], symbol: str) -> float:
+    if symbol in held:
+        return held[symbol].price
+    return float(snapshot.prices.get(symbol, float("nan")))
+
+
+def _gap(snapshot: BookSnapshot, held: Mapping[str, BookPosition], symbol: str, weight: float,
+         plan: float, equity: float) -> dict[str, Any] | None:
+    price = _price(snapshot, held, symbol)
+    step = max(snapshot.lot * price if price > 0 else 0.0, snapshot.tolerance_usd) / equity
+    if abs(weight - plan) <= step + 1e-12 and not (plan == 0.0 and weight > 0.0):
+        return None  # at plan up to what the trader would act on (a share, the minimum order)
+    target = snapshot.targets.get(symbol, plan)
+    if target < plan - step and abs(weight - target) <= step + 1e-12:
+        return {"symbol": symbol, "weight": _round(weight, 6), "planned_weight": _round(plan, 6),
+                "kind": "capped", "reason": f"the trader's target is {target:.2%}: the plan is "
+                "scaled to the cash reserve or capped at the position limit (a run made under "
+                "other limits)"}
+    kind, reason = _reason(snapshot.outcomes.get(symbol), price)
+    return {"symbol": symbol, "weight": _round(weight, 6), "planned_weight": _round(plan, 6),
+            "kind": kind, "reason": reason}
+
+
+def _reason(outcome: Outcome | None, price: float) -> tuple[str, str]:
+    if outcome is None:
+        if not price > 0:
+            return "no_price", "no price in the last cycle"
+        return "no_order", "the last cycle sent no order for it"
+    if outcome.status == "denied":
+        if outcome.check == "market_hours":
+            return "market_closed", outcome.reason
+        if outcome.check in ORDER_LIMIT_CHECKS:
+            return "order_limit", f"waiting for the {outcome.check}: {outcome.reason}"
+        return "denied", f"{outcome.check}: {outcome.reason}"
+    if outcome.status in ("submitted", "working"):
+        return "not_filled", "an order is working, not yet (fully) filled"
+    return "no_order", f"last cycle: {outcome.status}"
+
+
+def _round(value: float, digits: int) -> float | None:
+    return None if value != value else round(float(value), digits)
+
+
+def format_status(status: Mapping[str, Any], max_rows: int = 60) -> str:
+    """The status as a fixed-width table (the CLI prints it; the runner logs it per cycle)."""
+    coverage = status["coverage"]
+    head = (f"PLAN vs BOOK run {status['run_id']} ({status['broker']}, {status['as_of']}): "
+            f"equity {status['equity']:,.2f} cash {status['cash']:,.2f} invested "
+            f"{status['invested']:.2%} of planned {status['planned_invested']:.2%}, coverage "
+            + ("n/a" if coverage is None else f"{coverage:.2%}")
+            + f", {len(status['gaps'])} gaps")
+    gaps = {g["symbol"]: g for g in status["gaps"]}
+    lines = [head, f"{'symbol':<8} {'qty':>8} {'value':>14} {'weight':>8} {'plan':>8}  gap"]
+    for row in status["positions"][:max_rows]:
+        gap = gaps.get(row["symbol"])
+        lines.append(f"{row['symbol']:<8} {row['quantity']:>8} {row['market_value'] or 0:>14,.2f} "
+                     f"{row['weight'] or 0:>8.2%} {row['planned_weight']:>8.2%}  "
+                     + (f"{gap['kind']}: {gap['reason']}" if gap else ""))
+    if len(status["positions"]) > max_rows:
+        lines.append(f"... {len(status['positions']) - max_rows} more (autotrader status --json)")
+    return "\n".join(lines)
