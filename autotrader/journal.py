@@ -163,6 +163,18 @@ class Journal:
         self._conn: sqlite3.Connection | None = None
 
     def open(self) -> Journal:
+        """Open the SQLite file (WAL, synchronous FULL), create or migrate the schema.
+
+        Returns
+        -------
+        Journal
+            ``self``, so ``journal = Journal(path).open()`` works.
+
+        Raises
+        ------
+        JournalError
+            If the file cannot be opened or its schema created.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(self.path, timeout=10.0)
@@ -192,6 +204,7 @@ class Journal:
                            "account", self.path, SCHEMA_VERSION, legacy)
 
     def close(self) -> None:
+        """Close the connection (idempotent)."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -210,7 +223,7 @@ class Journal:
 
     # -- order refs and intents --------------------------------------------------------------
     def next_order_ref(self, day: dt.date, run_id: str, symbol: str, prefix: str = "bma") -> str:
-        """A new unique ref ``<prefix>-<yyyymmdd>-<run>-<symbol>-<seq>``.
+        """Return a new unique ref ``<prefix>-<yyyymmdd>-<run>-<symbol>-<seq>``.
 
         ``seq`` counts the refs already journaled with the same stem (bracket
         children included), so it only grows and a ref is never reused.
@@ -294,7 +307,7 @@ class Journal:
         self._transition(order_ref, now, "Cancelled", reason)
 
     def mark_failed(self, order_ref: str, now: dt.datetime, reason: str) -> None:
-        """The broker refused the call outright: the order is Rejected, never retried."""
+        """Mark an order Rejected because the broker refused the call outright (never retried)."""
         self._transition(order_ref, now, "Rejected", reason)
 
     # -- broker events -----------------------------------------------------------------------
@@ -367,11 +380,13 @@ class Journal:
 
     # -- queries -----------------------------------------------------------------------------
     def order(self, order_ref: str) -> Order | None:
+        """Return the journaled order ``order_ref``, or None if it is not journaled."""
         row = self._db.execute(f"SELECT {_COLUMNS} FROM intents WHERE order_ref = ?",
                                (order_ref,)).fetchone()
         return _to_order(row) if row else None
 
     def orders(self, active_only: bool = False) -> list[Order]:
+        """Return the journaled orders, oldest first; ``active_only`` drops finished ones."""
         sql = f"SELECT {_COLUMNS} FROM intents"
         if active_only:
             sql += f" WHERE state NOT IN ({','.join('?' * len(_DONE))})"
@@ -390,7 +405,13 @@ class Journal:
                 for r, s, sd, q, t, lim, stp, p, oca in rows]
 
     def intent_day(self, order_ref: str) -> dt.date:
-        """The trading day an order was journaled for."""
+        """Return the trading day an order was journaled for.
+
+        Raises
+        ------
+        JournalError
+            If ``order_ref`` is not journaled.
+        """
         row = self._db.execute("SELECT day FROM intents WHERE order_ref = ?",
                                (order_ref,)).fetchone()
         if row is None:
@@ -398,7 +419,13 @@ class Journal:
         return dt.date.fromisoformat(row[0])
 
     def origin(self, order_ref: str) -> OrderOrigin:
-        """The run and session recorded with an order (session None: not recorded)."""
+        """Return the run and session recorded with an order (session None: not recorded).
+
+        Raises
+        ------
+        JournalError
+            If ``order_ref`` is not journaled.
+        """
         row = self._db.execute(
             "SELECT run_id, demo, broker, account, live, client_id FROM intents "
             "WHERE order_ref = ?", (order_ref,)).fetchone()
@@ -410,7 +437,13 @@ class Journal:
         return OrderOrigin(RunIdentity(run_id, bool(demo)), session)
 
     def recorded_session(self) -> SessionIdentity | None:
-        """The session this journal last traded with (None before the first start)."""
+        """Return the session this journal last traded with (None before the first start).
+
+        Raises
+        ------
+        JournalError
+            If the stored value is not a session record.
+        """
         text = self.get_value(_SESSION_KEY)
         if text is None:
             return None
@@ -436,6 +469,7 @@ class Journal:
         return previous
 
     def fills(self, order_ref: str | None = None) -> list[Fill]:
+        """Return the journaled executions (of ``order_ref``, else all), oldest first."""
         sql = "SELECT exec_id, order_ref, symbol, side, qty, price, commission, time FROM fills"
         rows = self._db.execute(sql + (" WHERE order_ref = ?" if order_ref else "")
                                 + " ORDER BY time, exec_id", (order_ref,) if order_ref else ())
@@ -455,19 +489,23 @@ class Journal:
         return {r[0] for r in rows}
 
     def daily_orders(self, day: dt.date) -> int:
+        """Return the orders counted for ``day``: units journaled with ``count_as_order``."""
         row = self._db.execute("SELECT daily_orders FROM counters WHERE day = ?",
                                (day.isoformat(),)).fetchone()
         return row[0] if row else 0
 
     def get_value(self, key: str, default: str | None = None) -> str | None:
+        """Return the stored value of ``key``, or ``default`` when it is not set."""
         row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def set_value(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``, replacing any previous value."""
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, value))
 
     def delete_value(self, key: str) -> None:
+        """Remove ``key`` (no error when it is not set)."""
         with self._db:
             self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
 

@@ -193,7 +193,7 @@ def resolve_universe(
     stocks_file: str | Path = "stocks.txt",
     conn: sqlite3.Connection | None = None,
 ) -> list[str]:
-    """The tickers of the configured universe source.
+    """Return the tickers of the configured universe source.
 
     Parameters
     ----------

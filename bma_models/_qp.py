@@ -50,7 +50,7 @@ class Problem(NamedTuple):
 
 
 def sector_caps(problem: Problem) -> np.ndarray:
-    """The cap of every sector as an array (``sector_cap`` may be one number)."""
+    """Return the cap of every sector as an array (``sector_cap`` may be one number)."""
     return np.broadcast_to(np.asarray(problem.sector_cap, dtype=float),
                            (len(problem.sector_names),)).copy()
 
@@ -69,7 +69,7 @@ class Solution(NamedTuple):
 
 
 def objective_value(problem: Problem, w: np.ndarray) -> float:
-    """The maximised objective ``mu'w - lam w'Sigma w - kappa ||w - w0||_1``."""
+    """Evaluate the maximised objective ``mu'w - lam w'Sigma w - kappa ||w - w0||_1`` at ``w``."""
     exposure = problem.B.T @ w
     variance = exposure @ problem.F @ exposure + np.sum(problem.specific_var * w**2)
     l1 = np.sum(np.abs(w - problem.w0))

@@ -236,7 +236,7 @@ class RetryPolicy:
         return jittered if retry_after is None else max(retry_after, jittered)
 
     def connect_delay(self, retry: int) -> float:
-        """The pause before connect retry ``retry`` (0-based): ``connect_delay_s * 2**retry``."""
+        """Return the pause before connect retry ``retry``: ``connect_delay_s * 2**retry``."""
         return self.connect_delay_s * 2**retry
 
 

@@ -61,7 +61,7 @@ def bars_frame(bars: Iterable[DailyBar]) -> pd.DataFrame:
 
 
 def empty_bars() -> pd.DataFrame:
-    """An empty bars frame with the protocol's columns and dtypes."""
+    """Return an empty bars frame with the protocol's columns and dtypes."""
     frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in VALUE_COLUMNS})
     frame.insert(0, "ticker", pd.Series(dtype="str"))
     frame.insert(0, "date", pd.Series(dtype="datetime64[ns]"))

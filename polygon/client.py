@@ -28,7 +28,7 @@ DateLike = dt.date | str
 
 
 def api_key_from_env(environ: dict[str, str] | None = None) -> str:
-    """The API key from ``POLYGON_API_KEY``, else ``MASSIVE_API_KEY``.
+    """Return the API key from ``POLYGON_API_KEY``, else ``MASSIVE_API_KEY``.
 
     Raises
     ------
@@ -135,7 +135,7 @@ class PolygonClient:
     def list_daily_bars(
         self, ticker: str, start: DateLike, end: DateLike, limit: int = MAX_AGGREGATES_LIMIT
     ) -> Iterator[DailyBar]:
-        """Adjusted daily bars of ``ticker`` in [start, end], oldest first, across all pages.
+        """Yield the adjusted daily bars of ``ticker`` in [start, end], oldest first, all pages.
 
         ``GET /v2/aggs/ticker/{ticker}/range/1/day/{start}/{end}?adjusted=true&sort=asc``.
         """
@@ -153,7 +153,7 @@ class PolygonClient:
         return list(self.list_daily_bars(ticker, start, end, limit))
 
     def get_grouped_daily(self, date: DateLike) -> list[DailyBar]:
-        """Adjusted bars of every US stock for one session (empty on a holiday).
+        """Return the adjusted bars of every US stock for one session (empty on a holiday).
 
         ``GET /v2/aggs/grouped/locale/us/market/stocks/{date}?adjusted=true``.
         """
@@ -162,7 +162,7 @@ class PolygonClient:
         return [DailyBar.from_json(item) for item in results_list(body)]
 
     def get_ticker_details(self, ticker: str, date: DateLike | None = None) -> TickerDetails:
-        """Reference data (market cap, shares, SIC code, exchange) as of ``date`` (None: today).
+        """Return reference data (market cap, shares, SIC, exchange) as of ``date`` (None: today).
 
         ``GET /v3/reference/tickers/{ticker}?date=...``.
 
@@ -176,7 +176,7 @@ class PolygonClient:
         return TickerDetails.from_json(body)
 
     def get_previous_close(self, ticker: str) -> DailyBar | None:
-        """The previous session's adjusted bar, None when the server has none.
+        """Return the previous session's adjusted bar, None when the server has none.
 
         ``GET /v2/aggs/ticker/{ticker}/prev?adjusted=true``.
         """

@@ -20,7 +20,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 @lru_cache(maxsize=65_536)
 def session_date(epoch_ms: int) -> dt.date:
-    """The NYSE session date of a daily bar whose start is ``epoch_ms``.
+    """Return the NYSE session date of a daily bar whose start is ``epoch_ms``.
 
     Why New York time and not UTC: Polygon stamps a daily bar at 00:00
     America/New_York, i.e. 04:00 or 05:00 UTC of the same day, so the calendar
@@ -128,7 +128,7 @@ class TickerDetails(NamedTuple):
 
 
 def results_list(body: dict[str, Any]) -> list[Any]:
-    """The ``results`` array of an aggregates body; absent means no bars.
+    """Return the ``results`` array of an aggregates body; an absent key means no bars.
 
     Raises
     ------

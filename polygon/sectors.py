@@ -144,7 +144,7 @@ SIC_SECTOR_RANGES: tuple[tuple[int, int, str], ...] = (
 
 
 def sector_for_sic(sic_code: str | int | None) -> str | None:
-    """The sector of a SIC code by the table in the module docstring, None if unmapped.
+    """Map a SIC code to its sector by the table in the module docstring (None if unmapped).
 
     Parameters
     ----------

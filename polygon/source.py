@@ -48,6 +48,10 @@ class TqdmProgress:
         self._bar = None
 
     def __call__(self, done: int, total: int, label: str) -> None:
+        """Show ``done`` of ``total`` with ``label``; a new ``total`` starts a new bar.
+
+        The bar is closed once ``done`` reaches ``total``.
+        """
         from tqdm import tqdm
 
         if self._bar is None or self._bar.total != total:
@@ -60,6 +64,7 @@ class TqdmProgress:
             self.close()
 
     def close(self) -> None:
+        """Close the current bar, if any (safe to call twice)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -72,7 +72,7 @@ class Calendar(Protocol):
         """Sessions in [start, end] as tz-naive midnight timestamps."""
 
     def last_completed_session(self, now: Any = None) -> pd.Timestamp:
-        """The latest session whose regular close is at or before ``now`` (default: now)."""
+        """Return the latest session whose regular close is at or before ``now`` (default: now)."""
 
 REFERENCE_COLUMNS: tuple[str, ...] = ("ticker", "sector", "market_cap", "shares_outstanding")
 DETAIL_COLUMNS: tuple[str, ...] = REFERENCE_COLUMNS + (
@@ -100,6 +100,7 @@ class RefreshReport:
 
     @property
     def ok(self) -> bool:
+        """True when no ticker or session failed."""
         return not self.failures
 
 
@@ -176,10 +177,12 @@ class BarStore:
 
     @property
     def bars_dir(self) -> Path:
+        """Directory of the per-ticker bar files (``<cache_dir>/bars``)."""
         return self.cache_dir / "bars"
 
     @property
     def reference_path(self) -> Path:
+        """File of the cached reference rows (``<cache_dir>/reference/details.parquet``)."""
         return self.cache_dir / "reference" / "details.parquet"
 
     # -- reading ---------------------------------------------------------------------------
@@ -190,7 +193,7 @@ class BarStore:
         return sorted(p.stem for p in self.bars_dir.glob("*.parquet"))
 
     def coverage(self, ticker: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        """The sessions [start, end] the cache holds for ``ticker`` (None: not cached).
+        """Return the sessions [start, end] the cache holds for ``ticker`` (None: not cached).
 
         Raises
         ------
@@ -206,7 +209,7 @@ class BarStore:
         start: pd.Timestamp | str | None = None,
         end: pd.Timestamp | str | None = None,
     ) -> pd.DataFrame:
-        """Cached bars in [start, end] for ``tickers`` (None: all cached), protocol layout.
+        """Return cached bars in [start, end] for ``tickers`` (None: all cached), protocol layout.
 
         Raises
         ------
@@ -225,7 +228,11 @@ class BarStore:
         return bars.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
 
     def read_reference(self, tickers: Iterable[str] | None = None) -> pd.DataFrame:
-        """Cached reference rows (``ticker, sector, market_cap, shares_outstanding`` + details)."""
+        """Return the cached reference rows of ``tickers`` (sector, market cap, shares, details).
+
+        ``tickers`` None returns every cached row; the frame is sorted by ticker and is empty
+        (with the detail columns) when nothing is cached yet.
+        """
         if not self.reference_path.exists():
             return pd.DataFrame({c: pd.Series(dtype="object") for c in DETAIL_COLUMNS})
         frame = _parquet.read_frame(self.reference_path, DETAIL_COLUMNS)

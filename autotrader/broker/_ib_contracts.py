@@ -49,7 +49,7 @@ class ContractBook:
         return symbol in self._cache
 
     def resolve(self, symbol: str, primary_exchange: str | None = None) -> Resolved:
-        """The qualified contract of ``symbol``; raises :class:`BrokerError` when none fits.
+        """Qualify ``symbol`` into one contract; raise :class:`BrokerError` when none fits.
 
         Tries the hint (if any), then plain SMART, then each exchange of
         :data:`FALLBACK_EXCHANGES`; the first attempt with exactly one match

@@ -21,7 +21,7 @@ MAX_MESSAGES_PER_SECOND = 45
 
 
 def is_live_session(port: int, accounts: list[str] | tuple[str, ...]) -> bool:
-    """True when the session may reach a real market.
+    """Tell whether the session may reach a real market.
 
     A live port is live. Otherwise the managed accounts decide: IB paper
     accounts start with ``DU`` (or ``DF`` for advisor paper masters); any other
@@ -62,7 +62,7 @@ class ReconnectPolicy:
     max_attempts: int = 5
 
     def delays(self, rng: random.Random | None = None) -> Iterator[float]:
-        """The wait before each attempt (the first attempt waits 0).
+        """Yield the wait before each attempt (the first attempt waits 0).
 
         Examples
         --------

@@ -77,7 +77,7 @@ NO_DELAYED_DATA_CODES = frozenset({10168})
 
 
 def rule_for(code: int) -> ErrorRule:
-    """The :class:`ErrorRule` of ``code``; 2100-2199 are informational farm notices."""
+    """Return the :class:`ErrorRule` of ``code``; 2100-2199 are informational farm notices."""
     if code in ERROR_RULES:
         return ERROR_RULES[code]
     if 2100 <= code < 2200:
@@ -130,7 +130,7 @@ def round_price(price: float, min_tick: float, side: Side, kind: str) -> float:
 
 def build_order(lib: Any, request: OrderRequest, min_tick: float, *, order_id: int = 0,
                 parent_id: int = 0, transmit: bool = True, account: str = "") -> Any:
-    """A library ``Order`` for ``request`` with its ``orderRef`` and rounded prices."""
+    """Build a library ``Order`` for ``request`` with its ``orderRef`` and rounded prices."""
     side = request.side.value
     common = {"orderRef": request.order_ref, "tif": request.tif, "transmit": transmit,
               "orderId": order_id, "parentId": parent_id, "account": account}
@@ -169,7 +169,7 @@ def _price(value: Any) -> float | None:
 def to_domain_order(trade: Any, filled: float, parent_refs: dict[int, str],
                     awaiting_parent: bool, previous: str | None,
                     completed_status: str | None = None) -> Order:
-    """The domain :class:`Order` of a library ``Trade`` (``filled`` from its executions).
+    """Convert a library ``Trade`` to a domain :class:`Order` (``filled`` from its executions).
 
     ``completed_status`` is IB's final status from a later ``reqCompletedOrders``
     (the libraries do not merge it into a trade they already hold); an order whose
@@ -196,7 +196,7 @@ def to_domain_order(trade: Any, filled: float, parent_refs: dict[int, str],
 
 
 def to_domain_fill(fill: Any, order_ref: str) -> Fill:
-    """The domain :class:`Fill` of a library ``Fill`` (commission 0 until reported)."""
+    """Convert a library ``Fill`` to a domain :class:`Fill` (commission 0 until reported)."""
     execution = fill.execution
     report = fill.commissionReport
     commission = 0.0

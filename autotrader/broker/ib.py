@@ -294,6 +294,10 @@ class IBBroker(Broker):
                     accounts, len(self._ib.openTrades()), len(self._ib.fills()))
 
     def disconnect(self) -> None:
+        """Detach the disconnect handler and close the TWS session (idempotent).
+
+        An intended disconnect is therefore never taken for a lost connection.
+        """
         if self._ib is not None:
             ib, self._ib = self._ib, None
             ib.disconnectedEvent -= self._on_disconnected
@@ -437,6 +441,13 @@ class IBBroker(Broker):
 
     # -- queries -----------------------------------------------------------------------------
     def account(self) -> Account:
+        """Return equity (``NetLiquidation``) and cash (``TotalCashValue``), USD else BASE.
+
+        Raises
+        ------
+        BrokerError
+            If the session is not connected or either value is missing or not a number.
+        """
         ib = self._ensure()
         values = {(v.tag, v.currency): v.value for v in ib.accountValues(self.account_id)}
         try:
@@ -449,6 +460,7 @@ class IBBroker(Broker):
         return Account(equity=equity, cash=cash)
 
     def positions(self) -> dict[str, Position]:
+        """Return the long stock positions of the account by symbol, sorted by symbol."""
         ib = self._ensure()
         out: dict[str, Position] = {}
         for p in ib.positions(self.account_id):
@@ -458,10 +470,12 @@ class IBBroker(Broker):
         return dict(sorted(out.items()))
 
     def orders(self) -> list[Order]:
+        """Return every order of the session, working and completed (see :class:`Broker`)."""
         self._ensure()
         return self._orders()
 
     def executions(self) -> list[Fill]:
+        """Return every execution of the session, each with its ``order_ref``."""
         self._ensure()
         return self._executions()
 
@@ -567,6 +581,13 @@ class IBBroker(Broker):
         return [str(t.order.orderId) for t in (first, second, last)]
 
     def cancel(self, order_ref: str) -> None:
+        """Request cancellation of ``order_ref``; a finished order is left alone (logged).
+
+        Raises
+        ------
+        BrokerError
+            If the broker does not know ``order_ref``.
+        """
         ib = self._ensure()
         trade = self._trade_by_ref(order_ref)
         if trade is None:

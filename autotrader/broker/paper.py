@@ -137,6 +137,13 @@ class PaperBroker(Broker):
 
     # -- session -----------------------------------------------------------------------------
     def connect(self) -> None:
+        """Open (creating if needed) the SQLite state file; a new file gets ``initial_cash``.
+
+        Raises
+        ------
+        BrokerError
+            If the file cannot be opened or its schema created.
+        """
         if self._conn is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,6 +160,7 @@ class PaperBroker(Broker):
         logger.info("paper broker connected (sim fills, state %s)", self.path)
 
     def disconnect(self) -> None:
+        """Close the SQLite connection (idempotent); the state file keeps the account."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -169,6 +177,7 @@ class PaperBroker(Broker):
 
     # -- queries -----------------------------------------------------------------------------
     def account(self) -> Account:
+        """Return cash and equity, positions valued at their quote (else at average cost)."""
         cash = self._db.execute("SELECT amount FROM cash WHERE id = 1").fetchone()[0]
         positions = self.positions()
         quotes = self.quotes(positions)
@@ -177,15 +186,18 @@ class PaperBroker(Broker):
         return Account(equity=cash + value, cash=cash)
 
     def positions(self) -> dict[str, Position]:
+        """Return the positions with a positive quantity by symbol, sorted by symbol."""
         rows = self._db.execute(
             "SELECT symbol, quantity, avg_cost FROM positions WHERE quantity > 0 ORDER BY symbol")
         return {s: Position(s, q, c) for s, q, c in rows}
 
     def orders(self) -> list[Order]:
+        """Return every order of the state file in placement order."""
         rows = self._db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders ORDER BY broker_id")
         return [_row_to_order(r) for r in rows]
 
     def executions(self) -> list[Fill]:
+        """Return every simulated execution in the order it happened."""
         rows = self._db.execute(
             "SELECT exec_id, order_ref, symbol, side, quantity, price, commission, time "
             "FROM executions ORDER BY rowid")
@@ -193,6 +205,7 @@ class PaperBroker(Broker):
                 for e, r, s, sd, q, p, c, t in rows]
 
     def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
+        """Return quotes from ``price_provider`` at the clock's time (only positive prices)."""
         now = self.clock()
         out: dict[str, Quote] = {}
         for symbol in symbols:
@@ -203,6 +216,17 @@ class PaperBroker(Broker):
 
     # -- order entry -------------------------------------------------------------------------
     def place(self, request: OrderRequest) -> str:
+        """Record ``request`` as a working order and return its broker id.
+
+        A child whose parent has not filled waits as ``Inactive``; a sell larger
+        than the position not already committed to other sells is recorded as
+        ``Rejected``. Fills happen later, in :meth:`match`.
+
+        Raises
+        ------
+        BrokerError
+            If the request is invalid or names an unknown parent.
+        """
         self._validate(request)
         status = OrderStatus.SUBMITTED
         if request.parent_ref is not None:
@@ -219,6 +243,13 @@ class PaperBroker(Broker):
         return self._insert(request, status, "")
 
     def cancel(self, order_ref: str) -> None:
+        """Cancel ``order_ref`` and its unfinished children; a finished order is left alone.
+
+        Raises
+        ------
+        BrokerError
+            If ``order_ref`` is unknown.
+        """
         order = self._order(order_ref)
         if order is None:
             raise BrokerError(f"cannot cancel unknown order {order_ref}")
@@ -233,6 +264,13 @@ class PaperBroker(Broker):
 
     def modify(self, order_ref: str, *, quantity: int | None = None,
                limit_price: float | None = None, stop_price: float | None = None) -> None:
+        """Change quantity or prices of a working order in place; None keeps a field.
+
+        Raises
+        ------
+        BrokerError
+            If the order is not working or ``quantity`` is below what has filled.
+        """
         order = self._order(order_ref)
         if order is None or order.is_done:
             raise BrokerError(f"cannot modify {order_ref}: not a working order")

@@ -102,7 +102,7 @@ def install_redaction(handler: logging.Handler) -> RedactingFilter:
 
 
 def registered_secrets() -> tuple[str, ...]:
-    """The secret values registered so far (for :func:`bma_models.log.configure_logging`)."""
+    """Return the secret values registered so far (for :func:`bma_models.log.configure_logging`)."""
     with _lock:
         return tuple(sorted(_secrets))
 
@@ -113,7 +113,7 @@ def redact_secrets(text: str) -> str:
 
 
 def contains_secret(value: object) -> bool:
-    """True if ``value`` (searched through mappings and lists) contains a registered secret."""
+    """Tell whether ``value`` (searched through mappings and lists) holds a registered secret."""
     if isinstance(value, str):
         return any(secret in value for secret in registered_secrets())
     if isinstance(value, Mapping):
@@ -124,5 +124,5 @@ def contains_secret(value: object) -> bool:
 
 
 def looks_like_secret_key(key: str) -> bool:
-    """True for key names such as ``api_key``, ``token`` or ``password``."""
+    """Tell whether ``key`` names a secret, such as ``api_key``, ``token`` or ``password``."""
     return bool(_SECRET_KEY_NAME.search(key))

@@ -61,7 +61,7 @@ class _Cached:
 
 
 def resolve_config_dir(given: str | Path | None) -> Path | None:
-    """The user's config directory: the one given, else ``./config`` when it exists.
+    """Return the user's config directory: the one given, else ``./config`` when it exists.
 
     Why optional: after ``pip install .`` the commands run from any directory;
     the packaged defaults apply and a ``config/`` directory, when present,

@@ -128,7 +128,7 @@ BROKER_STATUS_EVENTS: dict[str, OrderEvent] = {
 
 
 def next_status(status: str, event: OrderEvent) -> str:
-    """The status after ``event``; raises :class:`InvalidTransition` for a pair not in the table.
+    """Return the status after ``event``; raise :class:`InvalidTransition` if not in the table.
 
     Examples
     --------
@@ -168,10 +168,12 @@ class Order:
 
     @property
     def remaining(self) -> int:
+        """Shares not yet filled (``quantity - filled_qty``)."""
         return self.quantity - self.filled_qty
 
     @property
     def is_done(self) -> bool:
+        """True in a terminal status (:attr:`OrderStatus.DONE`: filled, cancelled, rejected)."""
         return self.status in OrderStatus.DONE
 
     def apply(self, event: OrderEvent) -> Order:

@@ -21,6 +21,7 @@ class Side(str, Enum):
 
     @property
     def sign(self) -> int:
+        """+1 for BUY, -1 for SELL (the sign of the position change)."""
         return 1 if self is Side.BUY else -1
 
 
@@ -97,6 +98,7 @@ class OrderIntent:
 
     @property
     def notional(self) -> float:
+        """Order value at the reference price (``quantity * reference_price``)."""
         return self.quantity * self.reference_price
 
 

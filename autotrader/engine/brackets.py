@@ -58,7 +58,7 @@ UNIT_BUILDERS: dict[OrderType, Callable[[OrderPlan, str], OrderUnit]] = {
 
 
 def order_unit(plan: OrderPlan, order_ref: str) -> OrderUnit:
-    """The unit ``plan`` is sent as, with ``order_ref`` on its (parent) order.
+    """Build the unit ``plan`` is sent as, with ``order_ref`` on its (parent) order.
 
     Raises
     ------
@@ -82,7 +82,7 @@ def order_unit(plan: OrderPlan, order_ref: str) -> OrderUnit:
 
 
 def unit_requests(unit: OrderUnit) -> tuple[OrderRequest, ...]:
-    """The requests of a unit, parent first (the order they are journaled in)."""
+    """Return the requests of a unit, parent first (the order they are journaled in)."""
     return tuple(unit) if isinstance(unit, Bracket) else (unit,)
 
 

@@ -68,7 +68,11 @@ class ReturnHistory:
         return float(x @ y / scale) if scale > 0 else None
 
     def most_correlated(self, symbol: str, others: Iterable[str]) -> tuple[str, float] | None:
-        """The name of ``others`` whose returns correlate most with ``symbol`` (signed), or None."""
+        """Return the name in ``others`` with the highest (signed) correlation, or None.
+
+        The result is ``(name, correlation with symbol)``; a name without a
+        correlation (see :meth:`correlation`) is skipped, and None means none had one.
+        """
         best: tuple[str, float] | None = None
         for other in others:
             if other == symbol:

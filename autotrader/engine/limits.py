@@ -41,9 +41,10 @@ class RiskLimits:
 
 @dataclass(frozen=True)
 class SizingSettings:
-    """Target sizing (config ``sizing.notional_round_lots``, ``capital.max_single_position_pct``
-    as ``max_position_pct_of_equity`` and ``capital.cash_reserve_pct``).
+    """Target sizing: round lots, the largest position and the cash reserve.
 
+    Config keys: ``sizing.notional_round_lots``, ``capital.max_single_position_pct``
+    (as ``max_position_pct_of_equity``) and ``capital.cash_reserve_pct``.
     ``notional_round_lots`` True rounds targets down to 100-share round lots;
     False rounds down to whole shares. ``per_trade_risk_pct`` is read by the
     planner (bracket orders only).

@@ -54,10 +54,12 @@ class OrderPlan:
 
     @property
     def symbol(self) -> str:
+        """The intent's symbol."""
         return self.intent.symbol
 
     @property
     def side(self) -> Side:
+        """The intent's side."""
         return self.intent.side
 
 
@@ -93,7 +95,9 @@ def screen_entry(intent: OrderIntent, quote: Quote, stats: MarketStats,
 
 
 def limit_price(side: Side, reference: float, confidence: float, max_offset_bps: float) -> float:
-    """Reference moved towards the market by ``confidence * max_offset_bps``, tick-rounded.
+    """Move ``reference`` towards the market by ``confidence * max_offset_bps``, tick-rounded.
+
+    ``confidence`` is clipped to [0, 1]; a buy limit rounds down, a sell limit up.
 
     Examples
     --------

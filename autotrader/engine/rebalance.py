@@ -44,8 +44,11 @@ class Recommendation:
     score_percentile: float = float("nan")
 
     def confidence(self, n: int) -> float:
-        """The score percentile in the run (1 = best): the research's ``score_percentile``,
-        or ``1 - (rank - 1) / n`` for a run without it (``n`` = the run's rows)."""
+        """Return the score percentile in the run (1 = best).
+
+        That is the research's ``score_percentile``, or ``1 - (rank - 1) / n`` for a
+        run without it (``n`` = the run's rows).
+        """
         if self.score_percentile >= 0:
             return self.score_percentile
         return 1.0 - (self.rank - 1) / max(n, 1)

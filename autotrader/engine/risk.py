@@ -65,7 +65,7 @@ class PortfolioSnapshot:
         return invested + self.pending_buy_value
 
     def with_order(self, intent: OrderIntent) -> PortfolioSnapshot:
-        """The snapshot after ``intent`` is approved.
+        """Return the snapshot after ``intent`` is approved.
 
         A buy adds exposure and spends cash at once; a sell lowers exposure but
         frees no cash until it fills (conservative: unfilled sells fund nothing).

@@ -6,7 +6,7 @@ import math
 
 
 def tick_size(price: float) -> float:
-    """The minimum price increment for a quote at ``price``.
+    """Return the minimum price increment for a quote at ``price``.
 
     Examples
     --------

@@ -152,6 +152,7 @@ class QueueLogHandler(logging.Handler):
                                             "%H:%M:%S"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Post the formatted record; a failure goes to :meth:`logging.Handler.handleError`."""
         try:
             self.bus.post(LogLine(record.levelno, self.format(record)))
         except Exception:  # noqa: BLE001 - logging's own policy: report via handleError

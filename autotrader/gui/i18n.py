@@ -36,7 +36,7 @@ LABELS: dict[str, tuple[str, str]] = {
 
 
 def label(key: str, language: str = "en") -> str:
-    """The label of ``key`` in ``language`` ("en" or "zh"); unknown keys return the key.
+    """Return the label of ``key`` in ``language`` ("en" or "zh"); an unknown key is returned as is.
 
     Examples
     --------

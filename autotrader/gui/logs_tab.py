@@ -99,9 +99,11 @@ class LogView(ttk.Frame):
         self._insert([line for line in self.lines if line.levelno >= threshold])
 
     def visible_text(self) -> str:
+        """Return the text the view shows now (the filtered lines)."""
         return self.text.get("1.0", "end-1c")
 
     def clear(self) -> None:
+        """Forget the kept records and empty the view."""
         self.lines.clear()
         self.rerender()
 

@@ -51,9 +51,11 @@ class WatchlistView(ttk.Frame):
         self.refresh()
 
     def refresh(self) -> None:
+        """Reload the table from the watchlist."""
         self.table.set_rows(self.watchlist.entries())
 
     def add(self) -> None:
+        """Add the ticker typed in the entry; the message line says what happened."""
         try:
             ticker = self.watchlist.add(self.ticker.get())
         except UniverseError as e:
@@ -64,6 +66,7 @@ class WatchlistView(ttk.Frame):
         self.refresh()
 
     def remove_selected(self) -> None:
+        """Remove the selected tickers from the watchlist."""
         tree = self.table.tree
         removed = [tree.item(i, "values")[0] for i in tree.selection()]
         for ticker in removed:
@@ -72,6 +75,7 @@ class WatchlistView(ttk.Frame):
         self.refresh()
 
     def browse(self) -> None:
+        """Choose the import file in a file dialog (cancel keeps the current path)."""
         path = filedialog.askopenfilename(
             title="Import tickers", filetypes=[("Ticker files", "*.txt *.csv"), ("All", "*")])
         if path:
@@ -92,6 +96,7 @@ class WatchlistView(ttk.Frame):
         self.refresh()
 
     def shutdown(self) -> None:
+        """Close the view's database connection."""
         self.conn.close()
 
 

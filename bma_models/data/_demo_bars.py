@@ -76,7 +76,11 @@ def _volume(rng, universe: Universe, sim: Simulation, params: SignalParams):
 
 
 def bar_mask(rng: np.random.Generator, n_sessions: int, n_tickers: int) -> tuple[np.ndarray, dict]:
-    """True where a ticker has a bar: late listings, delistings, halts and missing days."""
+    """Draw which cells have a bar: late listings, delistings, halts and missing days.
+
+    Returns the ``(n_sessions, n_tickers)`` mask (True where a ticker has a bar) and
+    the drawn events by kind.
+    """
     mask = np.ones((n_sessions, n_tickers), dtype=bool)
     events = {"late_listing": [], "delisting": [], "halt": [], "missing_day": []}
     if n_tickers < 50 or n_sessions < 60:

@@ -47,12 +47,12 @@ class SignalParams:
     horizon: int = 5
 
     def alpha_weight(self) -> float:
-        """Expected sum of the alpha drift over the next ``horizon`` sessions per unit alpha."""
+        """Return the expected alpha drift summed over the next ``horizon`` sessions, per alpha."""
         phi = self.alpha_persistence
         return self.alpha_drift * (1.0 - phi**self.horizon) / (1.0 - phi)
 
     def displacement_weight(self) -> float:
-        """Expected next-``horizon`` return per unit of current price displacement."""
+        """Return the expected next-``horizon`` return per unit of current price displacement."""
         return self.shock_persistence**self.horizon - 1.0
 
 
@@ -174,7 +174,7 @@ def simulate(
 
 
 def planted_component(simulation: Simulation, params: SignalParams) -> np.ndarray:
-    """Expected idiosyncratic return over the next ``horizon`` sessions given the state at t."""
+    """Return the expected idiosyncratic return over the next ``horizon`` sessions, given t."""
     return (
         params.alpha_weight() * simulation.alpha
         + params.displacement_weight() * simulation.displacement

@@ -50,7 +50,7 @@ def sessions(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DatetimeI
 
 
 def last_completed_session(now: dt.datetime | None = None) -> pd.Timestamp:
-    """The latest session whose regular close is at or before ``now`` (default: current time).
+    """Return the latest session whose regular close is at or before ``now`` (default: now).
 
     ``now`` may be naive (taken as UTC) or aware.
     """
@@ -67,7 +67,13 @@ def last_completed_session(now: dt.datetime | None = None) -> pd.Timestamp:
 
 
 def is_open(now: dt.datetime) -> bool:
-    """True when ``now`` (aware) is within a regular NYSE session (early closes honoured)."""
+    """Tell whether ``now`` is within a regular NYSE session (early closes honoured).
+
+    Raises
+    ------
+    ValueError
+        If ``now`` is naive (the session hours are only defined for an instant).
+    """
     ts = pd.Timestamp(now)
     if ts.tzinfo is None:
         raise ValueError("is_open needs a timezone-aware datetime")

@@ -164,10 +164,12 @@ class LoadReport:
 
     @property
     def counts(self) -> dict[str, int]:
+        """Rows affected per rule."""
         return {rule: entry.count for rule, entry in self.issues.items()}
 
     @property
     def rows_dropped(self) -> int:
+        """Rows removed (every rule counts except ``vwap_filled``, ``gap`` and ``bad_amount``)."""
         return sum(self.issues[r].count for r in _DROP_RULES if r in self.issues)
 
     def lines(self) -> list[str]:
@@ -355,13 +357,13 @@ _KINDS: tuple[tuple[str, str], ...] = (
 
 
 def _file_kind(path: Path) -> tuple[str, str] | None:
-    """``(ending, "csv" | "parquet")`` of a supported file name, else None."""
+    """Return ``(ending, "csv" | "parquet")`` of a supported file name, else None."""
     name = path.name.lower()
     return next(((end, kind) for end, kind in _KINDS if name.endswith(end)), None)
 
 
 def _ticker_of(path: Path) -> str:
-    """A per-ticker file's ticker: its name without the table ending (``AAPL.csv.gz``)."""
+    """Return a per-ticker file's ticker: its name without the table ending (``AAPL.csv.gz``)."""
     kind = _file_kind(path)
     return path.name[: -len(kind[0])] if kind else path.stem
 

@@ -193,7 +193,7 @@ def demo_market(
 
 
 def planted_score(market: MarketData) -> pd.DataFrame:
-    """The true planted expected-return component, dates x tickers.
+    """Return the true planted expected-return component, dates x tickers.
 
     ``score[t, i]`` is the expected idiosyncratic log return of ticker ``i`` over
     sessions ``t+1 .. t+5`` given the latent state at the close of ``t`` (see the
@@ -215,7 +215,13 @@ def planted_score(market: MarketData) -> pd.DataFrame:
 
 
 def demo_regimes(market: MarketData) -> pd.Series:
-    """The regime (``normal``, ``bull``, ``bear``, ``high_vol``) of each demo session."""
+    """Return the regime (``normal``, ``bull``, ``bear``, ``high_vol``) of each demo session.
+
+    Raises
+    ------
+    DataError
+        If ``market`` was not produced by :func:`demo_market` / :class:`DemoSource`.
+    """
     generated = _generate(_spec_of(market))
     names = np.array(REGIMES, dtype=object)[generated.regimes]
     series = pd.Series(names, index=generated.dates, name="regime").astype("str")

@@ -59,10 +59,12 @@ class MarketData:
 
     @property
     def tickers(self) -> list[str]:
+        """Sorted tickers that have at least one bar."""
         return sorted(self.bars["ticker"].unique().tolist())
 
     @property
     def dates(self) -> pd.DatetimeIndex:
+        """Sorted sessions that have at least one bar."""
         return pd.DatetimeIndex(np.sort(self.bars["date"].unique()))
 
     @property
@@ -88,7 +90,7 @@ class DataSource(Protocol):
 
 
 def empty_bars() -> pd.DataFrame:
-    """An empty bars frame with the protocol's columns and dtypes."""
+    """Return an empty bars frame with the protocol's columns and dtypes."""
     frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in BAR_COLUMNS})
     frame["date"] = pd.Series(dtype="datetime64[ns]")
     frame["ticker"] = pd.Series(dtype="str")

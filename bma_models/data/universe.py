@@ -122,7 +122,7 @@ def read_universe_text(text: str, source_name: str = "<text>") -> UniverseParse:
 def parse_universe(
     text: str, source_name: str = "<text>"
 ) -> tuple[list[str], list[RejectedLine]]:
-    """Parse universe text into ``(tickers, rejected)``.
+    r"""Parse universe text into ``(tickers, rejected)``.
 
     Parameters
     ----------
@@ -140,7 +140,7 @@ def parse_universe(
 
     Examples
     --------
-    >>> tickers, rejected = parse_universe("aapl\\n# note\\nBRK.B\\nFOO BAR\\n", "stocks.txt")
+    >>> tickers, rejected = parse_universe("aapl\n# note\nBRK.B\nFOO BAR\n", "stocks.txt")
     >>> tickers
     ['AAPL', 'BRK.B']
     >>> print(rejected[0])

@@ -144,7 +144,7 @@ def _plan_one(plan: Plan, function, params: dict) -> bool:
 
 
 def plan_specs(specs) -> Plan | None:
-    """The kernel plan of ``specs``, or None when one of them is not a fused family.
+    """Return the kernel plan of ``specs``, or None when one of them is not a fused family.
 
     Raises
     ------

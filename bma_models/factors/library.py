@@ -29,7 +29,7 @@ AMIHUD_SCALE = 1e6  # |return| per one million dollars traded
 
 
 def ma_ratio(panel: Panel, window: int) -> np.ndarray:
-    """close / mean(close over ``window``) - 1."""
+    """Return ``close / mean(close over window) - 1`` (distance from the moving average)."""
     return _minus_one(ratio(panel.close, panel.rolling("close", "mean", window)))
 
 
@@ -135,7 +135,7 @@ def close_location(panel: Panel) -> np.ndarray:
 
 
 def vwap_distance(panel: Panel) -> np.ndarray:
-    """close / vwap - 1."""
+    """Return ``close / vwap - 1`` (distance of the close from the session VWAP)."""
     return _minus_one(ratio(panel.close, panel.vwap))
 
 

@@ -63,23 +63,24 @@ class Panel:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(sessions, tickers)``."""
         return self.close.shape
 
     def columns(self, start: int, stop: int) -> Panel:
-        """The tickers ``start:stop`` as a new panel of contiguous arrays."""
+        """Return the tickers ``start:stop`` as a new panel of contiguous arrays."""
         fields = {name: np.ascontiguousarray(getattr(self, name)[:, start:stop])
                   for name in PANEL_FIELDS}
         return Panel(self.dates, self.tickers[start:stop], fields, self.shares[start:stop],
                      self.has_bar[:, start:stop])
 
     def rows(self, start: int, stop: int) -> Panel:
-        """The sessions ``start:stop`` as a new panel (row slices are contiguous views)."""
+        """Return the sessions ``start:stop`` as a new panel (row slices are contiguous views)."""
         fields = {name: getattr(self, name)[start:stop] for name in PANEL_FIELDS}
         return Panel(self.dates[start:stop], self.tickers, fields, self.shares,
                      self.has_bar[start:stop])
 
     def rolling(self, field: str, how: str, window: int) -> np.ndarray:
-        """Rolling ``sum``, ``mean``, ``max``, ``min`` or ``std`` of a named array.
+        """Return the rolling ``sum``, ``mean``, ``max``, ``min`` or ``std`` of a named array.
 
         ``field`` is a bar field or a derived array (``returns``,
         ``dollar_volume``, ``true_range``). The block sums behind the windows
@@ -161,6 +162,7 @@ class BarGrid:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(sessions, tickers)``."""
         return self.has_bar.shape
 
     @cached_property
@@ -169,7 +171,7 @@ class BarGrid:
         return None if self.cells is None else np.argsort(self.cells, kind="stable")
 
     def sorted_values(self, column: pd.Series) -> np.ndarray:
-        """A bar column as float64 in (date, ticker) order (no copy when possible)."""
+        """Return a bar column as float64 in (date, ticker) order (no copy when possible)."""
         values = column.to_numpy(dtype=np.float64)
         return values if self.order is None else values[self.order]
 
@@ -290,7 +292,7 @@ def shares_per_ticker(reference: pd.DataFrame | None, tickers: pd.Index) -> np.n
 
 
 def long_index(panel: Panel | BarGrid) -> pd.MultiIndex:
-    """The (date, ticker) MultiIndex of the cells that had a bar, date-major order."""
+    """Return the (date, ticker) MultiIndex of the cells that had a bar, date-major order."""
     n_dates, n_tickers = panel.shape
     # codes built in the small integer types pandas stores them in
     date_codes = np.repeat(np.arange(n_dates, dtype=_code_dtype(n_dates)),

@@ -36,7 +36,7 @@ _PAGE = mmap.PAGESIZE
 
 
 def fresh_array(shape: tuple[int, ...]) -> np.ndarray:
-    """An uninitialised float64 array in fresh 4 KiB pages (no transparent huge pages).
+    """Allocate an uninitialised float64 array in fresh 4 KiB pages (no transparent huge pages).
 
     The array owns an anonymous ``mmap`` and unmaps it when collected. Small
     arrays, and platforms without anonymous ``mmap``, use ``np.empty``.
