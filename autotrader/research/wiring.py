@@ -39,15 +39,48 @@ def cli_overrides(ns: argparse.Namespace, source: str) -> dict[str, Any]:
     return overrides
 
 
-def load_settings(ns: argparse.Namespace, source: str):
-    """Build the layered settings (defaults < files < DB < hot config < CLI overrides)."""
-    from autotrader.config import ConfigError, ConfigStore, resolve_config_dir
+ALPHAS_FILE = "alphas_config.yaml"
+
+
+def config_dir_of(ns: argparse.Namespace) -> Path | None:
+    """The config directory of ``--config`` (None: the packaged defaults only)."""
+    from autotrader.config import ConfigError, resolve_config_dir
 
     try:
-        config_dir = resolve_config_dir(ns.config)
+        return resolve_config_dir(ns.config)
     except ConfigError as e:
         raise DataError(f"--config {ns.config}: no such config directory") from e
-    return ConfigStore(config_dir, overrides=cli_overrides(ns, source)).get()
+
+
+def load_settings(ns: argparse.Namespace, source: str):
+    """Build the layered settings (defaults < files < DB < hot config < CLI overrides)."""
+    from autotrader.config import ConfigStore
+
+    return ConfigStore(config_dir_of(ns), overrides=cli_overrides(ns, source)).get()
+
+
+def factor_set_for(config_dir: Path | None, research):
+    """The run's factor set: ``<config_dir>/alphas_config.yaml`` or the packaged one.
+
+    The copy in the config directory, when there is one, replaces the packaged
+    ``bma_models/factors/alphas_config.yaml`` whole. The regime weights of
+    ``research`` are checked against the set here, before any data is loaded.
+
+    Raises
+    ------
+    bma_models.errors.SettingsError
+        Invalid YAML, an unknown family or key (the message names the file and
+        the key), or a regime weight on a category without a factor.
+    """
+    from bma_models.factors import DEFAULT_FACTOR_SET, load_factor_set
+    from bma_models.pipeline import check_regime_weights
+
+    path = None if config_dir is None else Path(config_dir) / ALPHAS_FILE
+    factors = load_factor_set(path) if path is not None and path.is_file() \
+        else DEFAULT_FACTOR_SET
+    logger.info("factor set: %d factors from %s", len(factors.specs), factors.source)
+    check_regime_weights(research.regime.weights, factors.specs)
+    return factors
 
 
 def load_market_data(source: str, settings, dates: DateRange, ns: argparse.Namespace,
@@ -123,6 +156,7 @@ def run_command(ns: argparse.Namespace, environ: dict[str, str],
         logger.warning("end date %s is not a completed NYSE session yet: clamped to %s (T-1)",
                        dates.clamped_from.date(), dates.end.date())
     settings = load_settings(ns, source)
+    factors = factor_set_for(config_dir_of(ns), settings.research)
     rules, holdings = portfolio_inputs(ns, settings)
     load_start = time.perf_counter()
     market = load_market_data(source, settings, dates, ns, environ)
@@ -133,12 +167,12 @@ def run_command(ns: argparse.Namespace, environ: dict[str, str],
         logger.info("data: %s", note)
     return run_research(market, settings.research, Path(ns.output), argv=_argv(ns),
                         progress=_tqdm_progress(), load_s=load_s, rules=rules,
-                        holdings=holdings)
+                        holdings=holdings, factors=factors)
 
 
 def run_research(market: MarketData, research, output_root: Path, argv: list[str],
                  progress=None, cancel=None, load_s: float = 0.0, rules=None,
-                 holdings=None) -> Path:
+                 holdings=None, factors=None) -> Path:
     """Run the pipeline and write the run directory, on Dask when ``research.dask`` says so.
 
     The one place (CLI and GUI job) where a Dask session is opened around the
@@ -147,12 +181,13 @@ def run_research(market: MarketData, research, output_root: Path, argv: list[str
     :class:`~bma_models.cluster.DaskSession` is opened first, handed to the
     pipeline, and closed (a local cluster shut down) when the run ends.
     Cluster failures surface as :class:`~bma_models.cluster.ClusterError`.
-    ``rules`` and ``holdings`` (see :func:`portfolio_inputs`) shape the portfolio.
+    ``rules`` and ``holdings`` (see :func:`portfolio_inputs`) shape the portfolio;
+    ``factors`` is the factor set (:func:`factor_set_for`; None: the packaged one).
     """
     from bma_models.cluster import dask_session
     from bma_models.report.run import run_and_report
 
-    book = {"rules": rules, "holdings": holdings}
+    book = {"rules": rules, "holdings": holdings, "factors": factors}
     with dask_session(research.dask) as session:
         if session is None:
             return run_and_report(market, research, output_root, argv=argv, progress=progress,

@@ -164,6 +164,7 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     from autotrader.research.cli import resolve_dates, resolve_source
     from autotrader.research.wiring import (
         cli_overrides,
+        factor_set_for,
         load_market_data,
         portfolio_inputs,
         run_research,
@@ -174,7 +175,9 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     source = resolve_source(None if request.source == "auto" else request.source, env)
     ns = _namespace(request)
     overrides = {**cli_overrides(ns, source), **request.overrides}
-    settings = ConfigStore(resolve_config_dir(request.config_dir), overrides=overrides).get()
+    config_dir = resolve_config_dir(request.config_dir)
+    settings = ConfigStore(config_dir, overrides=overrides).get()
+    factors = factor_set_for(config_dir, settings.research)
     dates = resolve_dates(request.start_date, request.end_date, dt.datetime.now(dt.timezone.utc))
     rules, holdings = portfolio_inputs(ns, settings)
     progress("load", 0, len(STAGES))
@@ -184,7 +187,7 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     argv = [f"gui:{k}={v}" for k, v in sorted(vars(ns).items()) if v is not None]
     return run_research(market, settings.research, Path(request.output_root), argv,
                         progress=progress, cancel=cancel, load_s=load_s, rules=rules,
-                        holdings=holdings)
+                        holdings=holdings, factors=factors)
 
 
 def _outcome(request: ResearchRequest, post: Callable[[object], None], cancel: Any) -> None:
