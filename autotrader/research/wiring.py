@@ -21,9 +21,9 @@ from bma_models.errors import DataError
 logger = logging.getLogger("bma")
 
 
-def cli_overrides(ns: argparse.Namespace, source: str) -> dict[str, Any]:
+def cli_overrides(ns: argparse.Namespace, source: str | None) -> dict[str, Any]:
     """Runtime overrides (highest config precedence) from the command line."""
-    overrides: dict[str, Any] = {"research.data.source": source}
+    overrides: dict[str, Any] = {} if source is None else {"research.data.source": source}
     if ns.top_n is not None:
         overrides["research.portfolio.top_n"] = ns.top_n
     if ns.seed is not None:
@@ -52,7 +52,7 @@ def config_dir_of(ns: argparse.Namespace) -> Path | None:
         raise DataError(f"--config {ns.config}: no such config directory") from e
 
 
-def load_settings(ns: argparse.Namespace, source: str):
+def load_settings(ns: argparse.Namespace, source: str | None):
     """Build the layered settings (defaults < files < DB < hot config < CLI overrides)."""
     from autotrader.config import ConfigStore
 
@@ -105,29 +105,56 @@ def load_market_data(source: str, settings, dates: DateRange, ns: argparse.Names
         if ns.sectors and not Path(ns.sectors).exists():
             raise DataError(f"--sectors {ns.sectors}: no such file")
         return CsvSource(path, ns.sectors).load(None, dates.start, dates.end)
-    return _load_polygon(settings, dates, environ)
+    return _load_polygon(settings, dates, environ, getattr(ns, "state_dir", None))
 
 
-def _load_polygon(settings, dates: DateRange, environ: dict[str, str]) -> MarketData:
+def _load_polygon(settings, dates: DateRange, environ: dict[str, str],
+                  state_dir: Path | None = None) -> MarketData:
     from autotrader.config.secrets import polygon_api_key
-    from autotrader.universe import resolve_universe
-    from bma_models.data import calendar
-    from polygon.source import PolygonSource, TqdmProgress
+    from polygon.source import TqdmProgress
 
     key = polygon_api_key(environ)
     if not key:
         raise DataError("--source polygon needs POLYGON_API_KEY (or MASSIVE_API_KEY) set")
-    app, poly = settings.app, settings.polygon
-    tickers = resolve_universe(app.universe_source, stocks_file=app.stocks_file)
+    tickers = research_universe(settings, state_dir)
     progress = TqdmProgress("polygon download")
     try:
-        source = PolygonSource.from_config(
-            calendar=calendar, base_url=poly.base_url, rate_limit_per_min=poly.requests_per_minute,
-            cache_dir=poly.cache_dir, timeout_s=poly.timeout_s, api_key=key, progress=progress)
-        loaded = source.load(tickers, dates.start, dates.end)
+        loaded = polygon_source(settings, key, progress).load(tickers, dates.start, dates.end)
     finally:
         progress.close()
     return MarketData(**loaded._asdict())
+
+
+def polygon_source(settings, api_key: str, progress=None):
+    """The Polygon source of the ``polygon`` section (URL, rate, timeout, retries, cache)."""
+    from bma_models.data import calendar
+    from polygon.source import PolygonSource
+
+    poly = settings.polygon
+    return PolygonSource.from_config(
+        calendar=calendar, base_url=poly.base_url, rate_limit_per_min=poly.requests_per_minute,
+        cache_dir=poly.cache_dir, timeout_s=poly.timeout_s, max_retries=poly.max_retries,
+        api_key=api_key, progress=progress)
+
+
+def research_universe(settings, state_dir: Path | None = None) -> list[str]:
+    """The tickers of ``app.universe_source``: ``app.stocks_file`` or the GUI's watchlist.
+
+    The watchlist lives in the app database ``<state_dir>/workstation.db``
+    (``state_dir`` default: ``$BMA_STATE_DIR`` or ``./state``), as in the GUI.
+    """
+    from autotrader.universe import resolve_universe
+
+    app = settings.app
+    if app.universe_source != "watchlist":
+        return resolve_universe(app.universe_source, stocks_file=app.stocks_file)
+    from autotrader import appdb
+
+    conn = appdb.connect(Path(state_dir or appdb.default_state_dir()) / "workstation.db")
+    try:
+        return resolve_universe("watchlist", conn=conn)
+    finally:
+        conn.close()
 
 
 def portfolio_inputs(ns: argparse.Namespace, settings):
@@ -146,15 +173,32 @@ def portfolio_inputs(ns: argparse.Namespace, settings):
     return trading_rules(settings), holdings
 
 
+def source_and_dates(ns: argparse.Namespace, data, environ: dict[str, str],
+                     now: dt.datetime) -> tuple[str, DateRange]:
+    """The run's data source and session range: the command line, else ``research.data``.
+
+    ``--source`` wins over ``research.data.source`` (``auto``: Polygon when a key
+    is set, else the demo market); ``--start-date``/``--end-date`` win over
+    ``research.data.start_date``/``end_date`` (null end: the last completed
+    NYSE session).
+    """
+    configured = None if data.source == "auto" else data.source
+    source = resolve_source(ns.source or configured, environ)
+    start = ns.start_date or (data.start_date and data.start_date.isoformat())
+    end = ns.end_date or (data.end_date and data.end_date.isoformat())
+    dates = resolve_dates(start, end, now)
+    if dates.clamped_from is not None:
+        logger.warning("end date %s is not a completed NYSE session yet: clamped to %s (T-1)",
+                       dates.clamped_from.date(), dates.end.date())
+    return source, dates
+
+
 def run_command(ns: argparse.Namespace, environ: dict[str, str],
                 now: dt.datetime | None = None) -> Path:
     """Execute ``bma run``; returns the committed run directory."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    source = resolve_source(ns.source, environ)
-    dates = resolve_dates(ns.start_date, ns.end_date, now)
-    if dates.clamped_from is not None:
-        logger.warning("end date %s is not a completed NYSE session yet: clamped to %s (T-1)",
-                       dates.clamped_from.date(), dates.end.date())
+    configured = load_settings(ns, ns.source).research.data
+    source, dates = source_and_dates(ns, configured, environ, now)
     settings = load_settings(ns, source)
     factors = factor_set_for(config_dir_of(ns), settings.research)
     rules, holdings = portfolio_inputs(ns, settings)
