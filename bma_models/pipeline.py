@@ -150,23 +150,13 @@ class ResearchPipeline:
         snapshot = self._check_plan_feasible(market)
         with _stage(timings, "features", self):
             reference, specs, data_notes = _factor_inputs(market, factor_set.specs)
-            raw = None if self.cluster is None else compute_factors_by_blocks(
-                market.bars, reference, specs, client=self.cluster.client,
-                block_tickers=s.dask.factor_block_tickers, on_task=self._tasks("features"))
-            X, y, _, meta = build_dataset(
-                market.bars, reference, specs=specs, horizon=s.labels.horizon,
-                base_lag=s.features.base_lag, safety_gap=s.features.safety_gap,
-                n_buckets=s.labels.relevance_buckets, lower=s.features.winsor_lower,
-                upper=s.features.winsor_upper, sector_neutral=s.features.sector_neutral,
-                n_jobs=max(1, int(s.jobs)), factors=raw, entry=s.labels.entry)
+            X, y, _, meta = self._dataset(market.bars, reference, specs)
         with _stage(timings, "train", self):
             model = self._stacked_model().fit(X, y)
             oos = _oos_frame(model)
             latest_stack = _on_date(model.predict_latest(meta.X_infer), meta.prediction_date)
         with _stage(timings, "fusion", self):
-            regimes = detect_regimes(market_index(market.bars, market.reference),
-                                     vol_window=s.regime.vol_window,
-                                     threshold_window=s.regime.threshold_window)
+            regimes = self._regimes(market)
             factor_ics = factor_rank_ics(X, y)
             fusion, signs = self._fusion(X, factor_ics, oos, factor_set.specs)
             oos["fused"] = fusion.fuse(oos["stack"], X, regimes["state"])
@@ -206,6 +196,26 @@ class ResearchPipeline:
         )
 
     # -- stages ---------------------------------------------------------------------------
+
+    def _dataset(self, bars: pd.DataFrame, reference: pd.DataFrame, specs: list[FactorSpec]):
+        """Factors (ticker blocks on a cluster), lagged features and labels (build_dataset)."""
+        s = self.settings
+        raw = None if self.cluster is None else compute_factors_by_blocks(
+            bars, reference, specs, client=self.cluster.client,
+            block_tickers=s.dask.factor_block_tickers, on_task=self._tasks("features"))
+        return build_dataset(
+            bars, reference, specs=specs, horizon=s.labels.horizon,
+            base_lag=s.features.base_lag, safety_gap=s.features.safety_gap,
+            n_buckets=s.labels.relevance_buckets, lower=s.features.winsor_lower,
+            upper=s.features.winsor_upper, sector_neutral=s.features.sector_neutral,
+            n_jobs=max(1, int(s.jobs)), factors=raw, entry=s.labels.entry)
+
+    def _regimes(self, market: MarketData) -> pd.DataFrame:
+        """The market's regime per date (:func:`~bma_models.regime.detect_regimes`)."""
+        s = self.settings
+        return detect_regimes(market_index(market.bars, market.reference),
+                              vol_window=s.regime.vol_window,
+                              threshold_window=s.regime.threshold_window)
 
     def _stacked_model(self) -> StackedModel:
         s = self.settings
