@@ -138,23 +138,16 @@ def polygon_source(settings, api_key: str, progress=None):
 
 
 def research_universe(settings, state_dir: Path | None = None) -> list[str]:
-    """The tickers of ``app.universe_source``: ``app.stocks_file`` or the GUI's watchlist.
+    """The tickers of ``app.universe_source`` (:func:`autotrader.universe.configured_universe`).
 
     The watchlist lives in the app database ``<state_dir>/workstation.db``
     (``state_dir`` default: ``$BMA_STATE_DIR`` or ``./state``), as in the GUI.
     """
-    from autotrader.universe import resolve_universe
+    from autotrader.appdb import default_state_dir
+    from autotrader.universe import configured_universe
 
-    app = settings.app
-    if app.universe_source != "watchlist":
-        return resolve_universe(app.universe_source, stocks_file=app.stocks_file)
-    from autotrader import appdb
-
-    conn = appdb.connect(Path(state_dir or appdb.default_state_dir()) / "workstation.db")
-    try:
-        return resolve_universe("watchlist", conn=conn)
-    finally:
-        conn.close()
+    return configured_universe(settings.app.universe_source, settings.app.stocks_file,
+                               Path(state_dir or default_state_dir()) / "workstation.db")
 
 
 def portfolio_inputs(ns: argparse.Namespace, settings):
