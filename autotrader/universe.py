@@ -32,7 +32,8 @@ from bma_models.data.universe import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImportReport", "UniverseError", "UNIVERSE_SOURCES", "Watchlist", "resolve_universe"]
+__all__ = ["ImportReport", "UNIVERSE_SOURCES", "UniverseError", "Watchlist", "configured_universe",
+           "resolve_universe"]
 
 UNIVERSE_SOURCES: tuple[str, ...] = ("stocks_file", "watchlist")
 _TICKER_COLUMNS = ("ticker", "symbol", "tickers", "symbols")
@@ -226,6 +227,24 @@ def resolve_universe(
             )
         return tickers
     raise UniverseError(f"unknown universe source {source!r}; expected one of {UNIVERSE_SOURCES}")
+
+
+def configured_universe(source: Literal["stocks_file", "watchlist"], stocks_file: str | Path,
+                        db_path: str | Path | None) -> list[str]:
+    """The tickers of ``app.universe_source``: the ``app.stocks_file`` or the app DB's watchlist.
+
+    ``db_path`` is the app database (``workstation.db``), opened only for the
+    watchlist; None with ``watchlist`` is the error of :func:`resolve_universe`.
+    """
+    if source != "watchlist" or db_path is None:
+        return resolve_universe(source, stocks_file=stocks_file)
+    from autotrader import appdb
+
+    conn = appdb.connect(db_path)
+    try:
+        return resolve_universe(source, conn=conn)
+    finally:
+        conn.close()
 
 
 def _valid(ticker: str) -> str:

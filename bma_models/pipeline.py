@@ -13,7 +13,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +31,9 @@ from bma_models.baselines import (
 from bma_models.cv import PurgedGroupTimeSeriesSplit
 from bma_models.data.protocol import MarketData
 from bma_models.dataset import build_dataset
-from bma_models.errors import BMAError
+from bma_models.errors import BMAError, SettingsError
 from bma_models.evaluation import evaluate, grouped_correlation, rank_ic, within_date_ranks
-from bma_models.factors import FACTORS
+from bma_models.factors import DEFAULT_FACTOR_SET, FactorSet, FactorSpec
 from bma_models.factors.distributed import compute_factors_by_blocks
 from bma_models.models import (
     ICWeightedAverage,
@@ -124,43 +124,41 @@ class ResearchPipeline:
         portfolio obeys them (:func:`bma_models.portfolio.plan_portfolio`).
     holdings : bma_models.portfolio.Holdings, optional
         The current book the portfolio trades from (None: cash).
+    factors : bma_models.factors.FactorSet, optional
+        The factor set (default: the packaged ``alphas_config.yaml``,
+        :data:`~bma_models.factors.DEFAULT_FACTOR_SET`); the composition root
+        passes the config directory's copy when there is one.
     """
 
     def __init__(self, settings: ResearchSettings, progress: ProgressCallback | None = None,
                  cancel: threading.Event | None = None, cluster: Any = None,
-                 rules: Rulebook | None = None, holdings: Holdings | None = None) -> None:
+                 rules: Rulebook | None = None, holdings: Holdings | None = None,
+                 factors: FactorSet | None = None) -> None:
         self.settings = settings
         self.progress = progress
         self.cancel = cancel
         self.cluster = cluster
         self.rules = rules
         self.holdings = holdings
+        self.factors = factors
 
     def run(self, market: MarketData) -> ResearchResult:
         s = self.settings
         timings: dict[str, float] = {}
+        factor_set = self.factors or DEFAULT_FACTOR_SET
+        check_regime_weights(s.regime.weights, factor_set.specs)
         snapshot = self._check_plan_feasible(market)
         with _stage(timings, "features", self):
-            reference, specs, data_notes = _factor_inputs(market)
-            raw = None if self.cluster is None else compute_factors_by_blocks(
-                market.bars, reference, specs, client=self.cluster.client,
-                block_tickers=s.dask.factor_block_tickers, on_task=self._tasks("features"))
-            X, y, _, meta = build_dataset(
-                market.bars, reference, specs=specs, horizon=s.labels.horizon,
-                base_lag=s.features.base_lag, safety_gap=s.features.safety_gap,
-                n_buckets=s.labels.relevance_buckets, lower=s.features.winsor_lower,
-                upper=s.features.winsor_upper, sector_neutral=s.features.sector_neutral,
-                n_jobs=max(1, int(s.jobs)), factors=raw, entry=s.labels.entry)
+            reference, specs, data_notes = _factor_inputs(market, factor_set.specs)
+            X, y, _, meta = self._dataset(market.bars, reference, specs)
         with _stage(timings, "train", self):
             model = self._stacked_model().fit(X, y)
             oos = _oos_frame(model)
             latest_stack = _on_date(model.predict_latest(meta.X_infer), meta.prediction_date)
         with _stage(timings, "fusion", self):
-            regimes = detect_regimes(market_index(market.bars, market.reference),
-                                     vol_window=s.regime.vol_window,
-                                     threshold_window=s.regime.threshold_window)
+            regimes = self._regimes(market)
             factor_ics = factor_rank_ics(X, y)
-            fusion, signs = self._fusion(X, factor_ics, oos)
+            fusion, signs = self._fusion(X, factor_ics, oos, factor_set.specs)
             oos["fused"] = fusion.fuse(oos["stack"], X, regimes["state"])
             latest_fused = fusion.fuse(latest_stack, meta.X_infer, regimes["state"])
         with _stage(timings, "evaluate", self):
@@ -174,7 +172,8 @@ class ResearchPipeline:
                 members=list(model.model_names_))
             _log_verdict(baselines)
             oos_dates = oos.index.get_level_values(0).unique()
-            factor_ic = _factor_ic(factor_ics.loc[factor_ics.index.isin(oos_dates)], signs)
+            factor_ic = _factor_ic(factor_ics.loc[factor_ics.index.isin(oos_dates)], signs,
+                                   factor_set.specs)
         with _stage(timings, "risk", self):
             risk_model = FactorRiskModel().fit(**risk_inputs_from_bars(market.bars,
                                                                        market.reference))
@@ -191,11 +190,32 @@ class ResearchPipeline:
                      "features": list(X.columns), "lag": meta.lag, "horizon": meta.horizon,
                      "label_entry": s.labels.entry,
                      "n_tickers": market.bars["ticker"].nunique(), "notes": data_notes,
-                     "n_dates": len(meta.market_dates)},
+                     "n_dates": len(meta.market_dates),
+                     "factor_set": {"file": factor_set.source, **factor_set.to_config()}},
             baselines=baselines, timings_s=timings, plan=plan,
         )
 
     # -- stages ---------------------------------------------------------------------------
+
+    def _dataset(self, bars: pd.DataFrame, reference: pd.DataFrame, specs: list[FactorSpec]):
+        """Factors (ticker blocks on a cluster), lagged features and labels (build_dataset)."""
+        s = self.settings
+        raw = None if self.cluster is None else compute_factors_by_blocks(
+            bars, reference, specs, client=self.cluster.client,
+            block_tickers=s.dask.factor_block_tickers, on_task=self._tasks("features"))
+        return build_dataset(
+            bars, reference, specs=specs, horizon=s.labels.horizon,
+            base_lag=s.features.base_lag, safety_gap=s.features.safety_gap,
+            n_buckets=s.labels.relevance_buckets, lower=s.features.winsor_lower,
+            upper=s.features.winsor_upper, sector_neutral=s.features.sector_neutral,
+            n_jobs=max(1, int(s.jobs)), factors=raw, entry=s.labels.entry)
+
+    def _regimes(self, market: MarketData) -> pd.DataFrame:
+        """The market's regime per date (:func:`~bma_models.regime.detect_regimes`)."""
+        s = self.settings
+        return detect_regimes(market_index(market.bars, market.reference),
+                              vol_window=s.regime.vol_window,
+                              threshold_window=s.regime.threshold_window)
 
     def _stacked_model(self) -> StackedModel:
         s = self.settings
@@ -244,7 +264,8 @@ class ResearchPipeline:
                 self.progress(f"{stage}:tasks", done, total)
         return on_task
 
-    def _fusion(self, X: pd.DataFrame, factor_ics: pd.DataFrame, oos: pd.DataFrame):
+    def _fusion(self, X: pd.DataFrame, factor_ics: pd.DataFrame, oos: pd.DataFrame,
+                specs: Mapping[str, FactorSpec]):
         """The fusion with factor signs learned strictly before the first OOS date.
 
         Why: a factor's direction (does a high value predict a high or a low
@@ -259,9 +280,9 @@ class ResearchPipeline:
         cutoff = all_dates[max(0, all_dates.searchsorted(first_oos) - s.labels.horizon - 1)]
         daily = factor_ics.loc[factor_ics.index <= cutoff]
         signs = {name: -1 if daily[name].mean() < 0 else 1 for name in X.columns}
-        categories = {name: FACTORS[name].category for name in X.columns}
-        fusion = RegimeFusion(w_ml=s.regime.w_ml, factor_categories=categories,
-                              factor_signs=signs)
+        categories = {name: specs[name].category for name in X.columns}
+        fusion = RegimeFusion(w_ml=s.regime.w_ml, regime_weights=s.regime.weights,
+                              factor_categories=categories, factor_signs=signs)
         return fusion, signs
 
     def _check_plan_feasible(self, market: MarketData) -> pd.DataFrame:
@@ -317,7 +338,30 @@ class _stage:
         return False
 
 
-def _factor_inputs(market: MarketData):
+def check_regime_weights(weights: Mapping[str, Mapping[str, float]],
+                         specs: Mapping[str, FactorSpec]) -> None:
+    """Refuse a positive regime weight on a category without a factor in the set.
+
+    Why: such a weight would silently do nothing (the fusion renormalises over
+    the categories present), so a user who puts weight on it is told, before
+    any training, which key to change.
+
+    Raises
+    ------
+    SettingsError
+        Naming ``research.regime.weights.<regime>.<category>``.
+    """
+    present = {spec.category for spec in specs.values()}
+    for regime, row in weights.items():
+        for category, weight in row.items():
+            if weight > 0 and category not in present:
+                raise SettingsError(
+                    f"research.regime.weights.{regime}.{category} = {weight:g}, but the factor "
+                    f"set has no {category!r} factor (categories present: {sorted(present)}): "
+                    "set the weight to 0 or enable a factor of that category")
+
+
+def _factor_inputs(market: MarketData, factors: Mapping[str, FactorSpec]):
     """Reference data and factor list the dataset can actually use.
 
     Turnover needs shares outstanding. A user's sectors file often has market
@@ -331,16 +375,16 @@ def _factor_inputs(market: MarketData):
                     else pd.Series(np.nan, index=ref.index)
                     for c in ("shares_outstanding", "market_cap"))
     if (shares > 0).any():
-        return ref, None, []
+        return ref, list(factors.values()), []
     last_close = market.bars.sort_values("date").groupby("ticker")["close"].last()
     if (caps > 0).any():
         ref["shares_outstanding"] = (caps / ref["ticker"].map(last_close)).where(caps > 0)
         note = "shares_outstanding derived as market_cap / last close (no share counts given)"
         logger.warning(note)
-        return ref, None, [note]
-    specs = [name for name, spec in FACTORS.items() if spec.family != "turnover"]
+        return ref, list(factors.values()), [note]
+    specs = [spec for spec in factors.values() if spec.family != "turnover"]
     note = (f"no shares outstanding or market caps: factors "
-            f"{[n for n in FACTORS if n not in specs]} left out")
+            f"{[n for n, spec in factors.items() if spec.family == 'turnover']} left out")
     logger.warning(note)
     return ref, specs, [note]
 
@@ -429,11 +473,12 @@ def factor_rank_ics(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({c: table[c] for c in X.columns}, index=index)
 
 
-def _factor_ic(daily: pd.DataFrame, signs: dict[str, int]) -> pd.DataFrame:
+def _factor_ic(daily: pd.DataFrame, signs: dict[str, int],
+               specs: Mapping[str, FactorSpec]) -> pd.DataFrame:
     rows = []
     for name in daily.columns:
         ric = daily[name].dropna()
-        rows.append({"factor": name, "category": FACTORS[name].category,
+        rows.append({"factor": name, "category": specs[name].category,
                      "sign_used": signs[name], "rank_ic": float(ric.mean()),
                      "rank_icir": float(ric.mean() / ric.std()) if ric.std() > 0 else np.nan,
                      "n_dates": int(len(ric))})

@@ -16,6 +16,8 @@ import pandas as pd
 from bma_models.data.protocol import to_panel
 from bma_models.errors import DataError, SettingsError
 from bma_models.evaluation import within_date_ranks
+from bma_models.factors.registry import CATEGORIES
+from bma_models.settings import DEFAULT_REGIME_WEIGHTS, REGIMES, regime_row_problem
 
 logger = logging.getLogger(__name__)
 
@@ -25,29 +27,9 @@ __all__ = [
     "REGIMES",
     "RegimeFusion",
     "detect_regimes",
+    "regime_row_problem",
     "market_index",
 ]
-
-REGIMES: tuple[str, ...] = ("Bull", "Bear", "High-vol", "Low-vol", "Normal")
-CATEGORIES: tuple[str, ...] = ("momentum", "reversion", "volatility", "liquidity", "quality")
-
-#: Per-regime weights of the factor categories (each row sums to 1). The lead
-#: moves this to config (``regime.weights``); these are the documented defaults:
-#: momentum leads in Bull, quality and reversion in Bear, reversion in High-vol,
-#: a tilt to momentum/quality in calm Low-vol markets, balanced in Normal.
-DEFAULT_REGIME_WEIGHTS: dict[str, dict[str, float]] = {
-    "Bull": {"momentum": 0.45, "reversion": 0.10, "volatility": 0.10, "liquidity": 0.10,
-             "quality": 0.25},
-    "Bear": {"momentum": 0.10, "reversion": 0.30, "volatility": 0.15, "liquidity": 0.10,
-             "quality": 0.35},
-    "High-vol": {"momentum": 0.10, "reversion": 0.40, "volatility": 0.20, "liquidity": 0.10,
-                 "quality": 0.20},
-    "Low-vol": {"momentum": 0.30, "reversion": 0.15, "volatility": 0.15, "liquidity": 0.10,
-                "quality": 0.30},
-    "Normal": {"momentum": 0.20, "reversion": 0.20, "volatility": 0.20, "liquidity": 0.20,
-               "quality": 0.20},
-}
-
 
 def market_index(bars: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.Series:
     """Daily return of a composite index of the universe.
@@ -174,7 +156,8 @@ class RegimeFusion:
     w_ml : float
         Weight of the ML prediction rank (0.7 by default).
     regime_weights : dict, optional
-        ``{regime: {category: weight}}``; default :data:`DEFAULT_REGIME_WEIGHTS`.
+        ``{regime: {category: relative weight}}`` (the ``research.regime.weights``
+        key); default :data:`DEFAULT_REGIME_WEIGHTS`.
     factor_categories : dict
         ``{factor column: category}`` for every factor column passed to
         :meth:`fuse`; categories are those of :data:`CATEGORIES`.
@@ -279,10 +262,9 @@ class RegimeFusion:
             raise SettingsError(f"regime_weights must cover exactly {REGIMES}; unknown "
                                 f"{sorted(unknown)}, missing {sorted(missing)}")
         for regime, row in weights.items():
-            bad = set(row) - set(CATEGORIES)
-            if bad or any(v < 0 for v in row.values()) or sum(row.values()) <= 0:
-                raise SettingsError(f"regime_weights[{regime!r}] = {row}: categories must be "
-                                    f"in {CATEGORIES}, weights >= 0 and not all zero")
+            problem = regime_row_problem(row)
+            if problem:
+                raise SettingsError(f"regime_weights[{regime!r}] = {dict(row)}: {problem}")
         return weights
 
     def _factor_categories(self, columns):

@@ -27,9 +27,11 @@ import dataclasses
 import datetime as dt
 import types
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Literal
 
 from bma_models.errors import SettingsError
+from bma_models.factors.registry import CATEGORIES
 from bma_models.schema import FieldError, Section, build, setting, to_dict
 
 __all__ = [
@@ -151,14 +153,85 @@ class StackingSettings(Section):
                            "IC-weighted average needs over the equal average to replace it")
 
 
+#: Market regimes of :func:`bma_models.regime.detect_regimes`.
+REGIMES: tuple[str, ...] = ("Bull", "Bear", "High-vol", "Low-vol", "Normal")
+
+#: Per-regime relative weights of the factor categories: the default of the
+#: ``research.regime.weights`` key (``config/default.yaml``), which replaces them.
+#: Only the ratios within a row matter: the fusion renormalises each row over
+#: the categories that have a factor value. Momentum leads in Bull, reversion
+#: in Bear and High-vol, a tilt to momentum in calm Low-vol markets, balanced
+#: in Normal. (Until #18 the rows also weighted a "quality" category that had
+#: no factor; it was dropped, which leaves every fused score unchanged.)
+DEFAULT_REGIME_WEIGHTS: Mapping[str, Mapping[str, float]] = MappingProxyType({
+    "Bull": MappingProxyType({"momentum": 0.45, "reversion": 0.10, "volatility": 0.10,
+                              "liquidity": 0.10}),
+    "Bear": MappingProxyType({"momentum": 0.10, "reversion": 0.30, "volatility": 0.15,
+                              "liquidity": 0.10}),
+    "High-vol": MappingProxyType({"momentum": 0.10, "reversion": 0.40, "volatility": 0.20,
+                                  "liquidity": 0.10}),
+    "Low-vol": MappingProxyType({"momentum": 0.30, "reversion": 0.15, "volatility": 0.15,
+                                 "liquidity": 0.10}),
+    "Normal": MappingProxyType({"momentum": 0.20, "reversion": 0.20, "volatility": 0.20,
+                                "liquidity": 0.20}),
+})
+
+
+def regime_row_problem(row: Mapping[str, float]) -> str | None:
+    """Why one regime's ``{category: weight}`` row is invalid, or None when it is valid."""
+    bad = sorted(set(row) - set(CATEGORIES))
+    if bad:
+        return f"unknown categories {bad} (known: {', '.join(CATEGORIES)})"
+    if any(v < 0 for v in row.values()):
+        return "weights must be >= 0"
+    if sum(row.values()) <= 0:
+        return "needs at least one positive weight"
+    return None
+
+
+def _default_regime_weights() -> Mapping[str, Mapping[str, float]]:
+    return DEFAULT_REGIME_WEIGHTS
+
+
 @dataclasses.dataclass(frozen=True)
 class RegimeSettings(Section):
-    """Blend of ML score and regime/momentum score."""
+    """Blend of the ML score with the regime-weighted factor categories.
+
+    ``weights`` has one row per regime of :data:`bma_models.regime.REGIMES`,
+    each ``{category: relative weight}`` over the categories of
+    :data:`bma_models.factors.CATEGORIES`; a row is renormalised over the
+    categories that have factor values. A positive weight on a category with
+    no factor in the run's factor set is refused before training
+    (:func:`bma_models.pipeline.check_regime_weights`).
+    """
 
     w_ml: float = setting(0.7, ge=0.0, le=1.0, doc="weight of the ML score")
     vol_window: int = setting(21, ge=2, le=756, doc="sessions of market volatility")
     threshold_window: int | None = setting(None, ge=2, doc="regime threshold window; null = "
                                            "expanding")
+    weights: Mapping[str, Mapping[str, float]] = setting(
+        default_factory=_default_regime_weights,
+        doc="regime -> category -> relative weight of the factor composite")
+
+    def check(self) -> None:
+        for regime in self.weights:
+            if regime not in REGIMES:
+                raise FieldError((f"weights.{regime}",),
+                                 f"is not a regime (one of {'|'.join(REGIMES)})")
+        for regime, row in self.weights.items():
+            for category, weight in row.items():
+                if category not in CATEGORIES:
+                    raise FieldError((f"weights.{regime}.{category}",),
+                                     f"is not a factor category (one of "
+                                     f"{'|'.join(CATEGORIES)})")
+                if weight < 0:
+                    raise FieldError((f"weights.{regime}.{category}",), "must be >= 0", weight)
+            problem = regime_row_problem(row)
+            if problem:
+                raise FieldError((f"weights.{regime}",), problem, dict(row))
+        missing = [r for r in REGIMES if r not in self.weights]
+        if missing:
+            raise FieldError(("weights",), f"misses the regimes {missing}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -112,6 +112,7 @@ class PolygonSource:
         api_key: str | None = None,
         progress: ProgressCallback | None = None,
         refresh: bool = True,
+        max_retries: int = 5,
     ) -> PolygonSource:
         """Build client, store and source from the ``polygon`` config section's values.
 
@@ -120,7 +121,7 @@ class PolygonSource:
         """
         client = PolygonClient(base_url=base_url, api_key=api_key,
                                rate_limit_per_min=rate_limit_per_min, timeout_s=timeout_s,
-                               max_concurrency=max_concurrency)
+                               max_concurrency=max_concurrency, max_retries=max_retries)
         store = BarStore(client, cache_dir, calendar=calendar, max_concurrency=max_concurrency,
                          progress=progress)
         return cls(store, refresh=refresh)

@@ -477,6 +477,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_level(cli_level: str | None, settings) -> str:
+    """The workstation's log level: ``--log-level``, else ``app.log_level``."""
+    return cli_level or settings.app.log_level
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m autotrader.app``."""
     from autotrader.appdb import default_state_dir
@@ -490,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     config_dir = resolve_config_dir(args.config_dir) or state_dir / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
     store = ConfigStore(config_dir, db_path=state_dir / "workstation.db")
-    configure_logging(args.log_level or store.get().app.log_level, log_dir=state_dir / "logs",
+    configure_logging(log_level(args.log_level, store.get()), log_dir=state_dir / "logs",
                       filename="workstation.log")
     paths = AppPaths(config_dir=config_dir, state_dir=state_dir,
                      result_root=args.result_root, db_path=state_dir / "workstation.db",

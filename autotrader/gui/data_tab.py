@@ -107,14 +107,16 @@ class DataView(ttk.Frame):
         if self._needs_key():
             return
         settings, post = self.app.settings, self.app.bus.post
+        db_path = self.app.paths.db_path
 
         def work():
-            from autotrader.universe import resolve_universe
+            from autotrader.universe import configured_universe
             from bma_models.data import calendar
             from polygon.store import BarStore
 
             app_cfg = settings.app
-            tickers = resolve_universe(app_cfg.universe_source, stocks_file=app_cfg.stocks_file)
+            tickers = configured_universe(app_cfg.universe_source, app_cfg.stocks_file,
+                                          db_path)
             start = dt.date.today() - dt.timedelta(days=365 * UPDATE_YEARS)
             with _client(settings) as client:
                 store = BarStore(client, settings.polygon.cache_dir, calendar=calendar,

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the research pipeline end to end")
     run.add_argument("--source", choices=SOURCES, default=None,
-                     help="market data source (default: polygon when an API key is set, else demo)")
+                     help="market data source (default: research.data.source; auto = polygon "
+                          "when an API key is set, else demo)")
     run.add_argument("--data", help="bars file or directory for --source csv "
                                     "(.csv, .csv.gz or .parquet)")
     run.add_argument("--sectors", help="optional sectors file for --source csv")
@@ -52,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "weight")
     run.add_argument("--state-dir", default=None,
                      help="the trader's state directory (default: $BMA_STATE_DIR or ./state)")
-    run.add_argument("--start-date", help="first session (YYYY-MM-DD); env BMA_START_DATE")
-    run.add_argument("--end-date", help="last session, clamped to T-1; env BMA_END_DATE")
+    run.add_argument("--start-date", help="first session (YYYY-MM-DD); env BMA_START_DATE; "
+                     "default: research.data.start_date")
+    run.add_argument("--end-date", help="last session, clamped to T-1; env BMA_END_DATE; "
+                     "default: research.data.end_date, else T-1")
     run.add_argument("--top-n", type=int, default=None, help="portfolio candidates (default 200)")
     run.add_argument("--config", default=None,
                      help="config directory layered on the packaged defaults "

@@ -21,9 +21,9 @@ from bma_models.errors import DataError
 logger = logging.getLogger("bma")
 
 
-def cli_overrides(ns: argparse.Namespace, source: str) -> dict[str, Any]:
+def cli_overrides(ns: argparse.Namespace, source: str | None) -> dict[str, Any]:
     """Runtime overrides (highest config precedence) from the command line."""
-    overrides: dict[str, Any] = {"research.data.source": source}
+    overrides: dict[str, Any] = {} if source is None else {"research.data.source": source}
     if ns.top_n is not None:
         overrides["research.portfolio.top_n"] = ns.top_n
     if ns.seed is not None:
@@ -39,15 +39,48 @@ def cli_overrides(ns: argparse.Namespace, source: str) -> dict[str, Any]:
     return overrides
 
 
-def load_settings(ns: argparse.Namespace, source: str):
-    """Build the layered settings (defaults < files < DB < hot config < CLI overrides)."""
-    from autotrader.config import ConfigError, ConfigStore, resolve_config_dir
+ALPHAS_FILE = "alphas_config.yaml"
+
+
+def config_dir_of(ns: argparse.Namespace) -> Path | None:
+    """The config directory of ``--config`` (None: the packaged defaults only)."""
+    from autotrader.config import ConfigError, resolve_config_dir
 
     try:
-        config_dir = resolve_config_dir(ns.config)
+        return resolve_config_dir(ns.config)
     except ConfigError as e:
         raise DataError(f"--config {ns.config}: no such config directory") from e
-    return ConfigStore(config_dir, overrides=cli_overrides(ns, source)).get()
+
+
+def load_settings(ns: argparse.Namespace, source: str | None):
+    """Build the layered settings (defaults < files < DB < hot config < CLI overrides)."""
+    from autotrader.config import ConfigStore
+
+    return ConfigStore(config_dir_of(ns), overrides=cli_overrides(ns, source)).get()
+
+
+def factor_set_for(config_dir: Path | None, research):
+    """The run's factor set: ``<config_dir>/alphas_config.yaml`` or the packaged one.
+
+    The copy in the config directory, when there is one, replaces the packaged
+    ``bma_models/factors/alphas_config.yaml`` whole. The regime weights of
+    ``research`` are checked against the set here, before any data is loaded.
+
+    Raises
+    ------
+    bma_models.errors.SettingsError
+        Invalid YAML, an unknown family or key (the message names the file and
+        the key), or a regime weight on a category without a factor.
+    """
+    from bma_models.factors import DEFAULT_FACTOR_SET, load_factor_set
+    from bma_models.pipeline import check_regime_weights
+
+    path = None if config_dir is None else Path(config_dir) / ALPHAS_FILE
+    factors = load_factor_set(path) if path is not None and path.is_file() \
+        else DEFAULT_FACTOR_SET
+    logger.info("factor set: %d factors from %s", len(factors.specs), factors.source)
+    check_regime_weights(research.regime.weights, factors.specs)
+    return factors
 
 
 def load_market_data(source: str, settings, dates: DateRange, ns: argparse.Namespace,
@@ -72,29 +105,49 @@ def load_market_data(source: str, settings, dates: DateRange, ns: argparse.Names
         if ns.sectors and not Path(ns.sectors).exists():
             raise DataError(f"--sectors {ns.sectors}: no such file")
         return CsvSource(path, ns.sectors).load(None, dates.start, dates.end)
-    return _load_polygon(settings, dates, environ)
+    return _load_polygon(settings, dates, environ, getattr(ns, "state_dir", None))
 
 
-def _load_polygon(settings, dates: DateRange, environ: dict[str, str]) -> MarketData:
+def _load_polygon(settings, dates: DateRange, environ: dict[str, str],
+                  state_dir: Path | None = None) -> MarketData:
     from autotrader.config.secrets import polygon_api_key
-    from autotrader.universe import resolve_universe
-    from bma_models.data import calendar
-    from polygon.source import PolygonSource, TqdmProgress
+    from polygon.source import TqdmProgress
 
     key = polygon_api_key(environ)
     if not key:
         raise DataError("--source polygon needs POLYGON_API_KEY (or MASSIVE_API_KEY) set")
-    app, poly = settings.app, settings.polygon
-    tickers = resolve_universe(app.universe_source, stocks_file=app.stocks_file)
+    tickers = research_universe(settings, state_dir)
     progress = TqdmProgress("polygon download")
     try:
-        source = PolygonSource.from_config(
-            calendar=calendar, base_url=poly.base_url, rate_limit_per_min=poly.requests_per_minute,
-            cache_dir=poly.cache_dir, timeout_s=poly.timeout_s, api_key=key, progress=progress)
-        loaded = source.load(tickers, dates.start, dates.end)
+        loaded = polygon_source(settings, key, progress).load(tickers, dates.start, dates.end)
     finally:
         progress.close()
     return MarketData(**loaded._asdict())
+
+
+def polygon_source(settings, api_key: str, progress=None):
+    """The Polygon source of the ``polygon`` section (URL, rate, timeout, retries, cache)."""
+    from bma_models.data import calendar
+    from polygon.source import PolygonSource
+
+    poly = settings.polygon
+    return PolygonSource.from_config(
+        calendar=calendar, base_url=poly.base_url, rate_limit_per_min=poly.requests_per_minute,
+        cache_dir=poly.cache_dir, timeout_s=poly.timeout_s, max_retries=poly.max_retries,
+        api_key=api_key, progress=progress)
+
+
+def research_universe(settings, state_dir: Path | None = None) -> list[str]:
+    """The tickers of ``app.universe_source`` (:func:`autotrader.universe.configured_universe`).
+
+    The watchlist lives in the app database ``<state_dir>/workstation.db``
+    (``state_dir`` default: ``$BMA_STATE_DIR`` or ``./state``), as in the GUI.
+    """
+    from autotrader.appdb import default_state_dir
+    from autotrader.universe import configured_universe
+
+    return configured_universe(settings.app.universe_source, settings.app.stocks_file,
+                               Path(state_dir or default_state_dir()) / "workstation.db")
 
 
 def portfolio_inputs(ns: argparse.Namespace, settings):
@@ -113,16 +166,34 @@ def portfolio_inputs(ns: argparse.Namespace, settings):
     return trading_rules(settings), holdings
 
 
+def source_and_dates(ns: argparse.Namespace, data, environ: dict[str, str],
+                     now: dt.datetime) -> tuple[str, DateRange]:
+    """The run's data source and session range: the command line, else ``research.data``.
+
+    ``--source`` wins over ``research.data.source`` (``auto``: Polygon when a key
+    is set, else the demo market); ``--start-date``/``--end-date`` win over
+    ``research.data.start_date``/``end_date`` (null end: the last completed
+    NYSE session).
+    """
+    configured = None if data.source == "auto" else data.source
+    source = resolve_source(ns.source or configured, environ)
+    start = ns.start_date or (data.start_date and data.start_date.isoformat())
+    end = ns.end_date or (data.end_date and data.end_date.isoformat())
+    dates = resolve_dates(start, end, now)
+    if dates.clamped_from is not None:
+        logger.warning("end date %s is not a completed NYSE session yet: clamped to %s (T-1)",
+                       dates.clamped_from.date(), dates.end.date())
+    return source, dates
+
+
 def run_command(ns: argparse.Namespace, environ: dict[str, str],
                 now: dt.datetime | None = None) -> Path:
     """Execute ``bma run``; returns the committed run directory."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    source = resolve_source(ns.source, environ)
-    dates = resolve_dates(ns.start_date, ns.end_date, now)
-    if dates.clamped_from is not None:
-        logger.warning("end date %s is not a completed NYSE session yet: clamped to %s (T-1)",
-                       dates.clamped_from.date(), dates.end.date())
+    configured = load_settings(ns, ns.source).research.data
+    source, dates = source_and_dates(ns, configured, environ, now)
     settings = load_settings(ns, source)
+    factors = factor_set_for(config_dir_of(ns), settings.research)
     rules, holdings = portfolio_inputs(ns, settings)
     load_start = time.perf_counter()
     market = load_market_data(source, settings, dates, ns, environ)
@@ -133,12 +204,12 @@ def run_command(ns: argparse.Namespace, environ: dict[str, str],
         logger.info("data: %s", note)
     return run_research(market, settings.research, Path(ns.output), argv=_argv(ns),
                         progress=_tqdm_progress(), load_s=load_s, rules=rules,
-                        holdings=holdings)
+                        holdings=holdings, factors=factors)
 
 
 def run_research(market: MarketData, research, output_root: Path, argv: list[str],
                  progress=None, cancel=None, load_s: float = 0.0, rules=None,
-                 holdings=None) -> Path:
+                 holdings=None, factors=None) -> Path:
     """Run the pipeline and write the run directory, on Dask when ``research.dask`` says so.
 
     The one place (CLI and GUI job) where a Dask session is opened around the
@@ -147,12 +218,13 @@ def run_research(market: MarketData, research, output_root: Path, argv: list[str
     :class:`~bma_models.cluster.DaskSession` is opened first, handed to the
     pipeline, and closed (a local cluster shut down) when the run ends.
     Cluster failures surface as :class:`~bma_models.cluster.ClusterError`.
-    ``rules`` and ``holdings`` (see :func:`portfolio_inputs`) shape the portfolio.
+    ``rules`` and ``holdings`` (see :func:`portfolio_inputs`) shape the portfolio;
+    ``factors`` is the factor set (:func:`factor_set_for`; None: the packaged one).
     """
     from bma_models.cluster import dask_session
     from bma_models.report.run import run_and_report
 
-    book = {"rules": rules, "holdings": holdings}
+    book = {"rules": rules, "holdings": holdings, "factors": factors}
     with dask_session(research.dask) as session:
         if session is None:
             return run_and_report(market, research, output_root, argv=argv, progress=progress,

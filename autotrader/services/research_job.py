@@ -131,7 +131,8 @@ def _signal_group(pgid: int, sig: int) -> bool:
 
 def _namespace(request: ResearchRequest) -> argparse.Namespace:
     return argparse.Namespace(
-        config=request.config_dir, output=request.output_root, source=request.source,
+        config=request.config_dir, output=request.output_root,
+        source=None if request.source == "auto" else request.source,
         start_date=request.start_date, end_date=request.end_date, top_n=request.top_n,
         seed=None, jobs=None, data=request.data_path, sectors=request.sectors_path,
         holdings=request.holdings, state_dir=request.state_dir)
@@ -161,21 +162,26 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
         Bad parameters, missing data or a cancelled run.
     """
     from autotrader.config import ConfigStore, resolve_config_dir
-    from autotrader.research.cli import resolve_dates, resolve_source
     from autotrader.research.wiring import (
         cli_overrides,
+        factor_set_for,
         load_market_data,
         portfolio_inputs,
         run_research,
+        source_and_dates,
     )
     from bma_models.pipeline import STAGES
 
     env = dict(os.environ if environ is None else environ)
-    source = resolve_source(None if request.source == "auto" else request.source, env)
     ns = _namespace(request)
+    config_dir = resolve_config_dir(request.config_dir)
+    configured = ConfigStore(config_dir, overrides={**cli_overrides(ns, None),
+                                                    **request.overrides}).get()
+    source, dates = source_and_dates(ns, configured.research.data, env,
+                                     dt.datetime.now(dt.timezone.utc))
     overrides = {**cli_overrides(ns, source), **request.overrides}
-    settings = ConfigStore(resolve_config_dir(request.config_dir), overrides=overrides).get()
-    dates = resolve_dates(request.start_date, request.end_date, dt.datetime.now(dt.timezone.utc))
+    settings = ConfigStore(config_dir, overrides=overrides).get()
+    factors = factor_set_for(config_dir, settings.research)
     rules, holdings = portfolio_inputs(ns, settings)
     progress("load", 0, len(STAGES))
     started = time.perf_counter()
@@ -184,7 +190,7 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     argv = [f"gui:{k}={v}" for k, v in sorted(vars(ns).items()) if v is not None]
     return run_research(market, settings.research, Path(request.output_root), argv,
                         progress=progress, cancel=cancel, load_s=load_s, rules=rules,
-                        holdings=holdings)
+                        holdings=holdings, factors=factors)
 
 
 def _outcome(request: ResearchRequest, post: Callable[[object], None], cancel: Any) -> None:

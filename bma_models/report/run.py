@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from bma_models.data.protocol import MarketData, to_panel
+from bma_models.factors import FactorSet
 from bma_models.pipeline import ResearchPipeline, ResearchResult
 from bma_models.portfolio import Holdings, trade_list
 from bma_models.report.charts import write_charts
@@ -49,17 +50,20 @@ def run_id_for(market: MarketData, now: dt.datetime | None = None) -> str:
 def run_and_report(market: MarketData, settings: ResearchSettings, output_root: Path,
                    argv: list[str], progress=None, cancel=None, load_s: float = 0.0,
                    cluster=None, rules: Rulebook | None = None,
-                   holdings: Holdings | None = None) -> Path:
+                   holdings: Holdings | None = None,
+                   factors: FactorSet | None = None) -> Path:
     """Run the research pipeline on ``market`` and write ``output_root/<run-id>/``.
 
     ``cluster`` is an open :class:`~bma_models.cluster.DaskSession` or None;
     ``rules`` the trader's rulebook and ``holdings`` the current book (see
-    :class:`~bma_models.pipeline.ResearchPipeline`).
+    :class:`~bma_models.pipeline.ResearchPipeline`); ``factors`` the factor set
+    (None: the packaged ``alphas_config.yaml``), recorded as ``factor_set`` in
+    ``manifest.json`` and ``metrics.json`` (``dataset.factor_set``).
     """
     started = time.perf_counter()
     clean_stale_staging(output_root)
     result = ResearchPipeline(settings, progress=progress, cancel=cancel, cluster=cluster,
-                              rules=rules, holdings=holdings).run(market)
+                              rules=rules, holdings=holdings, factors=factors).run(market)
     report_start = time.perf_counter()
     run_id = run_id_for(market)
     with RunDirectory(output_root, run_id) as run:
@@ -73,6 +77,7 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
         manifest["source_label"] = market.label
         manifest["data_notes"] = list(market.notes)
         manifest["holdings"] = document["portfolio"]["holdings"]
+        manifest["factor_set"] = result.dataset["factor_set"]
         write_workbook(run.file(WORKBOOK), result, document, manifest)
         if market.is_demo:
             shutil.copyfile(run.file(WORKBOOK), run.file(DEMO_WORKBOOK))

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from bma_models.factors import (
+    DEFAULT_FACTOR_SET,
     FACTORS,
     FactorSpec,
     compute_factors,
@@ -57,7 +58,9 @@ def _library_values(bars, reference, specs):
 @pytest.mark.parametrize("windows", [{}, ODD_WINDOWS], ids=["defaults", "odd_windows"])
 def test_fused_kernel_equals_the_library_functions(windows):
     bars, reference = _awkward_market()
-    specs = list(factor_specs_from_config({"factors": windows}).values())
+    # the packaged factor set with some families' windows replaced
+    families = {**DEFAULT_FACTOR_SET.to_config()["factors"], **windows}
+    specs = list(factor_specs_from_config({"factors": families}).values())
     ours = compute_factors(bars, reference, specs)
     expected = _library_values(bars, reference, specs)
     assert list(ours.columns) == list(expected.columns)
