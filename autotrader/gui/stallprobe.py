@@ -149,7 +149,7 @@ def _drive(app: Workstation, mode: str, end_date: str, timeout_s: float, idle_s:
 
     def check() -> None:
         done = view.summary is not None or view.message.get().startswith(
-            ("failed", "cancelled"))
+            ("Run failed", "cancelled", "not started"))
         if done or time.monotonic() - started > timeout_s:
             result["run_stall_ms"] = round(1000 * (view.last_stall_s or 0.0), 1)
             result["run_s"] = round(time.monotonic() - started, 1)
