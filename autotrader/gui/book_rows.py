@@ -81,7 +81,7 @@ def _price(position: Position, quote: Quote | None) -> tuple[float, float]:
 
 def position_rows(positions: Sequence[Position], quotes: Mapping[str, Quote],
                   account: Account | None, plan: PlanView | None) -> list[tuple]:
-    """One row per held or planned name, in :data:`POSITION_COLUMNS` order, biggest first.
+    """One row per held name (biggest first), then per planned name not held (by weight).
 
     Examples
     --------
@@ -97,7 +97,7 @@ def position_rows(positions: Sequence[Position], quotes: Mapping[str, Quote],
     for position in positions:
         price, prev = _price(position, quotes.get(position.symbol))
         value = position.quantity * price
-        rows.append((value, (
+        rows.append(((0, -value), (
             position.symbol, position.quantity, money(position.avg_cost), money(price),
             money(value), signed(position.quantity * (price - position.avg_cost)),
             signed(position.quantity * (price - prev)), pct(value / equity),
@@ -106,8 +106,9 @@ def position_rows(positions: Sequence[Position], quotes: Mapping[str, Quote],
     held = {p.symbol for p in positions}
     for symbol, weight in planned.items():  # planned names not held yet
         if symbol not in held:
-            rows.append((0.0, (symbol, 0, "-", "-", "0.00", "-", "-", "0.00%", pct(weight))))
-    rows.sort(key=lambda item: (-item[0], item[1][0]))
+            rows.append(((1, -weight), (symbol, 0, "-", "-", "0.00", "-", "-", "0.00%",
+                                        pct(weight))))
+    rows.sort(key=lambda item: (item[0], item[1][0]))  # held by value, then planned by weight
     return [row for _, row in rows]
 
 

@@ -42,7 +42,7 @@ def docs_path() -> Path:
 def build_menu(app: Any) -> tk.Menu:
     """Create the menu bar (File, View, Help) and bind the shortcuts on ``app.root``."""
     root = app.root
-    bar = tk.Menu(root)
+    bar = tk.Menu(root, tearoff=False)
     file_menu = tk.Menu(bar, tearoff=False)
     file_menu.add_command(label="Open result folder", accelerator="Ctrl+O",
                           command=lambda: app.views["research"].open_folder())

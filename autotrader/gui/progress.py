@@ -70,8 +70,8 @@ class RunClock:
         if stage not in self.stages:
             return
         index = self.stages.index(stage)
-        if stage == self.stages[0] and done == 0:  # "load" is reported when it starts
-            self.stage_started.setdefault(stage, now)
+        if stage == self.stages[0] and done == 0:  # "load" is reported when it starts:
+            self.stage_started.setdefault(stage, self.started)  # it counts the start-up too
             return
         for earlier in self.stages[:index + 1]:  # a missed message: earlier stages are done
             self.stage_started.setdefault(earlier, self._start_of(earlier, now))

@@ -92,12 +92,12 @@ class ResearchView(ttk.Frame):
         research = self.app.settings.research
         box = ttk.Combobox(self.form, values=SOURCES, state="readonly", width=16)
         self.form.add("source", "Source", research.data.source, widget=box,
-                      hint="auto: Polygon with a key, else demo")
+                      hint="auto = Polygon with a key, else demo")
         self.source = self.form.vars["source"]
         self.form.add("start_date", "Start date", research.data.start_date or "",
-                      hint="YYYY-MM-DD; empty = all the data")
+                      hint="YYYY-MM-DD; empty = all data")
         self.form.add("end_date", "End date", research.data.end_date or "",
-                      hint="YYYY-MM-DD; empty or later = the last completed session")
+                      hint="YYYY-MM-DD; empty = last session")
         self.form.add("top_n", "Top N", research.portfolio.top_n, hint="names passed to the "
                                                                        "optimizer")
         self.form.add("data_path", "CSV file", research.data.csv_path or "", width=30,
@@ -132,7 +132,7 @@ class ResearchView(ttk.Frame):
         self.message_label = ttk.Label(self, textvariable=self.message, wraplength=1000)
         self.message_label.pack(fill="x", padx=8)
         self.details_button = ttk.Button(self, text="Show details", command=self.toggle_details)
-        self.details = tk.Text(self, height=12, wrap="none", foreground="#5b0000")
+        self.details = tk.Text(self, height=12, width=100, wrap="none", foreground="#5b0000")
 
     def _build_progress(self) -> None:
         box = ttk.LabelFrame(self, text="Progress", padding=(6, 2))
@@ -161,8 +161,8 @@ class ResearchView(ttk.Frame):
         head.pack(fill="x", padx=6, pady=(6, 0))
         self.results_title = ttk.Label(head, text="Results: no run yet", style="Heading.TLabel")
         self.results_title.pack(side="left")
-        self.stale = ttk.Label(head, text="", style="Warn.TLabel")
-        self.stale.pack(side="left", padx=10)
+        self.stale = ttk.Label(self, text="", style="Warn.TLabel", wraplength=1000)
+        self.stale.pack(fill="x", padx=8)
         self.table = Table(self, RECOMMENDATION_COLUMNS, height=9, widths=TABLE_WIDTHS,
                            timer=self.app.stall,
                            numeric=("rank", "score", "weight", "last_close", "target_shares"))
@@ -228,8 +228,8 @@ class ResearchView(ttk.Frame):
             request = self.request()
         except ValueError as e:
             count = len(self.form.marked())
-            self.say(f"not started: {e}" + (f" (and {count - 1} more marked)" if count > 1
-                                            else ""), "error")
+            self.say(f"not started: {e}" if count < 2 else
+                     f"not started: fix the {count} fields marked in red", "error")
             return
         self.clock = RunClock(PROGRESS_STAGES, time.monotonic(), self._previous_timings())
         for bar in self.bars.values():
@@ -372,8 +372,20 @@ class ResearchView(ttk.Frame):
         self.say(f"done in {msg.elapsed_s:.1f}s: {msg.run_dir.name}", "good")
         self.show_run(msg.run_dir)
 
+    def _stop_progress(self, word: str) -> None:
+        # the stage that was running says how it ended; no ETA is left anywhere
+        if self.clock is None:
+            return
+        for row in self.clock.rows(time.monotonic()):
+            if row.state == "running":
+                self.stage_times[row.name].set(f"{word} after {duration_text(row.elapsed_s)}")
+                self.stage_labels[row.name].configure(style="Error.TLabel")
+            elif row.state == "waiting":
+                self.stage_times[row.name].set("")
+
     def _on_failed(self, msg: JobFailed) -> None:
         self._idle()
+        self._stop_progress("cancelled" if msg.cancelled else "failed")
         if msg.cancelled:
             self.say(f"cancelled: {msg.error}", "warn")
             self.now_line.set("Cancelled: nothing of the run was kept")
@@ -434,9 +446,10 @@ class ResearchView(ttk.Frame):
 
     def _chart_width_in(self) -> float:
         # the charts fill the window's width at the time of the run (9 to 14 inches)
-        pixels = self.winfo_width() if self.winfo_width() > 1 else \
-            self.app.root.winfo_width()
-        return min(14.0, max(9.0, (pixels - 40) / CHART_DPI))
+        # (the visible width: this view is as wide as its content, charts included)
+        pixels = max(self.app.notebook.winfo_width(), 1) if \
+            self.app.notebook.winfo_width() > 1 else self.app.root.winfo_width()
+        return min(14.0, max(9.0, (pixels - 48) / CHART_DPI))
 
     def _show_summary(self, outcome) -> None:
         if outcome.error is not None:

@@ -104,6 +104,7 @@ class TradingView(ttk.Frame):
             var = tk.StringVar(self, value=str(getattr(conn, key)))
             entry = ttk.Entry(row, textvariable=var, width=width)
             entry.pack(side="left", padx=(3, 10))
+            var.trace_add("write", lambda *_: self._connection_edited())
             self.vars[key], self.entries[key] = var, entry
 
     def _build_kill_switch(self) -> None:
@@ -198,6 +199,18 @@ class TradingView(ttk.Frame):
                 self._disarm("broker changed: live trading disarmed")
         elif kind == "paper":
             state.live_account = False
+        self.app.refresh_header()
+        self.sync_buttons()
+
+    def _connection_edited(self) -> None:
+        # another host, port, client or account may be another account: seen again, re-armed
+        state = self.app.state
+        if state.broker != "ib" or (state.live_account is None and not self.armed.get()):
+            return
+        state.account, state.live_account = "", None
+        if self.armed.get():
+            self._disarm("connection changed: live trading disarmed (Test connection, then "
+                         "arm again)")
         self.app.refresh_header()
         self.sync_buttons()
 
@@ -443,8 +456,9 @@ class TradingView(ttk.Frame):
             state.kill_state = msg.trading_state
         if msg.live is not None:
             self._account_seen(msg.account, msg.live)
-        parts = [f"session: {'connected' if msg.connected else 'not connected'} "
-                 f"({msg.broker}{', ' + msg.account if msg.account else ''})",
+        where = f"{msg.broker}, {msg.account}" if msg.account and msg.broker != "paper" \
+            else f"{msg.broker} broker"
+        parts = [f"session: {'connected' if msg.connected else 'not connected'} ({where})",
                  f"market data: {msg.data_mode}",
                  f"auto trading: {'ON' if self.auto else 'off'}"]
         if msg.next_cycle_at:
@@ -452,7 +466,7 @@ class TradingView(ttk.Frame):
         if msg.last_cycle_s is not None:
             parts.append(f"last cycle took {msg.last_cycle_s:.2f} s")
         self.session_line.set("   ·   ".join(parts))
-        if msg.message and not msg.message.startswith("cycle:"):
+        if msg.message and msg.message != "connected" and not msg.message.startswith("cycle:"):
             self.say(msg.message, "error" if msg.message.startswith("trader stopped")
                      else "info")
         if not msg.running:

@@ -122,6 +122,13 @@ class Table(ttk.Frame):
         self.columnconfigure(0, weight=1)
         self.rowconfigure(0, weight=1)
 
+    def destroy(self) -> None:
+        """Cancel an unfinished chunked fill, then destroy."""
+        if self._fill_id is not None:
+            self.after_cancel(self._fill_id)
+            self._fill_id = None
+        super().destroy()
+
     @property
     def pending(self) -> bool:
         """True while a chunked :meth:`set_rows` is still inserting."""
@@ -360,6 +367,13 @@ class StripImage(ttk.Frame):
             label.pack_forget()
         self._after_id = self.after(STRIP_INTERVAL_MS, self._show_strip, list(strips),
                                     image_format, 0)
+
+    def destroy(self) -> None:
+        """Cancel the pending strip, then destroy (no callback into a dead widget)."""
+        if self._after_id is not None:
+            self.after_cancel(self._after_id)
+            self._after_id = None
+        super().destroy()
 
     def _show_strip(self, strips: list[bytes], image_format: str, index: int) -> None:
         self._after_id = None
