@@ -52,12 +52,12 @@ class ModeBanner(tk.Frame):
         self.explain.pack(side="left", fill="x", expand=True)
         self.demo = tk.Label(self, text=" DEMO DATA ", font=("TkDefaultFont", 11, "bold"),
                              background=COLOURS["demo"], foreground="#ffffff", padx=8)
+        self._drawn: tuple[str, str, bool] | None = None
 
     def render(self, state: WorkstationState) -> None:
         """Draw ``state``'s mode and demo tag."""
         mode = trading_mode(state)
         background, foreground = BANNER[mode]
-        self.configure(background=background)
         account = state.account or "(account not seen yet: Test connection)"
         if state.broker != "ib":
             text = _EXPLAIN["paper"]
@@ -65,6 +65,11 @@ class ModeBanner(tk.Frame):
             text = _EXPLAIN["ib-paper"].format(account=account)
         else:
             text = _EXPLAIN[mode].format(account=account)
+        drawn = (mode, text, state.demo_run)
+        if drawn == self._drawn:  # called on every progress tick: redraw only on a change
+            return
+        self._drawn = drawn
+        self.configure(background=background)
         self.mode.configure(text=mode, background=background, foreground=foreground)
         self.explain.configure(text=text, background=background, foreground=foreground)
         if state.demo_run:
@@ -129,19 +134,22 @@ class StatusStrip(ttk.Frame):
         else:
             style = "Good" if session.is_open else ("Bad" if session.is_open is None else "")
             self._set("market", f"{session.describe()}  ·  {et_clock(now)}", style)
-        self._set("research", *_research_text(state, time.time()))
-        self.after_idle(self._flow)
+        if self._set("research", *_research_text(state, time.time())):
+            self.after_idle(self._flow)
         kill = state.kill_state
         self._set("kill", kill, {"HALTED": "Bad", "REDUCING": "Warn", "ACTIVE": "Good"}.get(
             kill, ""))
 
-    def _set(self, key: str, text: str, style: str) -> None:
+    def _set(self, key: str, text: str, style: str) -> bool:
+        # True when the text changed (its width may have changed too)
         label = self.values[key]
-        if label.cget("text") != text:
+        changed = label.cget("text") != text
+        if changed:
             label.configure(text=text)
         wanted = f"Strip{style}.TLabel" if style else "StripValue.TLabel"
         if str(label.cget("style")) != wanted:
             label.configure(style=wanted)
+        return changed
 
     def text(self, key: str) -> str:
         """The shown value of ``key`` (tests)."""

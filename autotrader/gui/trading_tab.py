@@ -9,7 +9,7 @@ switch. Rules a trader relies on:
 * buttons follow the state: Start is disabled while auto trading runs, Stop
   while nothing runs, the IB fields while the paper broker is selected, the
   broker choice while a session runs, Cancel / Flatten without a selection;
-* Send, Flatten, Cancel all and closing with auto trading on ask first;
+* Send, Flatten, Cancel, Cancel all and closing with auto trading on ask first;
 * arming is possible only with IB and a live account detected (Test
   connection or a session); auto trading / Send on IB need the account seen
   first, and a live one armed;
@@ -348,10 +348,12 @@ class TradingView(ttk.Frame):
         self.say(f"flattening {', '.join(symbols)}...")
 
     def cancel_selected(self) -> None:
-        """Cancel the selected working orders (journal first, then the broker)."""
+        """Cancel the selected working orders after a confirmation (journal, then broker)."""
         refs = [row[0] for row in self.orders.selected()]
         if not refs or not self.running:
             self.say("select a working order first", "warn")
+            return
+        if not self.app.confirm("Cancel orders", f"Cancel {', '.join(refs)}?"):
             return
         for ref in refs:
             self.worker.command("cancel", ref)

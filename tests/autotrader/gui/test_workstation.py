@@ -247,6 +247,7 @@ def test_blotter_cancel_flatten_and_cancel_all_ask_and_go_through_the_journal(
     assert view.book.cancel_button.instate(["!disabled"])
     view.book.cancel_button.invoke()
     pump_until(app, lambda: actions, timeout=20)
+    assert "Cancel orders" in asked
     assert actions[0].result.ok and actions[0].result.refs == (orders[0][0],)
     pump_until(app, lambda: orders[0][0] not in {r[0] for r in view.orders.rows()}, timeout=20)
     app.pages["trading"].canvas.yview_moveto(0.22)  # positions and the blotter in view
