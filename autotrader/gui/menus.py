@@ -110,7 +110,7 @@ class PathDialog(tk.Toplevel):
         self.copied = ttk.Label(frame, text="", style="Good.TLabel")
         self.copied.pack(anchor="w")
         ttk.Button(frame, text="Close", command=self.destroy).pack(anchor="e")
-        self.bind("<Escape>", lambda _e: self.destroy())
+        self.bind("<Escape>", lambda _e: (self.destroy(), "break")[1])
 
     def copy(self) -> None:
         """Put the path on the clipboard."""
@@ -132,7 +132,7 @@ def show_shortcuts(app: Any) -> tk.Toplevel:
         ttk.Label(frame, text=what).grid(row=row, column=1, sticky="w")
     ttk.Button(frame, text="Close", command=window.destroy).grid(
         row=len(SHORTCUTS), column=1, sticky="e", pady=(8, 0))
-    window.bind("<Escape>", lambda _e: window.destroy())
+    window.bind("<Escape>", lambda _e: (window.destroy(), "break")[1])
     return window
 
 
@@ -153,5 +153,5 @@ def show_about(app: Any) -> tk.Toplevel:
     ttk.Button(buttons, text="Open documentation", command=lambda: app.open_file(
         docs_path(), "documentation")).pack(side="left")
     ttk.Button(buttons, text="Close", command=window.destroy).pack(side="right")
-    window.bind("<Escape>", lambda _e: window.destroy())
+    window.bind("<Escape>", lambda _e: (window.destroy(), "break")[1])
     return window
