@@ -8,8 +8,9 @@ Pure (no tkinter), so every figure a trader reads is unit-tested:
 * daily P&L = quantity x (price - previous close): the move since yesterday's
   close of the shares held now (a position bought today counts from the close
   too, as the broker's daily P&L does before its first night);
-* weight = market value / equity; planned weight from the plan adapter
-  (:mod:`autotrader.services.plan_view`).
+* weight = market value / equity; planned weight from the plan-versus-book
+  status of the last cycle (:mod:`autotrader.services.plan_view`, the
+  document ``autotrader status`` prints); ``-`` when there is none.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def position_rows(positions: Sequence[Position], quotes: Mapping[str, Quote],
     ('AAA', 10, '90.00', '100.00', '1,000.00', '+100.00', '+50.00', '50.00%', '-')
     """
     equity = account.equity if account is not None and account.equity > 0 else math.nan
-    planned = dict(plan.planned) if plan is not None else {}
+    known = plan is not None and bool(plan.run_id)  # a status to read the plan from
+    planned = dict(plan.planned) if known else {}
     rows = []
     for position in positions:
         price, prev = _price(position, quotes.get(position.symbol))
@@ -102,7 +104,7 @@ def position_rows(positions: Sequence[Position], quotes: Mapping[str, Quote],
             money(value), signed(position.quantity * (price - position.avg_cost)),
             signed(position.quantity * (price - prev)), pct(value / equity),
             pct(planned[position.symbol]) if position.symbol in planned else
-            ("0.00%" if plan is not None else "-"))))
+            ("0.00%" if known else "-"))))
     held = {p.symbol for p in positions}
     for symbol, weight in planned.items():  # planned names not held yet
         if symbol not in held:

@@ -105,7 +105,7 @@ class ResearchView(ttk.Frame):
         self.form.extra("data_path", ttk.Button(self.form, text="...", width=3,
                                                 command=self.browse_csv))
         self.form.add("sectors_path", "Sectors file", "", width=30,
-                      hint="optional; without one the sector limit does not apply")
+                      hint="optional; none: no sector limit")
         self.form.extra("sectors_path", ttk.Button(self.form, text="...", width=3,
                                                    command=self.browse_sectors))
         self.form.add("config_dir", "Config directory", self.app.paths.config_dir, width=30)

@@ -96,6 +96,8 @@ def apply(root: tk.Tk) -> None:
                     font=(family, 12, "bold"))
     style.configure("TileBad.TLabel", background=c["panel"], foreground=c["bad"],
                     font=(family, 12, "bold"))
+    style.configure("TileWarn.TLabel", background=c["panel"], foreground=c["warn"],
+                    font=(family, 12, "bold"))
     style.configure("Accent.TButton", foreground="#ffffff", background=c["accent"],
                     font=(family, 10, "bold"))
     style.map("Accent.TButton", background=[("disabled", "#9db7d5"), ("active", "#0a4f96")])

@@ -33,6 +33,7 @@ from autotrader.gui.state import arm_refusal
 from autotrader.gui.trading_book import BookPanel
 from autotrader.services import brokers
 from autotrader.services.market_session import et_clock
+from autotrader.services.plan_view import load_plan_view
 from autotrader.services.session import kill_switch, trader_settings
 from autotrader.services.trader_worker import (
     ActionDone,
@@ -85,6 +86,7 @@ class TradingView(ttk.Frame):
             app.bus.subscribe(kind, handler)
         self._on_broker_change()
         self.after_idle(self._read_kill_switch)
+        self.after_idle(self._read_plan)
 
     # -- layout ----------------------------------------------------------------------------
     def _build_connection(self) -> None:
@@ -442,6 +444,18 @@ class TradingView(ttk.Frame):
             return
         if not self.running:
             self._show_kill(outcome.value.value)
+
+    def _read_plan(self) -> None:
+        # plan versus book of the last cycle (autotrader status), shown before any session
+        state_dir = self.trader_options().state_dir
+        self.app.run_background("plan-status", lambda: load_plan_view(state_dir),
+                                self._on_plan_read)
+
+    def _on_plan_read(self, outcome) -> None:
+        if outcome.error is not None:
+            self.say(f"plan versus book not read: {outcome.error}", "error")
+        elif self.book_msg is None:  # a session's snapshot is newer
+            self.book.show_plan(outcome.value)
 
     def _show_kill(self, value: str) -> None:
         self.kill.set(value)

@@ -6,8 +6,11 @@ names the denials by plain reason, most frequent first, and when the market is
 closed it says when it opens::
 
     34 denied: market closed; next open Mon 09:30 ET
-    3 submitted; 12 denied: 8 score below threshold, 4 cash reserve
+    3 submitted; 12 denied: 8 score below threshold, 4 cash reserve; plan coverage 61.0%
     no orders: recommendations: no complete run under result
+
+The plan's coverage after the cycle (``autotrader status``) ends the line when
+the cycle recorded it.
 
 No tkinter: the GUI's Trading tab shows it; the worker logs it.
 """
@@ -97,11 +100,15 @@ def cycle_summary(report: CycleReport, session: MarketSession | None = None) -> 
     if report.failures:
         parts.append(f"{len(report.failures)} failure{'s' if len(report.failures) > 1 else ''}:"
                      f" {report.failures[0]}")
+    coverage = (report.status or {}).get("coverage")
     if not parts:
-        return "no orders needed: the book matches the plan" if report.run_id else \
+        line = "no orders needed: the book matches the plan" if report.run_id else \
             "no orders: no recommendations"
+        return line + (f"; plan coverage {coverage:.1%}" if coverage is not None else "")
     if not report.submitted and not denied and report.failures:
         parts[0] = "no orders; " + parts[0]
+    if coverage is not None:  # the plan-versus-book status of this cycle
+        parts.append(f"plan coverage {coverage:.1%}")
     return "; ".join(parts)
 
 

@@ -1,32 +1,27 @@
-"""The one adapter between the trader's plan-versus-book and the GUI's positions and gaps.
+"""The plan-versus-book status of ``autotrader status`` as the Trading tab shows it.
 
-The Trading tab shows, per name, the weight the plan wants (``planned``) and,
-for every name off its plan, the gap and its reason. It never computes that
-itself: this module turns what the trader provides into a :class:`PlanView`.
-
-Until the plan-versus-book status of ``autotrader status`` (issue #18) exists
-in this build, :func:`plan_view` reads the planned weights of the run being
-traded (its ``weight`` column) and reports no gaps, saying so in
-:attr:`PlanView.note`; switching to the status document is one change here.
-No tkinter.
+The Trading tab shows, per name, the weight the plan wants (planned weight),
+the plan's coverage and the invested fraction, and every name off its plan
+with the reason. It computes none of it: :func:`load_plan_view` reads the
+same document ``autotrader status --json`` prints
+(:func:`autotrader.services.book.read_status`: ``plan_vs_book`` of the
+``book.json`` the runner writes after every cycle) and :func:`plan_view`
+turns it into a :class:`PlanView`. No tkinter.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from autotrader.domain.errors import RecommendationsError
-from autotrader.services.recommendations import RecommendationSet
+from autotrader.services.book import BOOK_FILE, BookError, read_status
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Gap", "PlanView", "plan_view"]
-
-NO_GAPS_YET = ("gaps with reasons come from `autotrader status` (plan versus book), "
-               "not in this build yet")
+__all__ = ["Gap", "PlanView", "load_plan_view", "plan_view"]
 
 
 @dataclass(frozen=True)
@@ -42,36 +37,57 @@ class Gap:
 
 @dataclass(frozen=True)
 class PlanView:
-    """Planned weight per name, the gaps and the coverage of the plan (None: unknown)."""
+    """Planned weight per name, the gaps, coverage and invested fraction (None: unknown).
+
+    ``as_of`` is the time of the cycle the status describes; ``note`` says why
+    there is nothing to show (no cycle yet, unreadable snapshot).
+    """
 
     run_id: str
     planned: Mapping[str, float]
     gaps: tuple[Gap, ...] = ()
     coverage: float | None = None
+    invested: float | None = None
+    planned_invested: float | None = None
+    as_of: str = ""
     note: str = ""
 
 
-def plan_view(recommendations: Callable[[], RecommendationSet],
-              status: Mapping[str, Any] | None = None) -> PlanView | None:
-    """The plan of the run being traded; ``status`` is the plan-versus-book document if any.
+def plan_view(status: Mapping[str, Any]) -> PlanView:
+    """The view of one plan-versus-book document (``autotrader status --json``).
 
-    Returns None when there is no run to trade (the reason is logged).
+    Examples
+    --------
+    >>> view = plan_view({"run_id": "r1", "as_of": "t", "coverage": 0.5, "invested": 0.5,
+    ...                   "planned_invested": 0.9,
+    ...                   "positions": [{"symbol": "AAA", "planned_weight": 0.5},
+    ...                                 {"symbol": "OLD", "planned_weight": 0.0}],
+    ...                   "gaps": [{"symbol": "BBB", "weight": 0.0, "planned_weight": 0.4,
+    ...                             "kind": "denied", "reason": "volatility: high"}]})
+    >>> dict(view.planned), view.gaps[0].reason
+    ({'AAA': 0.5}, 'volatility: high')
     """
-    if status is not None:
-        return _from_status(status)
-    try:
-        run = recommendations()
-    except RecommendationsError as e:
-        logger.info("no plan to show: %s", e)
-        return None
-    planned = {r.ticker: r.weight for r in run.rows if r.weight > 0}
-    return PlanView(run.run_id, planned, note=NO_GAPS_YET)
-
-
-def _from_status(status: Mapping[str, Any]) -> PlanView:
-    # the document of autotrader.engine.plan_status.plan_vs_book (``autotrader status --json``)
     planned = {row["symbol"]: float(row["planned_weight"]) for row in status["positions"]
                if row.get("planned_weight")}
     gaps = tuple(Gap(g["symbol"], g.get("weight"), g.get("planned_weight"), g["kind"],
                      g["reason"]) for g in status.get("gaps", ()))
-    return PlanView(str(status.get("run_id", "")), planned, gaps, status.get("coverage"))
+    return PlanView(str(status.get("run_id", "")), planned, gaps, status.get("coverage"),
+                    status.get("invested"), status.get("planned_invested"),
+                    str(status.get("as_of", "")))
+
+
+def load_plan_view(state_dir: str | Path) -> PlanView:
+    """The plan versus the book after the last cycle run with ``state_dir``.
+
+    Without a snapshot (no cycle yet) or with an unreadable one the view is
+    empty and its ``note`` says why (logged too).
+    """
+    path = Path(state_dir) / BOOK_FILE
+    if not path.is_file():
+        return PlanView("", {}, note=f"no plan-versus-book yet: {BOOK_FILE} is written after "
+                                     "the first cycle (autotrader status)")
+    try:
+        return plan_view(read_status(state_dir))
+    except BookError as e:
+        logger.warning("plan versus book not shown: %s", e)
+        return PlanView("", {}, note=f"plan versus book unreadable: {e}")

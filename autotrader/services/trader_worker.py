@@ -20,8 +20,9 @@ broker; a flatten goes through the risk chain), each answered by
 
 Every book snapshot carries the quotes of the held names (last price, previous
 close: the positions' market value and P&L), the account's equity marks (one
-per cycle, kept in the journal: the equity curve) and the plan of the run being
-traded (:func:`autotrader.services.plan_view.plan_view`).
+per cycle, kept in the journal: the equity curve) and the plan versus the book
+after the last cycle, read as ``autotrader status`` reads it
+(:func:`autotrader.services.plan_view.load_plan_view`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from autotrader.domain.records import Account, Fill, Position, Quote
 from autotrader.engine.risk import TradingState
 from autotrader.services.cycle_summary import cycle_summary
 from autotrader.services.market_session import market_session
-from autotrader.services.plan_view import PlanView, plan_view
+from autotrader.services.plan_view import PlanView, load_plan_view
 from autotrader.services.session import SessionOptions, TraderSession, build_session
 from autotrader.services.trading import (
     CycleReport,
@@ -302,7 +303,7 @@ class TraderWorker:
                                tuple(broker.open_orders()), tuple(fills[-50:]),
                                quotes=broker.quotes(sorted(positions)),
                                equity_marks=tuple(runner.journal.equity_marks()),
-                               plan=plan_view(runner.recommendations)))
+                               plan=load_plan_view(runner.journal.path.parent)))
         self._status(True, message)
 
     def _status(self, connected: bool, message: str) -> None:

@@ -14,7 +14,7 @@ from autotrader.gui.progress import RunClock
 from autotrader.gui.state import WorkstationState, arm_refusal, trading_mode, window_title
 from autotrader.services.cycle_summary import cycle_summary
 from autotrader.services.market_session import market_session
-from autotrader.services.plan_view import plan_view
+from autotrader.services.plan_view import PlanView, load_plan_view, plan_view
 from autotrader.services.trading import CycleReport
 
 UTC = dt.timezone.utc
@@ -66,8 +66,6 @@ def test_position_rows_value_pnl_and_weights():
     positions = [Position("AAA", 10, 90.0), Position("BBB", 5, 200.0)]
     quotes = {"AAA": Quote("AAA", last=100.0, prev_close=95.0),
               "BBB": Quote("BBB", last=0.0, prev_close=190.0)}  # no last: previous close
-    from autotrader.services.plan_view import PlanView
-
     plan = PlanView("r1", {"AAA": 0.4, "CCC": 0.3, "DDD": 0.1})
     rows = position_rows(positions, quotes, Account(equity=4000.0, cash=2050.0), plan)
     assert [r[0] for r in rows] == ["AAA", "BBB", "CCC", "DDD"]  # held by value, then plan
@@ -97,6 +95,10 @@ def test_cycle_summary_wording():
         "no orders; 1 failure: recommendations: no complete run under result"
     assert cycle_summary(CycleReport(at, run_id="r1")) == \
         "no orders needed: the book matches the plan"
+    covered = CycleReport(at, run_id="r1", intents=2, denials=Counter(market_hours=2),
+                          denial_reasons={"market_hours": "NYSE is closed"},
+                          status={"coverage": 0.61})
+    assert cycle_summary(covered) == "2 denied: market closed; plan coverage 61.0%"
 
 
 def test_market_session_open_closed_and_early_close():
@@ -111,13 +113,29 @@ def test_market_session_open_closed_and_early_close():
     assert not friday.valid_at(dt.datetime(2025, 11, 28, 18, 0, tzinfo=UTC))
 
 
-def test_plan_view_reads_the_plan_versus_book_status_when_there_is_one():
-    status = {"run_id": "r9", "coverage": 0.9,
-              "positions": [{"symbol": "AAA", "planned_weight": 0.05},
-                            {"symbol": "ZZZ", "planned_weight": 0.0}],
-              "gaps": [{"symbol": "BBB", "weight": 0.0, "planned_weight": 0.04,
-                        "kind": "market_closed", "reason": "NYSE is closed"}]}
-    view = plan_view(lambda: pytest.fail("the status is enough"), status)
-    assert view.run_id == "r9" and dict(view.planned) == {"AAA": 0.05}
-    assert view.coverage == 0.9 and view.gaps[0].kind == "market_closed"
-    assert view.note == ""
+def test_plan_view_reads_the_plan_versus_book_status_of_autotrader_status(tmp_path):
+    from autotrader.engine.plan_status import BookPosition, BookSnapshot, Outcome
+    from autotrader.services.book import BOOK_FILE, read_status, write_book
+
+    empty = load_plan_view(tmp_path)  # no cycle yet: nothing planned, and why
+    assert empty.run_id == "" and not empty.planned and "first cycle" in empty.note
+    write_book(tmp_path / BOOK_FILE, BookSnapshot(
+        "2026-03-02T15:00:00+00:00", "paper", "r9", 1000.0, 500.0,
+        (BookPosition("AAA", 5, 100.0, 99.0),), planned={"AAA": 0.5, "BBB": 0.4},
+        prices={"AAA": 100.0, "BBB": 10.0},
+        outcomes={"BBB": Outcome("denied", "market_hours", "NYSE is closed")}))
+    status = read_status(tmp_path)  # what `autotrader status --json` prints
+    view = load_plan_view(tmp_path)
+    assert view == plan_view(status)
+    assert view.run_id == "r9" and view.as_of == status["as_of"]
+    assert dict(view.planned) == {"AAA": 0.5, "BBB": 0.4}
+    assert (view.coverage, view.invested, view.planned_invested) == \
+        (status["coverage"], status["invested"], status["planned_invested"])
+    assert [(g.symbol, g.kind, g.reason) for g in view.gaps] == \
+        [("BBB", "market_closed", "NYSE is closed")]
+    rows = position_rows([Position("AAA", 5, 99.0)], {}, Account(1000.0, 500.0), view)
+    assert [r[-1] for r in rows] == ["50.00%", "40.00%"]
+    unknown = position_rows([Position("AAA", 5, 99.0)], {}, Account(1000.0, 500.0), empty)
+    assert unknown[0][-1] == "-"  # no status: the plan is unknown, not 0 %
+    (tmp_path / BOOK_FILE).write_text("{not json")
+    assert "unreadable" in load_plan_view(tmp_path).note

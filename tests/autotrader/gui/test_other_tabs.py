@@ -40,7 +40,7 @@ def test_risk_bad_values_are_highlighted_and_save_nothing(make_app, own_config, 
     assert app.settings.capital.max_single_position_pct == 0.05
     field.set("5")
     buckets = view.fields["execution.allowed_volatility_buckets"]
-    assert buckets.get() == "low, medium" and set(buckets.checks) == {"low", "medium", "high"}
+    assert buckets.get() == "low, medium, high" and set(buckets.checks) == {"low", "medium", "high"}
     for choice in buckets.checks.values():
         choice.set(False)  # no bucket at all: refused by the configuration
     view.save_button.invoke()
@@ -62,7 +62,7 @@ def test_risk_fields_have_plain_labels_units_help_and_checkboxes(make_app, own_c
         assert key in widget.info.help and widget.info.help.split(".")[0], key
     assert isinstance(view.fields["sizing.notional_round_lots"].input, ttk.Checkbutton)
     assert isinstance(view.fields["execution.order_type"].input, ttk.Combobox)
-    assert "at most 100 %" in view.fields["capital.cash_reserve_pct"].info.help
+    assert "less than 100 %" in view.fields["capital.cash_reserve_pct"].info.help
 
 
 def test_risk_save_writes_the_file_and_external_edits_hot_reload(make_app, own_config):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autotrader.engine.risk import TradingState
+from autotrader.services.book import read_status
 from autotrader.services.trader_worker import CycleDone, TraderOptions
 from tests.autotrader.gui.conftest import MARKET_TIME, pump_until, screenshot
 
@@ -60,7 +61,7 @@ def test_halt_kill_switch_stops_new_orders_until_reactivated(trading_app):
     assert cycles[1].report.submitted
 
 
-def test_preview_lists_the_orders_and_send_submits_them(trading_app, screenshots):
+def test_preview_lists_the_orders_and_send_submits_them(trading_app, screenshots, tmp_path):
     app, view, cycles = trading_app
     view.preview_button.invoke()
     pump_until(app, lambda: view.preview_table.rows(), timeout=30)
@@ -71,6 +72,15 @@ def test_preview_lists_the_orders_and_send_submits_them(trading_app, screenshots
     sent_symbols = {ref.split("-")[-2] for ref in cycles[0].report.submitted}
     assert {r[0] for r in to_send} <= sent_symbols
     pump_until(app, lambda: view.orders.rows() and view.positions.rows(), timeout=10)
+    # planned weight per name, coverage and invested: the document of `autotrader status`
+    status = read_status(tmp_path / "trader")
+    pump_until(app, lambda: status["run_id"] in view.book.gap_note.cget("text"), timeout=10)
+    planned = {row[0]: row[-1] for row in view.positions.rows()}
+    assert planned == {p["symbol"]: f"{p['planned_weight']:.2%}" for p in status["positions"]}
+    assert f"invested {status['invested']:.1%} of {status['planned_invested']:.1%} planned" \
+        in view.book.gap_note.cget("text")
+    assert [r[0] for r in view.book.gaps.rows()] == [g["symbol"] for g in status["gaps"]]
+    assert view.summary.get().endswith(f"plan coverage {status['coverage']:.1%}")
     screenshot(app, "trading", screenshots)  # book after Send, the preview that led to it
 
 

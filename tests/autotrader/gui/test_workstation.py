@@ -11,6 +11,7 @@ import socket
 
 import pytest
 
+from autotrader.services.book import read_status
 from autotrader.services.trader_worker import ActionDone, CycleDone, TraderOptions
 from tests.autotrader.gui.conftest import END_DATE, MARKET_TIME, grab, pump_until, screenshot
 
@@ -118,8 +119,16 @@ def test_market_closed_cycle_says_why_and_when_it_opens(make_app, demo_result, t
     pump_until(app, lambda: cycles, timeout=30)
     report = cycles[0].report
     assert report.submitted == [] and report.denials["market_hours"] == report.intents > 0
-    assert view.summary.get().endswith(
-        f"{report.intents} denied: market closed; next open Mon 09:30 ET")
+    assert f"{report.intents} denied: market closed; next open Mon 09:30 ET; plan coverage " \
+        in view.summary.get()
+    # the gaps are those of `autotrader status`: every planned name waits for the open
+    status = read_status(tmp_path / "trader")
+    assert status["gaps"] and {g["kind"] for g in status["gaps"]} == {"market_closed"}
+    pump_until(app, lambda: len(view.book.gaps.rows()) == len(status["gaps"]), timeout=10)
+    assert [(r[0], r[3], r[4]) for r in view.book.gaps.rows()] == \
+        [(g["symbol"], g["kind"], g["reason"]) for g in status["gaps"]]
+    assert view.book.tiles["coverage"].cget("text") == f"{status['coverage']:.1%}"
+    assert f"coverage {status['coverage']:.1%}" in view.book.gap_note.cget("text")
     app.refresh_header()
     assert app.strip.text("market").startswith("CLOSED, opens Mon 09:30 ET")
     screenshot(app, "trading", screenshots, "market-closed")
