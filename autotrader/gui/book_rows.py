@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from autotrader.domain.orders import Order
 from autotrader.domain.records import Account, Fill, Position, Quote
+from autotrader.services.market_session import NEW_YORK
 from autotrader.services.plan_view import PlanView
 
 __all__ = ["POSITION_COLUMNS", "BookFigures", "book_figures", "money", "order_rows",
@@ -138,6 +139,16 @@ def order_rows(orders: Sequence[Order]) -> list[tuple]:
 
 
 def fill_rows(fills: Sequence[Fill]) -> list[tuple]:
-    """Recent fills, newest first."""
-    return [(f.time.strftime("%m-%d %H:%M:%S") if f.time else "", f.symbol, f.side.value,
-             f.quantity, money(f.price), f.order_ref) for f in reversed(fills)]
+    """Recent fills, newest first, timed on the exchange clock (New York).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from autotrader.domain.records import Side
+    >>> at = dt.datetime(2025, 7, 1, 14, 15, tzinfo=dt.timezone.utc)
+    >>> fill_rows([Fill("e1", "r1", "AAA", Side.BUY, 10, 12.5, time=at)])[0][:3]
+    ('07-01 10:15', 'AAA', 'BUY')
+    """
+    return [(f.time.astimezone(NEW_YORK).strftime("%m-%d %H:%M") if f.time else "",
+             f.symbol, f.side.value, f.quantity, money(f.price), f.order_ref)
+            for f in reversed(fills)]

@@ -125,12 +125,13 @@ class BookPanel(ttk.Frame):
         self.gap_note = ttk.Label(pair, text="", style="Small.TLabel", wraplength=520)
         self.gap_note.grid(row=1, column=0, sticky="w")
         self.gaps = Table(pair, ("symbol", "weight", "planned", "gap", "reason"), height=5,
-                          widths={"symbol": 65, "weight": 60, "planned": 60, "gap": 95,
-                                  "reason": 200}, numeric=("weight", "planned"))
+                          widths={"symbol": 70, "weight": 60, "planned": 70, "gap": 105,
+                                  "reason": 175}, numeric=("weight", "planned"))
         self.gaps.grid(row=2, column=0, sticky="nsew")
         self.fills = Table(pair, ("time", "symbol", "side", "qty", "price", "order_ref"),
-                           height=5, widths={"time": 100, "symbol": 60, "side": 45, "qty": 45,
-                                             "price": 65, "order_ref": 120},
+                           height=5, headings={"time": "time (ET)"},
+                           widths={"time": 100, "symbol": 70, "side": 40, "qty": 45,
+                                   "price": 65, "order_ref": 110},
                            numeric=("qty", "price"))
         self.fills.grid(row=2, column=1, sticky="nsew", padx=(6, 0))
 
@@ -172,8 +173,8 @@ class BookPanel(ttk.Frame):
             self.gap_note.configure(text=plan.note if plan is not None else
                                     "no session: plan versus book is read after a cycle")
             return
-        self.gaps.set_rows((g.symbol, pct(g.weight), pct(g.planned_weight), g.kind, g.reason)
-                           for g in plan.gaps)
+        self.gaps.set_rows((g.symbol, pct(g.weight), pct(g.planned_weight),
+                            g.kind.replace("_", " "), g.reason) for g in plan.gaps)
         self.gap_note.configure(text=plan_line(plan))
 
     def _tiles(self, figures: BookFigures, plan: PlanView | None) -> None:

@@ -516,8 +516,7 @@ class TradingView(ttk.Frame):
 
     def _on_preview(self, msg: PreviewReady) -> None:
         self.preview = msg
-        now = dt.datetime.now(dt.timezone.utc)
-        self.book.show_preview(msg, et_clock(now))
+        self.book.show_preview(msg, et_clock(msg.at or dt.datetime.now(dt.timezone.utc)))
         if msg.failures:
             self.say("preview: " + "; ".join(msg.failures[:3]), "error")
         else:

@@ -204,6 +204,7 @@ class Form(ttk.Frame):
         self.vars: dict[str, tk.StringVar] = {}
         self.entries: dict[str, ttk.Entry] = {}
         self.errors: dict[str, ttk.Label] = {}
+        self.hints: dict[str, ttk.Label] = {}
         self._rows = 0
 
     def add(self, name: str, text: str, value: object = "", width: int = 18,
@@ -218,8 +219,8 @@ class Form(ttk.Frame):
             widget.configure(textvariable=var)
         entry.grid(row=row, column=1, sticky="w", padx=4, pady=(2, 0))
         if hint:
-            ttk.Label(self, text=hint, style="Small.TLabel").grid(row=row, column=2,
-                                                                  sticky="w", padx=4)
+            self.hints[name] = ttk.Label(self, text=hint, style="Small.TLabel")
+            self.hints[name].grid(row=row, column=2, sticky="w", padx=4)
         error = ttk.Label(self, text="", style="Error.TLabel")
         error.grid(row=row + 1, column=1, columnspan=2, sticky="w", padx=4)
         error.grid_remove()
@@ -227,9 +228,11 @@ class Form(ttk.Frame):
         return var
 
     def extra(self, name: str, widget: tk.Widget) -> None:
-        """Put ``widget`` (a "..." button) right of field ``name``."""
+        """Put ``widget`` (a "..." button) right of field ``name``, before its hint."""
         info = self.entries[name].grid_info()
         widget.grid(row=info["row"], column=2, sticky="w", padx=2)
+        if name in self.hints:  # the hint moves right of the widget, in the same cell
+            self.hints[name].grid_configure(padx=(widget.winfo_reqwidth() + 8, 4))
 
     def values(self) -> dict[str, str]:
         """Current text of every field."""

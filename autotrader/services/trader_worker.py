@@ -149,6 +149,7 @@ class PreviewReady:
     run_id: str
     rows: tuple[PreviewRow, ...]
     failures: tuple[str, ...] = ()
+    at: dt.datetime | None = None  # the session's clock when it was computed
 
 
 class TraderWorker:
@@ -289,7 +290,7 @@ class TraderWorker:
         rows = tuple(PreviewRow(line.symbol, line.side.value, line.quantity, line.current,
                                 line.order_type.value if line.order_type else "-",
                                 line.limit_price, line.outcome) for line in preview.lines)
-        return PreviewReady(preview.run_id, rows, preview.failures)
+        return PreviewReady(preview.run_id, rows, preview.failures, at=runner.clock())
 
     def _publish(self, message: str) -> None:
         runner = self._runner

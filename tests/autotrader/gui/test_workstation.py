@@ -126,12 +126,16 @@ def test_market_closed_cycle_says_why_and_when_it_opens(make_app, demo_result, t
     assert status["gaps"] and {g["kind"] for g in status["gaps"]} == {"market_closed"}
     pump_until(app, lambda: len(view.book.gaps.rows()) == len(status["gaps"]), timeout=10)
     assert [(r[0], r[3], r[4]) for r in view.book.gaps.rows()] == \
-        [(g["symbol"], g["kind"], g["reason"]) for g in status["gaps"]]
+        [(g["symbol"], "market closed", g["reason"]) for g in status["gaps"]]
     assert view.book.tiles["coverage"].cget("text") == f"{status['coverage']:.1%}"
     assert f"coverage {status['coverage']:.1%}" in view.book.gap_note.cget("text")
     app.refresh_header()
     assert app.strip.text("market").startswith("CLOSED, opens Mon 09:30 ET")
     screenshot(app, "trading", screenshots, "market-closed")
+    page = app.pages["trading"]
+    top = view.book.gap_note.winfo_rooty() - page.body.winfo_rooty() - 40
+    page.canvas.yview_moveto(top / page.body.winfo_height())
+    screenshot(app, "trading", screenshots, "plan-gaps")  # the gaps table and its reasons
 
 
 def test_test_connection_tests_the_selected_broker(make_app, tmp_path):

@@ -110,8 +110,9 @@ def test_cycle_summary_names_the_reason_and_the_next_open(broker, journal, run_d
     runner.start()
     report = runner.run_cycle()
     assert report.submitted == [] and report.intents == 4
+    assert report.status is not None and report.status["coverage"] == 0.0
     assert cycle_summary(report, market_session(clock.now)) == \
-        "4 denied: market closed; next open Mon 09:30 ET"
+        "4 denied: market closed; next open Mon 09:30 ET; plan coverage 0.0%"
 
 
 def test_equity_marks_are_kept_in_order(journal):
