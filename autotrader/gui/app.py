@@ -104,7 +104,8 @@ class StallMeter:
     the machine (``steal_ms``, the largest per-CPU figure from ``/proc/stat``,
     10 ms resolution): a virtual machine whose CPUs are not running cannot run
     any program, so :attr:`max_gap_without_steal_s` is also kept, the largest
-    gap in which no CPU lost any time. Each spike is logged at DEBUG on
+    gap in which no CPU lost any time, and every gap in :attr:`gaps` (for the
+    probe's percentiles). Each spike is logged at DEBUG on
     ``autotrader.gui.stall``.
     """
 
@@ -124,6 +125,7 @@ class StallMeter:
     max_gap_without_steal_s: float = 0.0
     read_steal: Callable[[], tuple[float, ...] | None] = field(
         default_factory=lambda: cpu_steal_ms)
+    gaps: list[float] = field(default_factory=list)
     _gc_started: float | None = None
 
     def note(self, label: str, seconds: float) -> None:
@@ -149,6 +151,8 @@ class StallMeter:
         if self.last is not None:
             gap = now - self.last
             self.max_gap_s = max(self.max_gap_s, gap)
+            if self.detailed:  # every gap, for the probe's percentiles
+                self.gaps.append(gap)
             stolen = _largest_delta(steal, self.steal)
             if stolen == 0.0:
                 self.max_gap_without_steal_s = max(self.max_gap_without_steal_s, gap)
@@ -184,7 +188,7 @@ class StallMeter:
     def reset(self) -> None:
         """Forget every figure; the gap running now (since the last tick) is measured."""
         self.max_gap_s, self.max_gap_without_steal_s, self.ticks = 0.0, 0.0, 0
-        self.spikes, self.longest, self.spike_count = [], ("-", 0.0), 0
+        self.spikes, self.longest, self.spike_count, self.gaps = [], ("-", 0.0), 0, []
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
         """``gc.callbacks`` hook: note every collection of generation 1 or 2 with its time."""
