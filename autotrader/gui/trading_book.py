@@ -114,29 +114,25 @@ class BookPanel(ttk.Frame):
         self.orders.grid(row=4, column=0, sticky="ew")
 
     def _build_gaps_and_fills(self) -> None:
-        pair = ttk.Frame(self)
-        pair.grid(row=5, column=0, sticky="ew", pady=(6, 0))
-        pair.columnconfigure(0, weight=3)
-        pair.columnconfigure(1, weight=2)
-        ttk.Label(pair, text="Plan vs book: gaps and why", style="Heading.TLabel").grid(
-            row=0, column=0, sticky="w")
-        ttk.Label(pair, text="Recent fills", style="Heading.TLabel").grid(row=0, column=1,
-                                                                          sticky="w", padx=6)
-        self.gap_note = ttk.Label(pair, text="", style="Small.TLabel", wraplength=520)
-        self.gap_note.grid(row=1, column=0, sticky="w")
-        self.gaps = Table(pair, ("symbol", "weight", "planned", "gap", "reason"), height=5,
-                          widths={"symbol": 70, "weight": 60, "planned": 70, "gap": 105,
-                                  "reason": 175}, numeric=("weight", "planned"))
-        self.gaps.grid(row=2, column=0, sticky="nsew")
-        self.fills = Table(pair, ("time", "symbol", "side", "qty", "price", "order_ref"),
+        # full width each: a gap's reason is a sentence, a fill's order ref is long
+        ttk.Label(self, text="Plan vs book: gaps and why", style="Heading.TLabel").grid(
+            row=5, column=0, sticky="w", pady=(6, 0))
+        self.gap_note = ttk.Label(self, text="", style="Small.TLabel", wraplength=900)
+        self.gap_note.grid(row=6, column=0, sticky="w")
+        self.gaps = Table(self, ("symbol", "weight", "planned", "gap", "reason"), height=5,
+                          widths={"symbol": 70, "weight": 65, "planned": 70, "gap": 110,
+                                  "reason": 460}, numeric=("weight", "planned"))
+        self.gaps.grid(row=7, column=0, sticky="ew")
+        self._heading(8, "Recent fills")
+        self.fills = Table(self, ("time", "symbol", "side", "qty", "price", "order_ref"),
                            height=5, headings={"time": "time (ET)"},
-                           widths={"time": 100, "symbol": 70, "side": 40, "qty": 45,
-                                   "price": 65, "order_ref": 110},
+                           widths={"time": 110, "symbol": 70, "side": 50, "qty": 60,
+                                   "price": 80, "order_ref": 380},
                            numeric=("qty", "price"))
-        self.fills.grid(row=2, column=1, sticky="nsew", padx=(6, 0))
+        self.fills.grid(row=9, column=0, sticky="ew")
 
     def _build_preview(self, timer: object) -> None:
-        bar = self._heading(6, "Order preview (target vs book, not sent)")
+        bar = self._heading(10, "Order preview (target vs book, not sent)")
         self.preview_note = ttk.Label(bar, text="Ctrl+P to compute; refreshed after every "
                                                 "cycle once shown", style="Small.TLabel")
         self.preview_note.pack(side="left", padx=8)
@@ -146,7 +142,7 @@ class BookPanel(ttk.Frame):
                                      "type": 70, "limit": 80, "outcome": 440},
                              numeric=("quantity", "current", "limit"))
         self.preview.tag("deny", foreground=COLOURS["muted"])
-        self.preview.grid(row=7, column=0, sticky="ew")
+        self.preview.grid(row=11, column=0, sticky="ew")
 
     # -- drawing ---------------------------------------------------------------------------
     def show_book(self, msg: BookSnapshot) -> BookFigures:
