@@ -50,7 +50,7 @@ def test_paper_mode_with_a_demo_run_is_in_the_banner_and_the_title(make_app, dem
     assert app.root.title() == "BMA workstation — PAPER — DEMO DATA"
     mode, explanation, demo_tag = app.banner.texts()
     assert (mode, demo_tag) == ("PAPER", True) and "no real money" in explanation
-    assert app.strip.text("kill") == "ACTIVE"
+    pump_until(app, lambda: app.strip.text("kill") == "ACTIVE", timeout=10)  # journal read
     assert app.strip.text("research").startswith(f"run {app.state.run_id}")
     view = app.views["trading"]
     assert view.arm_check.instate(["disabled"])  # nothing to arm on the paper broker
