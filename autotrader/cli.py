@@ -84,11 +84,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from autotrader.engine.plan_status import format_status, plan_vs_book
-    from autotrader.services.book import BOOK_FILE, read_book
+    from autotrader.engine.plan_status import format_status
+    from autotrader.services.book import read_status
 
-    state_dir = args.state_dir or default_state_dir()
-    status = plan_vs_book(read_book(state_dir / BOOK_FILE))
+    status = read_status(args.state_dir or default_state_dir())
     print(json.dumps(status, sort_keys=False) if args.json else format_status(status,
                                                                                max_rows=1000))
     return 0

@@ -108,6 +108,11 @@ CREATE TABLE IF NOT EXISTS counters (
     daily_orders INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS equity_marks (
+    at     TEXT NOT NULL,
+    equity REAL NOT NULL,
+    cash   REAL NOT NULL
+);
 """
 
 _COLUMNS = ('order_ref, symbol, side, qty, type, "limit", stop, state, filled_qty, avg_price, '
@@ -508,6 +513,28 @@ class Journal:
         """Remove ``key`` (no error when it is not set)."""
         with self._db:
             self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+    def note(self, order_ref: str, now: dt.datetime, event: str, detail: str) -> None:
+        """Append an audit row to the order's events without changing its state.
+
+        The trader's own requests (a cancel from the blotter) are noted here
+        *before* they are sent to the broker, as orders are journaled before
+        they are transmitted.
+        """
+        with self._db:
+            self._event(order_ref, now, event, self._state(order_ref), detail)
+
+    def record_equity(self, now: dt.datetime, equity: float, cash: float) -> None:
+        """Append one mark of the account's equity and cash (the GUI's equity curve)."""
+        with self._db:
+            self._db.execute("INSERT INTO equity_marks VALUES (?, ?, ?)",
+                             (_utc_text(now), float(equity), float(cash)))
+
+    def equity_marks(self, limit: int = 2000) -> list[tuple[dt.datetime, float]]:
+        """The last ``limit`` ``(time, equity)`` marks, oldest first."""
+        rows = self._db.execute("SELECT at, equity FROM equity_marks ORDER BY at DESC, rowid "
+                                "DESC LIMIT ?", (int(limit),)).fetchall()
+        return [(dt.datetime.fromisoformat(at), equity) for at, equity in reversed(rows)]
 
     def events(self, order_ref: str) -> list[tuple[str, str, str]]:
         """``(event, state, detail)`` rows of one order, oldest first."""

@@ -117,8 +117,10 @@ class ResearchPipeline:
         A connected Dask session (opened by the composition root): factors by
         ticker blocks, folds x models through joblib's Dask backend, native
         Dask final fits above ``dask.native_fit_min_rows`` rows; ``progress``
-        then also receives ``("features:tasks" | "train:tasks", done, total)``
-        and ``cancel`` is also checked between tasks.
+        then also receives ``("features:tasks", done, total)`` per ticker block.
+        With or without a cluster, training reports ``("train:tasks", done,
+        total)`` as each fold x model fit ends, and ``cancel`` is also checked
+        between those tasks.
     rules : bma_models.rules.Rulebook, optional
         The trader's screens and limits (default: the packaged defaults); the
         portfolio obeys them (:func:`bma_models.portfolio.plan_portfolio`).
@@ -245,8 +247,8 @@ class ResearchPipeline:
     def _parallel(self, n_jobs: int) -> tuple[dict[str, Any], int]:
         """StackedModel's parallel options and the threads per model."""
         if self.cluster is None:
-            return {"backend": self.settings.joblib_backend, "n_jobs": n_jobs}, \
-                threads_per_model(n_jobs)
+            return {"backend": self.settings.joblib_backend, "n_jobs": n_jobs,
+                    "on_task": self._tasks("train")}, threads_per_model(n_jobs)
         # on a cluster the tasks are the parallelism: one thread per model and task slot
         fitter = functools.partial(native_final_fits, client=self.cluster.client,
                                    min_rows=self.settings.dask.native_fit_min_rows)
@@ -254,8 +256,8 @@ class ResearchPipeline:
                 "final_fitter": fitter, "on_task": self._tasks("train")}, 1
 
     def _tasks(self, stage: str) -> Callable[[int, int], None]:
-        # per-task progress on a cluster; a cancel also stops the stage between two tasks
-        # (the remaining futures are cancelled), not only at the next stage boundary
+        # per-task progress (training everywhere, factor blocks on a cluster); a cancel also
+        # stops the stage between two tasks, not only at the next stage boundary
         def on_task(done: int, total: int) -> None:
             if self.cancel is not None and self.cancel.is_set():
                 raise PipelineCancelled(f"cancelled during stage {stage!r} "

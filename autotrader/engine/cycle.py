@@ -183,3 +183,52 @@ def decide(
         cash -= max(value, 0.0)
         portfolio = replace(portfolio, cash=cash, invested_value=invested)
     return decisions
+
+
+def decide_exit(
+    symbol: str,
+    book: BookState,
+    inputs: CycleInputs,
+    *,
+    now: dt.datetime,
+    market_open: bool | None,
+    limits: RiskLimits,
+    planner: PlannerSettings,
+    trading_state: TradingState = TradingState.ACTIVE,
+    last_order_at: Mapping[str, dt.datetime] | None = None,
+    reason: str = "flatten",
+) -> Decision:
+    """Sell the whole position in ``symbol``: the trader's "flatten", through the same checks.
+
+    The intent closes the position (net of working sells) and goes through the
+    risk chain and the planner like a rebalance exit: the kill switch (HALTED
+    refuses it, REDUCING lets it through), market hours, the order limits, a
+    working order on the same side, live exit orders (cancel them first) and
+    the planner's pricing. ``inputs`` must hold a quote and stats for ``symbol``.
+
+    Raises
+    ------
+    KeyError
+        ``symbol`` is not held, or has no quote in ``inputs``.
+    """
+    position = book.positions[symbol]
+    quote = inputs.quotes[symbol]
+    quantity = position.quantity + min(0, book.in_flight.get(symbol, 0))
+    intent = OrderIntent(symbol, Side.SELL, max(quantity, 0), quote.reference_price,
+                         reduces_position=True, closes_position=True, reason=reason)
+    prices = {s: q.reference_price for s, q in inputs.quotes.items()}
+    ctx = RiskContext(now, limits, _snapshot(book, prices, {}), trading_state, market_open,
+                      book.daily_orders, 0, book.open_order_keys, book.stopped_out, None)
+    denial = check_order(intent, ctx)
+    if denial is None and intent.quantity <= 0:
+        denial = Denial("nothing_to_sell", f"{symbol}: every share already has a working sell")
+    if denial is None and symbol in book.exit_order_symbols:
+        denial = Denial("exit_orders_working",
+                        f"{symbol} has live exit orders; cancelling them first")
+    if denial is not None:
+        return Decision(intent, denial=denial)
+    outcome = plan_order(intent, quote, inputs.stats[symbol], planner,
+                         equity=book.account.equity, now=now, last_order_at=last_order_at)
+    if isinstance(outcome, Denial):
+        return Decision(intent, denial=outcome)
+    return Decision(intent, plan=outcome)

@@ -17,6 +17,9 @@ from autotrader.domain.records import OrderOrigin, RunIdentity, SessionIdentity
 #: Run id of the protective stops the runner places for held positions: they belong to
 #: a position, not to a recommendations run, so the run check does not apply to them.
 STOP_RUN = "stop"
+#: Run id of the orders a trader sends by hand from the GUI (flatten a position). They are
+#: never resumed after a restart: the run check refuses them, and the trader decides again.
+MANUAL_RUN = "manual"
 
 
 def resume_refusal(origin: OrderOrigin, session: SessionIdentity,

@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import datetime as dt
 import gc
 import logging
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -32,9 +34,13 @@ from tkinter import messagebox, ttk
 from typing import Any
 
 from autotrader.config import ConfigStore, Settings
+from autotrader.gui import theme
 from autotrader.gui.bus import ConfigChanged, EventBus, QueueLogHandler, TaskDone
+from autotrader.gui.header import ModeBanner, StatusStrip
 from autotrader.gui.i18n import label
+from autotrader.gui.state import WorkstationState, window_title
 from autotrader.gui.widgets import ScrollablePage, hold_photo_colors, install_global_wheel
+from autotrader.services.market_session import market_session
 from autotrader.services.trader_worker import TraderOptions
 
 logger = logging.getLogger(__name__)
@@ -44,16 +50,32 @@ POLL_MS = 20
 MAX_BATCH = 50
 CONFIG_CHECK_S = 1.0
 MAX_SPIKES = 100
+#: milliseconds between two redraws of the status strip's clock
+STRIP_MS = 1000
+#: seconds a status-bar message stays (it also goes when another tab is selected)
+STATUS_S = 20.0
+
+
+class NoDesktopOpener(OSError):
+    """No program is installed that opens files for the desktop (``xdg-open`` on Linux)."""
 
 
 def open_path(path: str | Path) -> None:
-    """Open a file or folder with the desktop's default application (tests replace this)."""
+    """Open a file or folder with the desktop's default application (tests replace this).
+
+    Raises
+    ------
+    NoDesktopOpener
+        The desktop opener (``xdg-open``, ``open``) is not installed.
+    """
     path = str(path)
     if sys.platform.startswith("win"):
         os.startfile(path)  # the user asked to open it
-    else:
-        opener = "open" if sys.platform == "darwin" else "xdg-open"
-        subprocess.Popen([opener, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return
+    opener = "open" if sys.platform == "darwin" else "xdg-open"
+    if shutil.which(opener) is None:
+        raise NoDesktopOpener(f"{opener} is not installed")
+    subprocess.Popen([opener, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _background_priority() -> None:
@@ -82,7 +104,8 @@ class StallMeter:
     the machine (``steal_ms``, the largest per-CPU figure from ``/proc/stat``,
     10 ms resolution): a virtual machine whose CPUs are not running cannot run
     any program, so :attr:`max_gap_without_steal_s` is also kept, the largest
-    gap in which no CPU lost any time. Each spike is logged at DEBUG on
+    gap in which no CPU lost any time, and every gap in :attr:`gaps` (for the
+    probe's percentiles). Each spike is logged at DEBUG on
     ``autotrader.gui.stall``.
     """
 
@@ -102,6 +125,7 @@ class StallMeter:
     max_gap_without_steal_s: float = 0.0
     read_steal: Callable[[], tuple[float, ...] | None] = field(
         default_factory=lambda: cpu_steal_ms)
+    gaps: list[float] = field(default_factory=list)
     _gc_started: float | None = None
 
     def note(self, label: str, seconds: float) -> None:
@@ -127,6 +151,8 @@ class StallMeter:
         if self.last is not None:
             gap = now - self.last
             self.max_gap_s = max(self.max_gap_s, gap)
+            if self.detailed:  # every gap, for the probe's percentiles
+                self.gaps.append(gap)
             stolen = _largest_delta(steal, self.steal)
             if stolen == 0.0:
                 self.max_gap_without_steal_s = max(self.max_gap_without_steal_s, gap)
@@ -162,7 +188,7 @@ class StallMeter:
     def reset(self) -> None:
         """Forget every figure; the gap running now (since the last tick) is measured."""
         self.max_gap_s, self.max_gap_without_steal_s, self.ticks = 0.0, 0.0, 0
-        self.spikes, self.longest, self.spike_count = [], ("-", 0.0), 0
+        self.spikes, self.longest, self.spike_count, self.gaps = [], ("-", 0.0), 0, []
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
         """``gc.callbacks`` hook: note every collection of generation 1 or 2 with its time."""
@@ -262,7 +288,16 @@ class Workstation:
         self.pages: dict[str, ScrollablePage] = {}
         self.opener: Callable[[str | Path], None] = open_path
         self.confirm: Callable[[str, str], bool] = messagebox.askyesno
-        self.status = tk.StringVar(root, value="ready")
+        self.status = tk.StringVar(root, value="")
+        self.state = WorkstationState(broker=store.get().trading.broker,
+                                      armed=store.get().trading.live_armed)
+        self.calendar_ready = False
+        self.banner: ModeBanner | None = None
+        self.strip: StatusStrip | None = None
+        self.status_label: ttk.Label | None = None
+        self.dialogs: list[tk.Toplevel] = []
+        self._status_id: str | None = None
+        self._strip_id: str | None = None
         self.notebook = ttk.Notebook(root)
         self.photo_color_holder: tk.Label | None = None
         self._log_handler = QueueLogHandler(self.bus)
@@ -278,18 +313,33 @@ class Workstation:
     def build(self) -> Workstation:
         """Create the window content, register every view and start the poll loop."""
         from autotrader.gui import VIEW_MODULES
+        from autotrader.gui.menus import build_menu
 
-        self.root.title("BMA trading workstation")
-        self.root.geometry("1200x800")
+        theme.apply(self.root)
+        self.root.geometry("1280x800")
+        self.root.minsize(900, 560)
+        self.banner = ModeBanner(self.root)
+        self.banner.pack(fill="x", side="top")
+        self.strip = StatusStrip(self.root, lambda: dt.datetime.now(dt.timezone.utc),
+                                 market_session)
+        self.strip.pack(fill="x", side="top")
+        self.status_label = ttk.Label(self.root, textvariable=self.status, anchor="w",
+                                      padding=(6, 2))
+        self.status_label.pack(fill="x", side="bottom")
         self.notebook.pack(fill="both", expand=True)
-        ttk.Label(self.root, textvariable=self.status, anchor="w").pack(fill="x", side="bottom")
+        self.notebook.bind("<<NotebookTabChanged>>", lambda _e: self.set_status(""))
         logging.getLogger().addHandler(self._log_handler)
         self._unsubscribe = self.store.subscribe(lambda s: self.bus.post(ConfigChanged(s)))
         install_global_wheel(self.root)
         self.photo_color_holder = hold_photo_colors(self.root)  # charts: see its docstring
         for module in VIEW_MODULES:
             module.register(self)
-        self.root.protocol("WM_DELETE_WINDOW", self.close)
+        build_menu(self)
+        self.root.protocol("WM_DELETE_WINDOW", self.request_close)
+        self.refresh_header()
+        self.run_background("calendar", lambda: market_session(dt.datetime.now(dt.timezone.utc)),
+                            self._on_calendar)
+        self._strip_tick()
         gc.callbacks.append(self.stall.on_gc)  # collections show up in the stall traces
         self._watcher = threading.Thread(target=self._watch_config, name="config-watch",
                                          daemon=True)
@@ -316,9 +366,65 @@ class Workstation:
         """Label of ``key`` in the configured ``app.language``."""
         return label(key, self.settings.app.language)
 
-    def set_status(self, text: str) -> None:
-        """Show one line in the status bar (Tk thread)."""
+    def set_status(self, text: str, level: str = "info") -> None:
+        """Show one line in the status bar for :data:`STATUS_S` s or until the tab changes.
+
+        ``level`` is ``info`` or ``error`` (red).
+        """
         self.status.set(text)
+        if self.status_label is not None:
+            self.status_label.configure(style="Error.TLabel" if level == "error" else "TLabel")
+        if self._status_id is not None:
+            self.root.after_cancel(self._status_id)
+            self._status_id = None
+        if text:
+            self._status_id = self.root.after(int(STATUS_S * 1000), self.set_status, "")
+
+    # -- the mode banner, the status strip and the title ---------------------------------------
+    def refresh_header(self) -> None:
+        """Redraw the banner, the strip and the window title from :attr:`state` (Tk thread)."""
+        if self.banner is None or self.strip is None:
+            return
+        self.banner.render(self.state)
+        self.strip.render(self.state, self.calendar_ready)
+        title = window_title(self.state)
+        if self.root.title() != title:
+            self.root.title(title)
+
+    def _strip_tick(self) -> None:
+        self._strip_id = None
+        if self._closed:
+            return
+        with self.stall.timed("status strip"):
+            self.strip.render(self.state, self.calendar_ready)
+        self._strip_id = self.root.after(STRIP_MS, self._strip_tick)
+
+    def _on_calendar(self, outcome: Outcome) -> None:
+        if outcome.error is not None:
+            logger.error("NYSE calendar unavailable: %s", outcome.error)
+        else:
+            self.strip.session = outcome.value
+        self.calendar_ready = True
+        self.refresh_header()
+
+    # -- tabs and closing ----------------------------------------------------------------------
+    def show_tab(self, key: str) -> None:
+        """Select the tab of view ``key``."""
+        self.notebook.select(self.pages[key])
+
+    def next_tab(self, step: int) -> None:
+        """Select the next (``step`` 1) or previous (-1) tab, wrapping around."""
+        tabs = self.notebook.tabs()
+        index = tabs.index(self.notebook.select()) if self.notebook.select() in tabs else 0
+        self.notebook.select(tabs[(index + step) % len(tabs)])
+
+    def request_close(self) -> None:
+        """Close the window, after a confirmation when a view asks for one (auto trading)."""
+        for view in self.views.values():
+            question = getattr(view, "close_question", lambda: None)()
+            if question and not self.confirm("Close the workstation", question):
+                return
+        self.close()
 
     def run_background(self, name: str, fn: Callable[[], Any],
                        on_done: Callable[[Outcome], None]) -> threading.Thread:
@@ -391,15 +497,31 @@ class Workstation:
         threading.Thread(target=submit, name="warm-up", daemon=True).start()
 
     def open_file(self, path: Path, what: str) -> bool:
-        """Open ``path`` with the desktop, or say why not in the status bar."""
+        """Open ``path`` with the desktop, or say exactly why not.
+
+        A missing file is said in the status bar. Without a desktop opener
+        (``xdg-open``) a dialog says so and shows the path with a Copy button,
+        so the trader can open it by hand.
+        """
+        path = Path(path)
         if not path.exists():
-            self.set_status(f"{what} not found: {path}")
+            self.set_status(f"{what} not found: {path}", "error")
             logger.warning("%s not found: %s", what, path)
             return False
         try:
             self.opener(path)
+        except NoDesktopOpener as e:
+            from autotrader.gui.menus import PathDialog
+
+            logger.warning("cannot open %s: %s", path, e)
+            self.dialogs.append(PathDialog(
+                self.root, f"Open {what}", f"This computer has no desktop opener ({e}), so "
+                f"the workstation cannot open the {what} itself. Open it from a file "
+                "manager or a terminal; the path is:", path))
+            self.set_status(f"no desktop opener: the {what} is at {path}", "error")
+            return False
         except OSError as e:
-            self.set_status(f"cannot open {path}: {e}")
+            self.set_status(f"cannot open {path}: {e}", "error")
             logger.error("cannot open %s: %s", path, e)
             return False
         self.set_status(f"opened {path}")
@@ -426,7 +548,8 @@ class Workstation:
                 logger.exception("config check failed")
 
     def _on_handler_error(self, message: Any, error: BaseException) -> None:
-        self.status.set(f"error in {type(message).__name__} handler: {error}")
+        self.set_status(f"internal error in {type(message).__name__} handler: {error} "
+                        "(Logs tab)", "error")
 
     def pump(self, seconds: float = 0.0) -> None:
         """Process Tk events for ``seconds`` (tests and scripted use; not the main loop)."""
@@ -453,8 +576,9 @@ class Workstation:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        if self._after_id is not None:
-            self.root.after_cancel(self._after_id)
+        for after_id in (self._after_id, self._strip_id, self._status_id):
+            if after_id is not None:
+                self.root.after_cancel(after_id)
         logging.getLogger().removeHandler(self._log_handler)
         if self.stall.on_gc in gc.callbacks:
             gc.callbacks.remove(self.stall.on_gc)

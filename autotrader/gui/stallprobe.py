@@ -4,7 +4,8 @@
 (needs a display, e.g. under ``xvfb-run``), clicks "Run BMA model" on the demo
 market in a temporary config/result directory, runs the real ``mainloop``
 until the results table is filled and prints one JSON line: the largest gap
-between two ``after()`` ticks (``max_stall_ms``), the tick count, the wall
+between two ``after()`` ticks (``max_stall_ms``; ``p50_stall_ms`` and
+``p99_stall_ms`` of every gap, the 20 ms tick period included), the tick count, the wall
 time, the load average before and after (other processes share the cores) and
 every gap over 30 ms with the Tk-thread work timed in it (``spikes``).
 On a virtual machine the hypervisor can stop the machine's CPUs (``steal``
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -135,7 +137,10 @@ def _drive(app: Workstation, mode: str, end_date: str, timeout_s: float, idle_s:
         steal_after = cpu_steal_ms()
         if steal_before is not None and steal_after is not None:
             result["steal_ms"] = [round(a - b) for a, b in zip(steal_after, steal_before)]
-        result.update(max_stall_ms=round(1000 * app.stall.max_gap_s, 1),
+        gaps = sorted(app.stall.gaps)
+        result.update(p50_stall_ms=_percentile_ms(gaps, 0.50),
+                      p99_stall_ms=_percentile_ms(gaps, 0.99),
+                      max_stall_ms=round(1000 * app.stall.max_gap_s, 1),
                       max_stall_without_steal_ms=round(
                           1000 * app.stall.max_gap_without_steal_s, 1),
                       ticks=app.stall.ticks, outcome=view.message.get(),
@@ -149,7 +154,7 @@ def _drive(app: Workstation, mode: str, end_date: str, timeout_s: float, idle_s:
 
     def check() -> None:
         done = view.summary is not None or view.message.get().startswith(
-            ("failed", "cancelled"))
+            ("Run failed", "cancelled", "not started"))
         if done or time.monotonic() - started > timeout_s:
             result["run_stall_ms"] = round(1000 * (view.last_stall_s or 0.0), 1)
             result["run_s"] = round(time.monotonic() - started, 1)
@@ -165,6 +170,18 @@ def _drive(app: Workstation, mode: str, end_date: str, timeout_s: float, idle_s:
         root.after(int(settle_s * 1000) + 100, check)
     root.mainloop()
     return result
+
+
+def _percentile_ms(ordered: list[float], q: float) -> float | None:
+    """The ``q`` quantile (nearest rank) of sorted gaps in seconds, in ms (None: no gap).
+
+    >>> _percentile_ms([0.02] * 99 + [0.2], 0.99), _percentile_ms([0.02] * 98 + [0.2] * 2, 0.99)
+    (20.0, 200.0)
+    """
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q * len(ordered)))
+    return round(1000 * ordered[rank - 1], 1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,30 +11,55 @@ from typing import Any
 
 
 class ScrollablePage(ttk.Frame):
-    """A vertically scrollable page; put content in :attr:`body`.
+    """A scrollable page; put content in :attr:`body`.
 
-    The mouse wheel scrolls the page under the pointer ("global scrolling"),
-    except over a widget that scrolls itself (tables, text), which keeps the
-    wheel.
+    The page scrolls vertically, and horizontally when its content is wider
+    than the window (the horizontal bar appears only then): nothing is ever
+    clipped at a small window size. The mouse wheel scrolls the page under the
+    pointer ("global scrolling"), except over a widget that scrolls itself
+    (tables, text), which keeps the wheel.
     """
 
     def __init__(self, master: tk.Misc) -> None:
         super().__init__(master)
-        self.canvas = tk.Canvas(self, highlightthickness=0)
+        self.canvas = tk.Canvas(self, highlightthickness=0, borderwidth=0,
+                                background=ttk.Style(self).lookup("TFrame", "background"))
         self.scrollbar = ttk.Scrollbar(self, orient="vertical", command=self.canvas.yview)
-        self.canvas.configure(yscrollcommand=self.scrollbar.set)
+        self.xscrollbar = ttk.Scrollbar(self, orient="horizontal", command=self.canvas.xview)
+        self.canvas.configure(yscrollcommand=self.scrollbar.set,
+                              xscrollcommand=self.xscrollbar.set)
         self.body = ttk.Frame(self.canvas)
         self._window = self.canvas.create_window((0, 0), window=self.body, anchor="nw")
-        self.scrollbar.pack(side="right", fill="y")
-        self.canvas.pack(side="left", fill="both", expand=True)
+        self.canvas.grid(row=0, column=0, sticky="nsew")
+        self.scrollbar.grid(row=0, column=1, sticky="ns")
+        self.xscrollbar.grid(row=1, column=0, sticky="ew")
+        self.xscrollbar.grid_remove()
+        self.rowconfigure(0, weight=1)
+        self.columnconfigure(0, weight=1)
         self.body.bind("<Configure>", self._on_body)
         self.canvas.bind("<Configure>", self._on_canvas)
 
     def _on_body(self, _event: tk.Event) -> None:
+        self._fit(self.canvas.winfo_width())
         self.canvas.configure(scrollregion=self.canvas.bbox("all"))
 
     def _on_canvas(self, event: tk.Event) -> None:
-        self.canvas.itemconfigure(self._window, width=event.width)
+        self._fit(event.width)
+
+    def _fit(self, width: int) -> None:
+        # the body is as wide as the window, or as wide as it needs (then it scrolls)
+        needed = self.body.winfo_reqwidth()
+        self.canvas.itemconfigure(self._window, width=max(width, needed))
+        if needed > width > 1:
+            self.xscrollbar.grid()
+        else:
+            self.xscrollbar.grid_remove()
+            self.canvas.xview_moveto(0)
+
+    @property
+    def clipped(self) -> bool:
+        """True when the content is wider than the visible page (then it scrolls sideways)."""
+        return self.body.winfo_reqwidth() > self.canvas.winfo_width()
 
     def scroll(self, units: int) -> None:
         """Scroll by ``units`` lines (negative = up)."""
@@ -71,16 +96,20 @@ class Table(ttk.Frame):
 
     def __init__(self, master: tk.Misc, columns: Sequence[str], height: int = 10,
                  widths: dict[str, int] | None = None, timer: Any = None,
-                 numeric: Sequence[str] = ()) -> None:
+                 numeric: Sequence[str] = (), headings: dict[str, str] | None = None,
+                 selectmode: str = "extended") -> None:
         super().__init__(master)
         self.timer = timer
         self._fill: Iterator[Sequence[object]] | None = None
         self._fill_id: str | None = None
         self._on_filled: Callable[[], None] | None = None
-        self.tree = ttk.Treeview(self, columns=list(columns), show="headings", height=height)
+        self._tag_of: Callable[[Sequence[object]], str | None] | None = None
+        self._reselect: set[str] = set()
+        self.tree = ttk.Treeview(self, columns=list(columns), show="headings", height=height,
+                                 selectmode=selectmode)
         for name in columns:  # a text last column takes any spare width; none shrinks
             width = (widths or {}).get(name, 90)
-            self.tree.heading(name, text=name)
+            self.tree.heading(name, text=(headings or {}).get(name, name))
             self.tree.column(name, width=width, minwidth=width,
                              anchor="e" if name in numeric else "w",
                              stretch=name == columns[-1] and name not in numeric)
@@ -93,24 +122,43 @@ class Table(ttk.Frame):
         self.columnconfigure(0, weight=1)
         self.rowconfigure(0, weight=1)
 
+    def destroy(self) -> None:
+        """Cancel an unfinished chunked fill, then destroy."""
+        if self._fill_id is not None:
+            self.after_cancel(self._fill_id)
+            self._fill_id = None
+        super().destroy()
+
     @property
     def pending(self) -> bool:
         """True while a chunked :meth:`set_rows` is still inserting."""
         return self._fill is not None
 
     def set_rows(self, rows: Iterable[Sequence[object]], chunk: int | None = None,
-                 on_done: Callable[[], None] | None = None) -> None:
+                 on_done: Callable[[], None] | None = None,
+                 tag_of: Callable[[Sequence[object]], str | None] | None = None) -> None:
         """Replace every row; with ``chunk``, ``chunk`` rows per ``after`` tick.
 
         ``on_done()`` runs once the last row is in (at once without ``chunk``).
-        A new call abandons an unfinished chunked fill.
+        A new call abandons an unfinished chunked fill. ``tag_of(row)`` names a
+        row tag (colours: :meth:`tag`). Rows whose first value was selected
+        stay selected (a refresh does not lose the trader's selection).
         """
         if self._fill_id is not None:
             self.after_cancel(self._fill_id)
             self._fill_id = None
+        self._reselect = {str(v[0]) for v in self.selected()}
         self.tree.delete(*self.tree.get_children())
-        self._fill, self._on_filled = iter(rows), on_done
+        self._fill, self._on_filled, self._tag_of = iter(rows), on_done, tag_of
         self._insert_chunk(chunk)
+
+    def tag(self, name: str, **options: Any) -> None:
+        """Configure row tag ``name`` (``foreground=``, ``background=``, ``font=``)."""
+        self.tree.tag_configure(name, **options)
+
+    def selected(self) -> list[tuple[str, ...]]:
+        """The displayed values of the selected rows."""
+        return [tuple(str(v) for v in self.tree.item(i, "values")) for i in self.tree.selection()]
 
     def _insert_chunk(self, chunk: int | None) -> None:
         self._fill_id = None
@@ -120,7 +168,11 @@ class Table(ttk.Frame):
         with timing:
             batch = list(itertools.islice(self._fill, chunk)) if chunk else list(self._fill)
             for row in batch:
-                self.tree.insert("", "end", values=[_cell(v) for v in row])
+                tag = self._tag_of(row) if self._tag_of is not None else None
+                item = self.tree.insert("", "end", values=[_cell(v) for v in row],
+                                        tags=(tag,) if tag else ())
+                if row and str(_cell(row[0])) in self._reselect:
+                    self.tree.selection_add(item)
         if chunk and len(batch) == chunk:
             self._fill_id = self.after(1, self._insert_chunk, chunk)
             return
@@ -141,26 +193,112 @@ def _cell(value: object) -> object:
 
 
 class Form(ttk.Frame):
-    """A two-column grid of labelled entry fields, keyed by name."""
+    """A grid of labelled entry fields, keyed by name, with a per-field error line.
+
+    :meth:`mark` highlights a field in red with its message under it (form
+    wording, shown before anything runs); :meth:`clear_marks` removes them.
+    """
 
     def __init__(self, master: tk.Misc) -> None:
         super().__init__(master)
         self.vars: dict[str, tk.StringVar] = {}
         self.entries: dict[str, ttk.Entry] = {}
+        self.errors: dict[str, ttk.Label] = {}
+        self.hints: dict[str, ttk.Label] = {}
+        self._rows = 0
 
-    def add(self, name: str, text: str, value: object = "", width: int = 18) -> tk.StringVar:
-        """Add one row; returns its variable."""
-        row = len(self.vars)
+    def add(self, name: str, text: str, value: object = "", width: int = 18,
+            widget: tk.Widget | None = None, hint: str = "") -> tk.StringVar:
+        """Add one row (an entry, or ``widget`` bound to the returned variable)."""
+        row = self._rows
+        self._rows += 2
         var = tk.StringVar(self, value="" if value is None else str(value))
-        ttk.Label(self, text=text).grid(row=row, column=0, sticky="w", padx=4, pady=1)
-        entry = ttk.Entry(self, textvariable=var, width=width)
-        entry.grid(row=row, column=1, sticky="w", padx=4, pady=1)
-        self.vars[name], self.entries[name] = var, entry
+        ttk.Label(self, text=text).grid(row=row, column=0, sticky="w", padx=4, pady=(2, 0))
+        entry = widget or ttk.Entry(self, textvariable=var, width=width)
+        if widget is not None:
+            widget.configure(textvariable=var)
+        entry.grid(row=row, column=1, sticky="w", padx=4, pady=(2, 0))
+        if hint:
+            self.hints[name] = ttk.Label(self, text=hint, style="Small.TLabel")
+            self.hints[name].grid(row=row, column=2, sticky="w", padx=4)
+        error = ttk.Label(self, text="", style="Error.TLabel")
+        error.grid(row=row + 1, column=1, columnspan=2, sticky="w", padx=4)
+        error.grid_remove()
+        self.vars[name], self.entries[name], self.errors[name] = var, entry, error
         return var
+
+    def extra(self, name: str, widget: tk.Widget) -> None:
+        """Put ``widget`` (a "..." button) right of field ``name``, before its hint."""
+        info = self.entries[name].grid_info()
+        widget.grid(row=info["row"], column=2, sticky="w", padx=2)
+        if name in self.hints:  # the hint moves right of the widget, in the same cell
+            self.hints[name].grid_configure(padx=(widget.winfo_reqwidth() + 8, 4))
 
     def values(self) -> dict[str, str]:
         """Current text of every field."""
         return {name: var.get().strip() for name, var in self.vars.items()}
+
+    def mark(self, name: str, message: str) -> None:
+        """Highlight field ``name`` and show ``message`` under it."""
+        entry = self.entries[name]
+        kind = "TCombobox" if isinstance(entry, ttk.Combobox) else "TEntry"
+        entry.configure(style=f"Bad.{kind}")
+        self.errors[name].configure(text=message)
+        self.errors[name].grid()
+
+    def clear_marks(self) -> None:
+        """Remove every highlight and error line."""
+        for name, entry in self.entries.items():
+            entry.configure(style="TCombobox" if isinstance(entry, ttk.Combobox) else "TEntry")
+            self.errors[name].configure(text="")
+            self.errors[name].grid_remove()
+
+    def marked(self) -> dict[str, str]:
+        """``{field: message}`` of the highlighted fields (tests read the form through this)."""
+        return {name: label.cget("text") for name, label in self.errors.items()
+                if label.cget("text")}
+
+
+class Tooltip:
+    """A help text shown next to ``widget`` while the pointer rests on it (0.4 s delay)."""
+
+    def __init__(self, widget: tk.Widget, text: str, wraplength: int = 420) -> None:
+        self.widget, self.text, self.wraplength = widget, text, wraplength
+        self._after: str | None = None
+        self._tip: tk.Toplevel | None = None
+        widget.bind("<Enter>", self._schedule, add="+")
+        widget.bind("<Leave>", self.hide, add="+")
+        widget.bind("<ButtonPress>", self.hide, add="+")
+
+    def _schedule(self, _event: tk.Event | None = None) -> None:
+        self._cancel()
+        self._after = self.widget.after(400, self.show)
+
+    def _cancel(self) -> None:
+        if self._after is not None:
+            self.widget.after_cancel(self._after)
+            self._after = None
+
+    def show(self) -> None:
+        """Show the tip now (tests and screenshots call this directly)."""
+        self._after = None
+        if self._tip is not None or not self.text:
+            return
+        x = self.widget.winfo_rootx() + 16
+        y = self.widget.winfo_rooty() + self.widget.winfo_height() + 4
+        self._tip = tk.Toplevel(self.widget)
+        self._tip.wm_overrideredirect(True)
+        self._tip.wm_geometry(f"+{x}+{y}")
+        tk.Label(self._tip, text=self.text, justify="left", background="#fffbe6",
+                 relief="solid", borderwidth=1, wraplength=self.wraplength,
+                 padx=6, pady=4).pack()
+
+    def hide(self, _event: tk.Event | None = None) -> None:
+        """Hide the tip (and cancel a pending one)."""
+        self._cancel()
+        if self._tip is not None:
+            self._tip.destroy()
+            self._tip = None
 
 
 def hold_photo_colors(root: tk.Misc) -> tk.Label:
@@ -232,6 +370,13 @@ class StripImage(ttk.Frame):
             label.pack_forget()
         self._after_id = self.after(STRIP_INTERVAL_MS, self._show_strip, list(strips),
                                     image_format, 0)
+
+    def destroy(self) -> None:
+        """Cancel the pending strip, then destroy (no callback into a dead widget)."""
+        if self._after_id is not None:
+            self.after_cancel(self._after_id)
+            self._after_id = None
+        super().destroy()
 
     def _show_strip(self, strips: list[bytes], image_format: str, index: int) -> None:
         self._after_id = None

@@ -240,16 +240,21 @@ def _tqdm_progress():
     from bma_models.pipeline import STAGES
 
     bar = tqdm(total=len(STAGES), desc="bma run", unit="stage")
+    bar.set_postfix_str(f"running {STAGES[0]}")
     tasks: dict[str, Any] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
-        if ":" in stage:  # per-task progress on a Dask cluster ("train:tasks", done, total)
+        # per-task progress ("train:tasks": one per fold x model fit; "features:tasks" on
+        # Dask) gets its own bar with tqdm's elapsed time and ETA
+        if ":" in stage:
             _task_bar(tasks, stage, done, total)
             return
-        bar.set_postfix_str(stage)
         bar.update(done - bar.n)
         if done >= total:
+            bar.set_postfix_str("done")
             bar.close()
+        else:  # the stage reported is finished: name the one running now
+            bar.set_postfix_str(f"running {STAGES[done]}")
 
     return progress
 
@@ -258,7 +263,8 @@ def _task_bar(bars: dict[str, Any], stage: str, done: int, total: int) -> None:
     from tqdm import tqdm
 
     if stage not in bars:
-        bars[stage] = tqdm(total=total, desc=stage, unit="task", leave=False)
+        bars[stage] = tqdm(total=total, desc=stage.replace(":tasks", " (fold x model)")
+                           if stage.startswith("train") else stage, unit="task", leave=False)
     task_bar = bars[stage]
     task_bar.update(done - task_bar.n)
     if done >= total:

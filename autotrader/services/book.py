@@ -8,6 +8,8 @@ Writers and readers of the state directory (``$BMA_STATE_DIR`` or ``./state``):
   atomically (temporary file + ``os.replace``), so a reader never sees half a
   file. It is the IB positions snapshot research reads without connecting.
 * :func:`read_book` - ``autotrader status`` and research.
+* :func:`read_status` - the plan-versus-book document of the last cycle
+  (``autotrader status`` prints it, the GUI's Trading tab shows it).
 * :func:`read_paper_account` - research: the paper account's positions and cash,
   read-only from ``paper_broker.db`` (the exact book; the broker's price feed
   is not needed, research values the shares at its own closes).
@@ -31,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from autotrader.domain.errors import TraderError
-from autotrader.engine.plan_status import BookPosition, BookSnapshot, Outcome
+from autotrader.engine.plan_status import BookPosition, BookSnapshot, Outcome, plan_vs_book
 from bma_models.portfolio import Holdings
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BOOK_FILE", "PAPER_FILE", "BookError", "holdings_from_file", "holdings_from_state",
-           "read_book", "read_paper_account", "resolve_holdings", "write_book"]
+           "read_book", "read_paper_account", "read_status", "resolve_holdings", "write_book"]
 
 BOOK_FILE = "book.json"
 PAPER_FILE = "paper_broker.db"
@@ -110,6 +112,17 @@ def read_book(path: str | Path) -> BookSnapshot:
             targets={str(k): float(v) for k, v in document.get("targets", {}).items()})
     except (KeyError, TypeError, ValueError) as e:
         raise BookError(f"{path}: bad book snapshot ({type(e).__name__}: {e})") from e
+
+
+def read_status(state_dir: str | Path) -> dict[str, Any]:
+    """The plan versus the book after the last cycle: ``plan_vs_book`` of ``<state>/book.json``.
+
+    Raises
+    ------
+    BookError
+        No snapshot yet (no cycle ran with this state directory) or a bad one.
+    """
+    return plan_vs_book(read_book(Path(state_dir) / BOOK_FILE))
 
 
 def _float(value: Any) -> float:

@@ -27,13 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autotrader.broker.base import Broker
-from autotrader.broker.paper import PaperBroker
+from autotrader.broker.paper import PAPER_ACCOUNT, PaperBroker
 from autotrader.config import Settings
 from autotrader.domain.errors import BrokerError
 
 logger = logging.getLogger(__name__)
 
 BROKERS = ("paper", "ib")
+#: the paper account's file in the state directory
+PAPER_FILE = "paper_broker.db"
 IB_MODULE = "autotrader.broker.ib"
 _VERSIONS = b"v100..176"
 
@@ -49,6 +51,8 @@ class ConnectionResult:
     ok: bool
     message: str
     server_version: int | None = None
+    account: str = ""
+    live: bool | None = None  # the account reaches a real market (None: not known)
 
 
 def ib_available() -> bool:
@@ -76,7 +80,7 @@ def make_broker(kind: str, *, state_dir: Path, settings: Settings,
     if kind == "paper":
         if quotes is None or clock is None:
             raise BrokerUnavailable("the paper broker needs a price source and a clock")
-        return PaperBroker(Path(state_dir) / "paper_broker.db", quotes, clock,
+        return PaperBroker(Path(state_dir) / PAPER_FILE, quotes, clock,
                            initial_cash=initial_cash)
     if kind == "ib":
         if not ib_available():
@@ -113,24 +117,70 @@ def test_connection(settings: Settings, timeout_s: float | None = None) -> Conne
             broker = make_broker("ib", state_dir=Path("."), settings=once)
             broker.connect()
             try:
-                account = broker.account()
+                account, session = broker.account(), broker.session()
             finally:
                 broker.disconnect()
         except Exception as e:  # noqa: BLE001 - any adapter failure is the test's answer
             logger.warning("test connection %s failed: %s", where, e)
-            return ConnectionResult(False, f"IB connection to {where} failed: {e}")
-        return ConnectionResult(True, f"connected to {where} through the IB adapter "
-                                      f"({'LIVE' if broker.is_live else 'paper'} session); "
-                                      f"equity {account.equity:,.2f}")
+            return ConnectionResult(False, f"IB connection to {where} failed: "
+                                           f"{_plain_error(e)}")
+        return ConnectionResult(True, f"connected to {where}: account {session.account} "
+                                      f"({'LIVE' if session.live else 'paper'}), "
+                                      f"equity {account.equity:,.2f} USD",
+                                account=session.account, live=session.live)
     try:
         version = tws_handshake(connection.host, connection.port, timeout)
     except OSError as e:
         logger.warning("test connection %s failed: %s", where, e)
-        return ConnectionResult(False, f"no TWS/Gateway at {where}: {e}")
+        return ConnectionResult(False, f"no TWS/Gateway at {where}: {_plain_error(e)}")
     return ConnectionResult(
         True, f"TWS/Gateway reachable at {where} (API server version {version}). "
               "The IB adapter (autotrader.broker.ib) is not installed in this build, so "
               "trading through IB is not available yet.", version)
+
+
+def test_broker(kind: str, settings: Settings, state_dir: Path,
+                initial_cash: float = 100_000.0) -> ConnectionResult:
+    """Test the broker the trader would use: ``"ib"`` connects, ``"paper"`` opens its account.
+
+    The paper broker has nothing to connect to: the test reads its simulated
+    account (``<state_dir>/paper_broker.db``, positions valued at cost) or says
+    that a new one will be created, and never creates it itself.
+    """
+    if kind == "ib":
+        return test_connection(settings)
+    if kind != "paper":
+        return ConnectionResult(False, f"unknown broker {kind!r} (one of {', '.join(BROKERS)})")
+    path = Path(state_dir) / PAPER_FILE
+    if not path.is_file():
+        return ConnectionResult(True, f"paper broker: simulated fills, nothing to connect to. "
+                                      f"No account yet: one with {initial_cash:,.0f} USD is "
+                                      f"created at {path} by the first Start or Preview",
+                                account=PAPER_ACCOUNT, live=False)
+    broker = PaperBroker(path, lambda symbol, now: None, lambda: dt.datetime.now(dt.timezone.utc))
+    try:
+        broker.connect()
+        try:
+            account, positions = broker.account(), broker.positions()
+        finally:
+            broker.disconnect()
+    except BrokerError as e:
+        return ConnectionResult(False, f"paper account {path}: {e}")
+    return ConnectionResult(True, f"paper broker: simulated fills, nothing to connect to. "
+                                  f"Account {path}: equity {account.equity:,.2f} USD (positions "
+                                  f"at cost), cash {account.cash:,.2f}, {len(positions)} "
+                                  "positions", account=PAPER_ACCOUNT, live=False)
+
+
+def _plain_error(error: BaseException) -> str:
+    # "connection refused (nothing listens there: is TWS/Gateway running with the API on?)"
+    if isinstance(error, ConnectionRefusedError) or "Connect call failed" in str(error) \
+            or "Connection refused" in str(error):
+        return ("connection refused: nothing listens there (is TWS or IB Gateway running, with "
+                "the API enabled on this port?)")
+    if isinstance(error, TimeoutError) or "timed out" in str(error).lower():
+        return f"no answer in time ({error}): check host, port and the API settings"
+    return f"{type(error).__name__}: {error}" if not str(error) else str(error)
 
 
 def tws_handshake(host: str, port: int, timeout_s: float) -> int:

@@ -56,6 +56,36 @@ def latest_run_dir(result_root: str | Path) -> Path:
     return max(runs, key=lambda d: ((d / "manifest.json").stat().st_mtime_ns, d.name))
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """Which run a directory holds, where its data came from and when it was written."""
+
+    run_id: str
+    run_dir: Path
+    source: str
+    finished_at: float
+
+    @property
+    def is_demo(self) -> bool:
+        return self.source.lower() == "demo"
+
+
+def run_info(run_dir: str | Path) -> RunInfo:
+    """The run id, data source and completion time (``manifest.json``'s mtime, epoch s).
+
+    Raises
+    ------
+    RecommendationsError
+        No ``manifest.json``, or one that is not readable JSON.
+    """
+    run_dir = Path(run_dir)
+    try:
+        finished = (run_dir / "manifest.json").stat().st_mtime
+    except OSError as e:
+        raise RecommendationsError(f"{run_dir}: no manifest.json ({e})") from e
+    return RunInfo(run_dir.name, run_dir, _run_source(run_dir), finished)
+
+
 def _run_source(run_dir: Path) -> str:
     for name in ("manifest.json", "metrics.json"):
         path = run_dir / name

@@ -41,6 +41,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,8 @@ class ResearchRequest:
 
 @dataclass(frozen=True)
 class JobProgress:
-    """Stage ``stage`` completed: ``done`` of ``total`` stages."""
+    """Stage ``stage`` completed (``done`` of ``total`` stages), or ``"<stage>:tasks"``:
+    ``done`` of the stage's ``total`` tasks (training: one per fold x model fit)."""
 
     stage: str
     done: int
@@ -106,10 +108,15 @@ class JobFinished:
 
 @dataclass(frozen=True)
 class JobFailed:
-    """The run failed or was cancelled; nothing was committed."""
+    """The run failed or was cancelled; nothing was committed.
+
+    ``error`` is one line (exception type and message); ``details`` the
+    traceback, for a "details" view (empty for a cancel).
+    """
 
     error: str
     cancelled: bool = False
+    details: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,9 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     ----------
     request : ResearchRequest
     progress : callable
-        ``progress(stage, done, total)``; called with stage ``"load"`` first.
+        ``progress(stage, done, total)``: ``("load", 0, n)`` when loading starts,
+        ``("load", 1, 1)`` when the data is in, then the pipeline's stages and, during
+        training, ``("train:tasks", done, total)`` per fold x model fit.
     cancel : threading.Event or multiprocessing.Event, optional
         Checked between pipeline stages.
     environ : mapping, optional
@@ -187,6 +196,7 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     started = time.perf_counter()
     market = load_market_data(source, settings, dates, ns, env)
     load_s = time.perf_counter() - started
+    progress("load", 1, 1)
     argv = [f"gui:{k}={v}" for k, v in sorted(vars(ns).items()) if v is not None]
     return run_research(market, settings.research, Path(request.output_root), argv,
                         progress=progress, cancel=cancel, load_s=load_s, rules=rules,
@@ -204,7 +214,7 @@ def _outcome(request: ResearchRequest, post: Callable[[object], None], cancel: A
         post(JobFailed(str(e), cancelled=True))
     except Exception as e:  # the job boundary: every failure becomes a message
         logger.exception("research job failed")
-        post(JobFailed(f"{type(e).__name__}: {e}"))
+        post(JobFailed(f"{type(e).__name__}: {e}", details=traceback.format_exc()))
     else:
         post(JobFinished(Path(run_dir), time.perf_counter() - started))
 

@@ -38,6 +38,7 @@ from autotrader.config import Settings
 from autotrader.domain.errors import TraderError
 from autotrader.domain.records import Quote
 from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings, StopSettings
+from autotrader.engine.risk import TradingState
 from autotrader.journal import Journal, ReconcileReport
 from autotrader.services.brokers import make_broker
 from autotrader.services.recommendations import (
@@ -45,15 +46,24 @@ from autotrader.services.recommendations import (
     latest_run_dir,
     load_recommendations,
 )
-from autotrader.services.trading import TraderSettings, TradingRunner
+from autotrader.services.trading import (
+    TraderSettings,
+    TradingRunner,
+    journal_trading_state,
+    set_journal_trading_state,
+)
 
 logger = logging.getLogger(__name__)
+
+#: the session's journal in its state directory
+JOURNAL_FILE = "journal.db"
 
 __all__ = [
     "SessionOptions",
     "SimClock",
     "TraderSession",
     "build_session",
+    "kill_switch",
     "planner_settings",
     "prev_close_source",
     "simulated_quotes",
@@ -178,7 +188,7 @@ def build_session(settings: Settings, options: SessionOptions,
                 logger.warning("no run prices yet: %s", e)
         return last_closes
 
-    journal = Journal(options.state_dir / "journal.db").open()
+    journal = Journal(options.state_dir / JOURNAL_FILE).open()
     try:
         broker = make_broker(options.broker, state_dir=options.state_dir, settings=settings,
                              quotes=simulated_quotes(closes), clock=clock,
@@ -195,6 +205,20 @@ def build_session(settings: Settings, options: SessionOptions,
                            market_open=options.market_open,
                            settings_source=settings_source or (lambda: trader_settings(settings)))
     return TraderSession(options, journal, broker, recommendations, closes, runner, clock)
+
+
+def kill_switch(state_dir: Path, state: TradingState | None = None) -> TradingState:
+    """Read (or, with ``state``, set) the kill switch in the journal of ``state_dir``.
+
+    For a GUI with no session running: the switch is the journal's, so HALT set
+    here holds for the next session, and the status shows the journal's value
+    whether a session runs or not. Opens and closes the journal (call it off
+    the Tk thread); raises :class:`~autotrader.domain.errors.JournalError`.
+    """
+    with Journal(Path(state_dir) / JOURNAL_FILE) as journal:
+        if state is not None:
+            set_journal_trading_state(journal, state)
+        return journal_trading_state(journal)
 
 
 def trader_settings(settings: Settings) -> TraderSettings:

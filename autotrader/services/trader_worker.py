@@ -12,7 +12,17 @@ Commands: ``auto(on)`` starts/stops periodic cycles, ``state(TradingState)``
 is the kill switch (persisted in the journal), ``preview()`` computes the
 order list of a cycle without sending (:meth:`TradingRunner.preview`),
 ``send()`` runs one cycle now (it recomputes the same decision at the current
-prices and submits the approved orders), ``shutdown()`` disconnects and ends the thread.
+prices and submits the approved orders), ``cancel(order_ref)``,
+``cancel_all()`` and ``flatten(symbol)`` are the blotter's actions
+(:meth:`TradingRunner.cancel_order` and friends: journal first, then the
+broker; a flatten goes through the risk chain), each answered by
+:class:`ActionDone`; ``shutdown()`` disconnects and ends the thread.
+
+Every book snapshot carries the quotes of the held names (last price, previous
+close: the positions' market value and P&L), the account's equity marks (one
+per cycle, kept in the journal: the equity curve) and the plan versus the book
+after the last cycle, read as ``autotrader status`` reads it
+(:func:`autotrader.services.plan_view.load_plan_view`).
 """
 
 from __future__ import annotations
@@ -30,10 +40,18 @@ from typing import Any
 
 from autotrader.config import Settings
 from autotrader.domain.orders import Order
-from autotrader.domain.records import Account, Fill, Position
+from autotrader.domain.records import Account, Fill, Position, Quote
 from autotrader.engine.risk import TradingState
+from autotrader.services.cycle_summary import cycle_summary
+from autotrader.services.market_session import market_session
+from autotrader.services.plan_view import PlanView, load_plan_view
 from autotrader.services.session import SessionOptions, TraderSession, build_session
-from autotrader.services.trading import CycleReport, TraderSettings, TradingRunner
+from autotrader.services.trading import (
+    CycleReport,
+    ManualResult,
+    TraderSettings,
+    TradingRunner,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +89,8 @@ class TraderStatus:
     last_cycle_s: float | None = None
     next_cycle_at: dt.datetime | None = None
     message: str = ""
+    account: str = ""
+    live: bool | None = None  # the connected account is live (None: not connected yet)
 
 
 @dataclass(frozen=True)
@@ -81,13 +101,28 @@ class BookSnapshot:
     positions: tuple[Position, ...]
     open_orders: tuple[Order, ...]
     fills: tuple[Fill, ...]
+    quotes: dict[str, Quote] | None = None
+    equity_marks: tuple[tuple[dt.datetime, float], ...] = ()
+    plan: PlanView | None = None
 
 
 @dataclass(frozen=True)
 class CycleDone:
-    """One cycle ran (``report`` is the runner's :class:`CycleReport`)."""
+    """One cycle ran (``report`` is the runner's :class:`CycleReport`).
+
+    ``summary`` is the one line that gives every denial's reason
+    (:func:`autotrader.services.cycle_summary.cycle_summary`).
+    """
 
     report: CycleReport
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class ActionDone:
+    """A blotter action (cancel, cancel all, flatten) finished."""
+
+    result: ManualResult
 
 
 @dataclass(frozen=True)
@@ -114,6 +149,7 @@ class PreviewReady:
     run_id: str
     rows: tuple[PreviewRow, ...]
     failures: tuple[str, ...] = ()
+    at: dt.datetime | None = None  # the session's clock when it was computed
 
 
 class TraderWorker:
@@ -155,7 +191,8 @@ class TraderWorker:
         self._thread.start()
 
     def command(self, name: str, value: Any = None) -> None:
-        """Queue ``auto``, ``state``, ``preview``, ``send``, ``snapshot`` or ``shutdown``."""
+        """Queue ``auto``, ``state``, ``preview``, ``send``, ``cancel``, ``cancel_all``,
+        ``flatten``, ``snapshot`` or ``shutdown``."""
         self._commands.put((name, value))
 
     def shutdown(self, timeout: float = 10.0) -> None:
@@ -173,6 +210,7 @@ class TraderWorker:
                                     self.options.session_options(), self.settings_source)
             session.start()
             self._runner = session.runner
+            self._mark_equity(session.runner)
             self._publish("connected")
             self._serve(session.runner)
         except Exception as e:  # session boundary: report, never kill the GUI
@@ -214,6 +252,8 @@ class TraderWorker:
             self.post(self._preview(runner))
         elif name == "send":
             self._cycle(runner)
+        elif name in ("cancel", "cancel_all", "flatten"):
+            self._manual(runner, name, value)
         elif name == "snapshot":
             self._publish("")
         else:
@@ -222,16 +262,35 @@ class TraderWorker:
     def _cycle(self, runner: TradingRunner) -> None:
         report = runner.run_cycle()
         self._next_at = time.monotonic() + self.options.interval_s if self._auto else None
-        self.post(CycleDone(report))
-        self._publish(f"cycle: {len(report.submitted)} submitted, {report.intents} intents, "
-                      f"{len(report.failures)} failures")
+        summary = cycle_summary(report, market_session(report.started_at))
+        logger.info("cycle summary: %s", summary)
+        self._mark_equity(runner)
+        self.post(CycleDone(report, summary))
+        self._publish(f"cycle: {summary}")
+
+    def _manual(self, runner: TradingRunner, name: str, value: Any) -> None:
+        if name == "cancel":
+            result = runner.cancel_order(str(value))
+        elif name == "cancel_all":
+            result = runner.cancel_all()
+        else:
+            result = runner.flatten(str(value))
+        self.post(ActionDone(result))
+        self._publish(result.message)
+
+    def _mark_equity(self, runner: TradingRunner) -> None:
+        try:
+            account = runner.broker.account()
+            runner.journal.record_equity(runner.clock(), account.equity, account.cash)
+        except Exception as e:  # noqa: BLE001 - a missing mark must not stop the session
+            logger.warning("equity mark not recorded: %s", e)
 
     def _preview(self, runner: TradingRunner) -> PreviewReady:
         preview = runner.preview()
         rows = tuple(PreviewRow(line.symbol, line.side.value, line.quantity, line.current,
                                 line.order_type.value if line.order_type else "-",
                                 line.limit_price, line.outcome) for line in preview.lines)
-        return PreviewReady(preview.run_id, rows, preview.failures)
+        return PreviewReady(preview.run_id, rows, preview.failures, at=runner.clock())
 
     def _publish(self, message: str) -> None:
         runner = self._runner
@@ -240,8 +299,12 @@ class TraderWorker:
             return
         broker = runner.broker
         fills = broker.executions()
-        self.post(BookSnapshot(broker.account(), tuple(broker.positions().values()),
-                               tuple(broker.open_orders()), tuple(fills[-50:])))
+        positions = broker.positions()
+        self.post(BookSnapshot(broker.account(), tuple(positions.values()),
+                               tuple(broker.open_orders()), tuple(fills[-50:]),
+                               quotes=broker.quotes(sorted(positions)),
+                               equity_marks=tuple(runner.journal.equity_marks()),
+                               plan=load_plan_view(runner.journal.path.parent)))
         self._status(True, message)
 
     def _status(self, connected: bool, message: str) -> None:
@@ -255,9 +318,12 @@ class TraderWorker:
         if runner is not None and hasattr(runner.broker, "data_modes"):
             modes = Counter(runner.broker.data_modes().values())
             data_mode = ", ".join(f"{k} {n}" for k, n in modes.most_common()) or "no quotes yet"
+        session = runner.broker.session() if runner is not None and connected else None
         self.post(TraderStatus(
             running=connected and self.alive, connected=connected, broker=self.options.broker,
             data_mode=data_mode,
             trading_state=runner.trading_state.value if runner else "-", auto=self._auto,
             last_cycle_s=health.last_cycle_s if health and health.cycles else None,
-            next_cycle_at=next_at, message=message))
+            next_cycle_at=next_at, message=message,
+            account=session.account if session else "",
+            live=session.live if session else None))

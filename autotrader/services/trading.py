@@ -64,7 +64,7 @@ from autotrader.engine.brackets import (
     resume_units,
     unit_requests,
 )
-from autotrader.engine.cycle import BookState, Decision, decide, market_inputs
+from autotrader.engine.cycle import BookState, Decision, decide, decide_exit, market_inputs
 from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings, StopSettings
 from autotrader.engine.plan_status import (
     BookPosition,
@@ -74,7 +74,7 @@ from autotrader.engine.plan_status import (
     plan_vs_book,
 )
 from autotrader.engine.rebalance import target_quantities
-from autotrader.engine.resumption import STOP_RUN, resume_refusal
+from autotrader.engine.resumption import MANUAL_RUN, STOP_RUN, resume_refusal
 from autotrader.engine.risk import Denial, TradingState
 from autotrader.engine.stops import StopAction, plan_stop_update, trailing_stop_price
 from autotrader.journal import Journal, ReconcileReport
@@ -108,6 +108,8 @@ class CycleReport:
     intents: int = 0
     submitted: list[str] = field(default_factory=list)
     denials: Counter[str] = field(default_factory=Counter)
+    #: the first reason of each check in :attr:`denials` (the GUI's one-line summary)
+    denial_reasons: dict[str, str] = field(default_factory=dict)
     fallbacks: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     stop_actions: list[str] = field(default_factory=list)
@@ -159,6 +161,20 @@ class OrderPreview:
     fallbacks: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ManualResult:
+    """What a trader's order action from the blotter did (cancel, cancel all, flatten).
+
+    ``ok`` is False when nothing was sent (refused, denied or failed);
+    ``message`` says what happened and why in one line.
+    """
+
+    action: str
+    ok: bool
+    message: str
+    refs: tuple[str, ...] = ()
+
+
 @dataclass
 class HealthMetrics:
     """Running totals over the runner's life: cycle time, denials, fallbacks, failures."""
@@ -181,6 +197,21 @@ class HealthMetrics:
         self.denials.update(report.denials)
         self.fallbacks.update(report.fallbacks)
         self.failures.update(f.split(":", 1)[0] for f in report.failures)
+
+
+#: the journal's key of the kill switch
+TRADING_STATE_KEY = "trading_state"
+
+
+def journal_trading_state(journal: Journal) -> TradingState:
+    """The kill switch recorded in ``journal`` (ACTIVE when never set)."""
+    return TradingState(journal.get_value(TRADING_STATE_KEY, TradingState.ACTIVE.value))
+
+
+def set_journal_trading_state(journal: Journal, state: TradingState) -> None:
+    """Record the kill switch in ``journal`` (the runner reads it at every cycle)."""
+    logger.warning("trading state -> %s", TradingState(state).value)
+    journal.set_value(TRADING_STATE_KEY, TradingState(state).value)
 
 
 def _no_checkpoint(stage: str) -> None:
@@ -269,11 +300,10 @@ class TradingRunner:
     @property
     def trading_state(self) -> TradingState:
         """The kill switch, persisted in the journal so HALTED survives a restart."""
-        return TradingState(self.journal.get_value("trading_state", TradingState.ACTIVE.value))
+        return journal_trading_state(self.journal)
 
     def set_trading_state(self, state: TradingState) -> None:
-        logger.warning("trading state -> %s", TradingState(state).value)
-        self.journal.set_value("trading_state", TradingState(state).value)
+        set_journal_trading_state(self.journal, state)
 
     def start(self) -> ReconcileReport:
         """Connect, check the session, reconcile the journal and resume what never reached it.
@@ -560,6 +590,7 @@ class TradingRunner:
         head = f"DECISION {intent.side.value} {intent.quantity} {intent.symbol} ({intent.reason})"
         if decision.denial is not None:
             report.denials[decision.denial.check] += 1
+            report.denial_reasons.setdefault(decision.denial.check, decision.denial.reason)
             logger.info("%s -> DENY %s: %s", head, decision.denial.check, decision.denial.reason)
             if decision.denial.check == "exit_orders_working":
                 report.exiting.add(intent.symbol)
@@ -662,6 +693,122 @@ class TradingRunner:
             logger.error("book snapshot %s not written: %s", path, e)
         report.status = plan_vs_book(snapshot)
         logger.info("%s", format_status(report.status))
+
+    # -- the trader's own actions (GUI blotter) --------------------------------------------
+    def cancel_order(self, order_ref: str) -> ManualResult:
+        """Cancel one working order of this journal (noted in the journal before it is sent)."""
+        now = self.clock()
+        report = CycleReport(now)
+        try:
+            self._ingest_events(report)
+            order = self.journal.order(order_ref)
+            if order is None:
+                return ManualResult("cancel", False, f"{order_ref} is not an order of this "
+                                                     "journal: cancel it where it was placed")
+            if order.is_done or order.status == OrderStatus.PENDING_CANCEL:
+                return ManualResult("cancel", False, f"{order_ref} is already {order.status}")
+            self._manual_cancel(order, now, report)
+            self._ingest_events(report)
+        except (BrokerError, JournalError) as e:
+            report.failures.append(f"{type(e).__name__}: {e}")
+        return self._manual_result("cancel", report, f"cancel requested for {order_ref}")
+
+    def cancel_all(self) -> ManualResult:
+        """Cancel every working order of this journal, protective stops included."""
+        now = self.clock()
+        report = CycleReport(now)
+        try:
+            self._ingest_events(report)
+            orders = [o for o in self.journal.orders(active_only=True)
+                      if o.status != OrderStatus.PENDING_CANCEL]
+            for order in sorted(orders, key=lambda o: o.parent_ref is not None):
+                if not self.journal.order(order.order_ref).is_done:  # a parent took it along
+                    self._manual_cancel(order, now, report)
+                    self._ingest_events(report)
+        except (BrokerError, JournalError) as e:
+            report.failures.append(f"{type(e).__name__}: {e}")
+        if not report.submitted and not report.failures:
+            return ManualResult("cancel all", False, "no working order to cancel")
+        return self._manual_result("cancel all", report,
+                                   f"cancel requested for {len(report.submitted)} orders")
+
+    def flatten(self, symbol: str, settle_s: float = 3.0) -> ManualResult:
+        """Sell the whole position in ``symbol`` through the risk chain and the journal.
+
+        Every working order of the symbol is cancelled first (a buy would
+        re-open the position, a stop could sell the same shares twice); a
+        broker that confirms cancels later (IB) gets up to ``settle_s`` seconds.
+        Then :func:`~autotrader.engine.cycle.decide_exit` runs the risk chain and
+        the planner, and an approved order is journaled (run ``manual``: never
+        resumed after a restart) before it is transmitted, like any other.
+        """
+        now = self.clock()
+        report = CycleReport(now)
+        try:
+            self._ingest_events(report)
+            if symbol not in self.broker.positions():
+                return ManualResult("flatten", False, f"no position in {symbol}")
+            for order in self.journal.orders(active_only=True):
+                if order.symbol == symbol and order.status != OrderStatus.PENDING_CANCEL:
+                    self._manual_cancel(order, now, report)
+            cancelled, report.submitted = list(report.submitted), []
+            if report.failures:  # a working order could not be cancelled: sell nothing
+                return self._manual_result("flatten", report, "")
+            self._settle_cancels(symbol, settle_s, report)
+            decision = self._exit_decision(symbol, now, report)
+            if decision is not None:
+                self._act(decision, RunIdentity(MANUAL_RUN), now, report)
+                if decision.denial is not None:
+                    return ManualResult("flatten", False, f"flatten {symbol} denied: "
+                                        f"{decision.denial.reason}", tuple(cancelled))
+            self._ingest_events(report)
+        except (BrokerError, JournalError) as e:
+            report.failures.append(f"{type(e).__name__}: {e}")
+        sent = f"sell order for {symbol} sent" + (
+            f" after cancelling {len(cancelled)} working orders" if cancelled else "")
+        return self._manual_result("flatten", report, sent)
+
+    def _manual_cancel(self, order: Order, now: dt.datetime, report: CycleReport) -> None:
+        self.journal.note(order.order_ref, now, "CANCEL_REQUEST", "by the trader (GUI)")
+        failures = len(report.failures)
+        self._cancel(order.order_ref, now, report)
+        if len(report.failures) == failures:
+            report.submitted.append(order.order_ref)
+
+    def _settle_cancels(self, symbol: str, settle_s: float, report: CycleReport) -> None:
+        # a broker confirming cancels asynchronously (IB) gets a few seconds of its loop
+        wait = getattr(self.broker, "wait", None)
+        deadline = time.monotonic() + settle_s
+        self._ingest_events(report)
+        while any(o.symbol == symbol for o in self.journal.orders(active_only=True)):
+            if wait is None or time.monotonic() >= deadline:
+                return
+            wait(0.2)
+            self._ingest_events(report)
+
+    def _exit_decision(self, symbol: str, now: dt.datetime,
+                       report: CycleReport) -> Decision | None:
+        quotes = self.broker.quotes([symbol])
+        inputs = market_inputs((), quotes, [symbol], self.settings.default_atr_pct,
+                               report.fallbacks)
+        if symbol not in inputs.quotes:
+            report.failures.append(f"flatten: no price for {symbol}: the exit cannot be priced")
+            return None
+        prices = {s: q.reference_price for s, q in inputs.quotes.items()}
+        return decide_exit(symbol, self._book(prices), inputs, now=now,
+                           market_open=self._market_open(now, report),
+                           limits=self.settings.risk, planner=self.settings.planner,
+                           trading_state=self.trading_state,
+                           last_order_at=self.journal.last_order_times(),
+                           reason="flatten (trader)")
+
+    def _manual_result(self, action: str, report: CycleReport, done: str) -> ManualResult:
+        if report.failures:
+            logger.error("%s: %s", action, "; ".join(report.failures))
+            return ManualResult(action, False, f"{action} failed: {report.failures[0]}",
+                                tuple(report.submitted))
+        logger.info("%s by the trader: %s (%s)", action, done, ", ".join(report.submitted))
+        return ManualResult(action, True, done, tuple(report.submitted))
 
     # -- dynamic stops -----------------------------------------------------------------------
     def _update_stops(self, recs: RecommendationSet | None, now: dt.datetime,

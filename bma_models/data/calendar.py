@@ -84,3 +84,32 @@ def is_open(now: dt.datetime) -> bool:
         return False
     row = schedule.loc[day]
     return bool(row["open"] <= ts < row["close"])
+
+
+def session_bounds(now: dt.datetime) -> tuple[bool, pd.Timestamp, pd.Timestamp]:
+    """``(open now, next open, next close)`` around aware ``now`` (UTC timestamps).
+
+    While a session is open, ``next close`` is today's close and ``next open``
+    the following session's open; while closed, both belong to the next session.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> saturday = dt.datetime(2026, 3, 7, 15, 0, tzinfo=dt.timezone.utc)
+    >>> is_open_now, opens, closes = session_bounds(saturday)
+    >>> is_open_now, str(opens), str(closes)
+    (False, '2026-03-09 13:30:00+00:00', '2026-03-09 20:00:00+00:00')
+    """
+    ts = pd.Timestamp(now)
+    if ts.tzinfo is None:
+        raise ValueError("session_bounds needs a timezone-aware datetime")
+    ts = ts.tz_convert("UTC")
+    day = ts.tz_convert(NEW_YORK).normalize().tz_localize(None)
+    schedule = _calendar().schedule.loc[day - pd.Timedelta(days=1): day + pd.Timedelta(days=20)]
+    upcoming = schedule[schedule["close"] > ts]
+    if len(upcoming) < 2:
+        raise ValueError(f"the NYSE calendar has no session after {ts}")
+    first, second = upcoming.iloc[0], upcoming.iloc[1]
+    if first["open"] <= ts:
+        return True, second["open"], first["close"]
+    return False, first["open"], first["close"]

@@ -163,7 +163,7 @@ def walk_forward(
     :func:`fit_models` (second element, ``{}`` when ``final_fit`` is False;
     a collection of model names final-fits only those). ``on_task(done,
     total)`` is called as each task finishes (results then arrive unordered;
-    not with the ``multiprocessing`` backend). With ``backend="dask"`` ``X``,
+    with the ``multiprocessing`` backend, once when all are done). With ``backend="dask"`` ``X``,
     ``y`` and the fold indices are broadcast to every worker once, before the first task.
 
     Why one batch: the fold fits and the final fits are independent, so they
@@ -198,8 +198,11 @@ def walk_forward(
         for name, k, train, test in tasks
     )
     with joblib.parallel_config(**settings):
-        if on_task is None:
+        if on_task is None or settings["backend"] == "multiprocessing":
+            # (the multiprocessing backend cannot yield results as they finish)
             results = joblib.Parallel(batch_size=1)(calls)
+            if on_task is not None:
+                on_task(len(results), len(tasks))
         else:
             unordered = joblib.Parallel(batch_size=1, return_as="generator_unordered")(calls)
             results = []

@@ -72,18 +72,22 @@ def pump_until(app, predicate, timeout: float, step: float = 0.01):
         time.sleep(step)
 
 
-def screenshot(app, key: str, folder: Path) -> Path:
-    """Select tab ``key``, let it draw, and save the window as ``folder/<key>.png``."""
-    from PIL import ImageGrab
-
+def screenshot(app, key: str, folder: Path, name: str | None = None) -> Path:
+    """Select tab ``key``, let it draw, and save the window as ``folder/<name or key>.png``."""
     app.notebook.select(app.pages[key])
     app.pump(0.4)
-    root = app.root
-    box = (root.winfo_rootx(), root.winfo_rooty(), root.winfo_rootx() + root.winfo_width(),
-           root.winfo_rooty() + root.winfo_height())
-    image = ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"])
-    path = folder / f"{key}.png"
-    image.save(path)
+    return grab(app.root, folder / f"{name or key}.png")
+
+
+def grab(window, path: Path) -> Path:
+    """Save what ``window`` (a Tk or Toplevel) shows on the screen as ``path``."""
+    from PIL import ImageGrab
+
+    window.update()
+    box = (window.winfo_rootx(), window.winfo_rooty(),
+           window.winfo_rootx() + window.winfo_width(),
+           window.winfo_rooty() + window.winfo_height())
+    ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]).save(path)
     return path
 
 

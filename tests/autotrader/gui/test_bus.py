@@ -8,7 +8,8 @@ import os
 import pytest
 
 from autotrader.gui.bus import EventBus, LogLine, QueueLogHandler
-from autotrader.gui.risk_tab import nest, parse_value
+from autotrader.gui.risk_fields import field_infos, parse, to_text
+from autotrader.gui.risk_tab import nest
 from autotrader.services import brokers
 
 
@@ -55,9 +56,27 @@ def test_log_handler_posts_formatted_lines():
     assert lines[0].levelno == logging.ERROR and "disk full" in lines[0].text
 
 
-def test_risk_values_are_parsed_by_the_type_of_the_current_value():
-    assert parse_value("a.b", "true", False) is True
-    assert parse_value("a.n", "7", 3) == 7
+def test_every_risk_field_reads_back_the_value_it_shows():
+    from autotrader.config import Settings
+    from autotrader.gui.risk_fields import value_of
+
+    settings = Settings()
+    infos = {info.key: info for info in field_infos(settings)}
+    for key, info in infos.items():
+        value = value_of(settings, key)
+        back = parse(info, to_text(info, value))
+        if isinstance(value, float):
+            assert back == pytest.approx(value, rel=1e-12), key
+        elif key.startswith("filters.trading_"):
+            assert back == value.strftime("%H:%M"), key  # the store reads "HH:MM"
+        else:
+            assert back == value, key
+    pct = infos["capital.cash_reserve_pct"]
+    assert (to_text(pct, 0.05), parse(pct, "7.5")) == ("5", 0.075)
+    assert parse(infos["risk_controls.stops.trailing"], "false") is False
+    assert parse(infos["orders.daily_order_limit"], "30") == 30
+    with pytest.raises(ValueError, match="Max orders per day: '3.5' is not a whole number"):
+        parse(infos["orders.daily_order_limit"], "3.5")
     assert nest({"capital.x": 1, "risk_controls.stops.enabled": False}) == {
         "capital": {"x": 1}, "risk_controls": {"stops": {"enabled": False}}}
 

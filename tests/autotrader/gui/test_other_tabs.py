@@ -21,35 +21,61 @@ def own_config(tmp_path, gui_config):
     return config
 
 
-def test_risk_bad_values_give_a_message_and_save_nothing(make_app, own_config, screenshots):
+def test_risk_bad_values_are_highlighted_and_save_nothing(make_app, own_config, screenshots):
     app = make_app(config_dir=own_config)
     view = app.views["risk"]
     target = own_config / "risk_config.json"
-    view.vars["capital.max_single_position_pct"].set("abc")
+    field = view.fields["capital.max_single_position_pct"]
+    assert (field.info.label, field.info.unit, field.get()) == ("Max position size",
+                                                               "% of equity", "5")
+    field.set("abc")
     assert view.save() is False
-    assert "capital.max_single_position_pct: 'abc' is not a number" in view.message.get()
-    view.vars["capital.max_single_position_pct"].set("1.7")
+    assert "Max position size: 'abc' is not a number" in view.message.get()
+    assert str(field.label.cget("style")) == "Error.TLabel"  # the bad field is marked
+    field.set("170")  # 170 % of equity: out of range
     view.save_button.invoke()
-    assert "not saved" in view.message.get() and "max_single_position_pct" in view.message.get()
+    assert "not saved" in view.message.get() and "Max position size" in view.message.get()
+    assert str(field.label.cget("style")) == "Error.TLabel"
     assert not target.exists()
     assert app.settings.capital.max_single_position_pct == 0.05
-    view.vars["capital.max_single_position_pct"].set("0.05")
-    view.vars["execution.allowed_volatility_buckets"].set("low, huge")
+    field.set("5")
+    buckets = view.fields["execution.allowed_volatility_buckets"]
+    assert buckets.get() == "low, medium, high" and set(buckets.checks) == {"low", "medium", "high"}
+    for choice in buckets.checks.values():
+        choice.set(False)  # no bucket at all: refused by the configuration
     view.save_button.invoke()
-    assert "allowed_volatility_buckets[1] = 'huge'" in view.message.get()
-    assert not target.exists()
+    assert "not saved" in view.message.get() and not target.exists()
+    assert str(buckets.label.cget("style")) == "Error.TLabel"
+    assert str(field.label.cget("style")) == "TLabel"
+    view.fields["risk_controls.stops.trailing"].tooltip.show()  # the help of a checkbox
     screenshot(app, "risk", screenshots)
+    view.fields["risk_controls.stops.trailing"].tooltip.hide()
+
+
+def test_risk_fields_have_plain_labels_units_help_and_checkboxes(make_app, own_config):
+    from tkinter import ttk
+
+    app = make_app(config_dir=own_config)
+    view = app.views["risk"]
+    for key, widget in view.fields.items():
+        assert widget.info.label != key and "_" not in widget.info.label, key
+        assert key in widget.info.help and widget.info.help.split(".")[0], key
+    assert isinstance(view.fields["sizing.notional_round_lots"].input, ttk.Checkbutton)
+    assert isinstance(view.fields["execution.order_type"].input, ttk.Combobox)
+    assert "less than 100 %" in view.fields["capital.cash_reserve_pct"].info.help
 
 
 def test_risk_save_writes_the_file_and_external_edits_hot_reload(make_app, own_config):
     app = make_app(config_dir=own_config)
     view = app.views["risk"]
     target = own_config / "risk_config.json"
-    view.vars["capital.max_single_position_pct"].set("0.04")
-    view.vars["risk_controls.stops.trailing"].set("false")
-    assert view.vars["execution.allowed_volatility_buckets"].get() == "low, medium, high"
-    view.vars["execution.allowed_volatility_buckets"].set("low")
-    view.vars["execution.order_type"].set("bracket")
+    view.fields["capital.max_single_position_pct"].set("4")
+    view.fields["risk_controls.stops.trailing"].bool.set(False)
+    buckets = view.fields["execution.allowed_volatility_buckets"]
+    assert buckets.get() == "low, medium, high"
+    buckets.checks["medium"].set(False)
+    buckets.checks["high"].set(False)
+    view.fields["execution.order_type"].set("bracket")
     view.save_button.invoke()
     assert "saved to" in view.message.get()
     saved = json.loads(target.read_text())
@@ -63,8 +89,8 @@ def test_risk_save_writes_the_file_and_external_edits_hot_reload(make_app, own_c
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(saved))
     os.replace(tmp, target)  # an external editor's atomic save
-    pump_until(app, lambda: view.vars["orders.daily_order_limit"].get() == "33", timeout=10)
-    assert "reloaded from disk" in view.message.get()
+    pump_until(app, lambda: view.fields["orders.daily_order_limit"].get() == "33", timeout=10)
+    assert "reloaded from disk: Max orders per day" in view.message.get()
 
 
 def test_watchlist_import_reports_rejected_lines(make_app, tmp_path, screenshots):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autotrader.engine.risk import TradingState
+from autotrader.services.book import read_status
 from autotrader.services.trader_worker import CycleDone, TraderOptions
 from tests.autotrader.gui.conftest import MARKET_TIME, pump_until, screenshot
 
@@ -32,17 +33,22 @@ def test_start_paper_auto_trading_shows_orders(trading_app):
     pump_until(app, lambda: view.orders.rows() or view.fills.rows(), timeout=10)
     refs = {r[0] for r in view.orders.rows()} | {r[-1] for r in view.fills.rows()}
     assert refs <= set(report.submitted) and refs
-    assert view.status["connected"].get().startswith("yes")
-    assert view.status["data"].get() == "paper/sim prices"
-    assert view.status["auto"].get() == "on"
+    pump_until(app, lambda: "connected" in app.strip.text("broker"), timeout=10)
+    assert app.strip.text("broker").startswith("paper (simulated), connected")
+    assert "market data: paper/sim prices" in view.session_line.get()
+    assert "auto trading: ON" in view.session_line.get()
+    assert view.start_button.instate(["disabled"])  # no second start while running
     view.stop_button.invoke()
-    pump_until(app, lambda: view.status["connected"].get().startswith("no"), timeout=10)
+    pump_until(app, lambda: "not connected" in app.strip.text("broker"), timeout=10)
+    pump_until(app, lambda: not view.start_button.instate(["disabled"]), timeout=10)
 
 
 def test_halt_kill_switch_stops_new_orders_until_reactivated(trading_app):
     app, view, cycles = trading_app
-    view.kill_buttons[TradingState.HALTED].invoke()
-    assert view.kill.get() == "HALTED"
+    pump_until(app, lambda: app.state.kill_state == "ACTIVE", timeout=10)
+    view.kill_buttons[TradingState.HALTED].invoke()  # no session: written to the journal
+    pump_until(app, lambda: app.strip.text("kill") == "HALTED", timeout=10)
+    assert view.kill.get() == "HALTED" and "recorded in the journal" in view.message.get()
     view.start_button.invoke()
     pump_until(app, lambda: cycles, timeout=30)
     halted = cycles[0].report
@@ -55,7 +61,7 @@ def test_halt_kill_switch_stops_new_orders_until_reactivated(trading_app):
     assert cycles[1].report.submitted
 
 
-def test_preview_lists_the_orders_and_send_submits_them(trading_app, screenshots):
+def test_preview_lists_the_orders_and_send_submits_them(trading_app, screenshots, tmp_path):
     app, view, cycles = trading_app
     view.preview_button.invoke()
     pump_until(app, lambda: view.preview_table.rows(), timeout=30)
@@ -66,6 +72,15 @@ def test_preview_lists_the_orders_and_send_submits_them(trading_app, screenshots
     sent_symbols = {ref.split("-")[-2] for ref in cycles[0].report.submitted}
     assert {r[0] for r in to_send} <= sent_symbols
     pump_until(app, lambda: view.orders.rows() and view.positions.rows(), timeout=10)
+    # planned weight per name, coverage and invested: the document of `autotrader status`
+    status = read_status(tmp_path / "trader")
+    pump_until(app, lambda: status["run_id"] in view.book.gap_note.cget("text"), timeout=10)
+    planned = {row[0]: row[-1] for row in view.positions.rows()}
+    assert planned == {p["symbol"]: f"{p['planned_weight']:.2%}" for p in status["positions"]}
+    assert f"invested {status['invested']:.1%} of {status['planned_invested']:.1%} planned" \
+        in view.book.gap_note.cget("text")
+    assert [r[0] for r in view.book.gaps.rows()] == [g["symbol"] for g in status["gaps"]]
+    assert view.summary.get().endswith(f"plan coverage {status['coverage']:.1%}")
     screenshot(app, "trading", screenshots)  # book after Send, the preview that led to it
 
 
@@ -74,9 +89,11 @@ def test_test_connection_against_the_fake_tws_gateway(make_app):
 
     app = make_app()
     view = app.views["trading"]
+    view.broker.set("ib")
+    view._on_broker_change()
     with FakeGateway() as gateway:
-        view.form.vars["port"].set(str(gateway.port))
-        view.form.vars["client_id"].set("17")
+        view.vars["port"].set(str(gateway.port))
+        view.vars["client_id"].set("17")
         view.test_button.invoke()
         text = pump_until(app, lambda: view.message.get() if view.message.get().startswith(
             ("OK", "FAILED")) else "", timeout=30)
@@ -89,34 +106,20 @@ def test_test_connection_reports_a_closed_port_and_a_bad_field(make_app):
 
     app = make_app()
     view = app.views["trading"]
+    view.broker.set("ib")
+    view._on_broker_change()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    view.form.vars["port"].set(str(port))
+    view.vars["port"].set(str(port))
     view.test_button.invoke()
     text = pump_until(app, lambda: view.message.get() if view.message.get().startswith(
         ("OK", "FAILED", "test failed")) else "", timeout=30)
     assert not text.startswith("OK")
-    view.form.vars["port"].set("74x97")
+    assert "connection refused: nothing listens there" in text
+    view.vars["port"].set("74x97")
     view.test_button.invoke()
     assert "port must be a whole number" in view.message.get()
-
-
-def test_ib_broker_needs_live_arming_with_confirmation(make_app):
-    app = make_app()
-    view = app.views["trading"]
-    view.broker.set("ib")
-    view.start_button.invoke()
-    assert view.worker is None
-    assert "arm live trading first" in view.message.get()
-    app.confirm = lambda title, text: False
-    view.arm_check.invoke()
-    assert not view.armed.get() and not app.settings.trading.live_armed
-    app.confirm = lambda title, text: True
-    view.arm_check.invoke()
-    assert app.settings.trading.live_armed
-    view.arm_check.invoke()
-    assert not app.settings.trading.live_armed
 
 
 def test_preview_without_a_run_says_why_and_keeps_the_session(make_app, tmp_path):

@@ -109,6 +109,22 @@ def test_walk_forward_batch_equals_separate_oof_and_final_fits(panel):
     assert walk_forward(models, X, y, CV, backend="sequential", final_fit=False)[1] == {}
 
 
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing", "sequential"])
+def test_on_task_counts_every_fit_locally_and_changes_no_number(panel, backend):
+    # the GUI's and the CLI's training progress: one call per fold x model and final fit
+    X, y = panel
+    models = make_first_layer(["ridge", "lightgbm"], seed=3)
+    calls: list[tuple[int, int]] = []
+    oof, fitted = walk_forward(models, X, y, CV, backend=backend, n_jobs=2,
+                               on_task=lambda done, total: calls.append((done, total)))
+    total = CV.get_n_splits() * 2 + 2
+    steps = [total] if backend == "multiprocessing" else range(1, total + 1)  # it cannot stream
+    assert calls == [(done, total) for done in steps]
+    quiet, _ = walk_forward(models, X, y, CV, backend="sequential")
+    pd.testing.assert_frame_equal(oof, quiet)
+    assert list(fitted) == ["ridge", "lightgbm"]
+
+
 def test_per_row_fit_params_are_sliced_to_the_training_rows(panel):
     X, y = panel
     relevance = pd.Series(np.arange(len(X)) % 5, index=X.index)

@@ -1,0 +1,180 @@
+"""The top of the window: the mode banner and the status strip, drawn from one state record.
+
+:class:`ModeBanner` is a full-width colour band: blue ``PAPER``, orange
+``LIVE (not armed)``, red ``LIVE (armed)``, with a purple ``DEMO DATA`` tag
+when the run on screen (the one the trader trades) was built from demo data.
+:class:`StatusStrip` is the line under it: broker connection and account,
+market session with the exchange clock and the next open/close, the last
+research run and its age (or the run in progress), and the kill switch. Both
+only read :class:`~autotrader.gui.state.WorkstationState`; the market session
+comes from :func:`autotrader.services.market_session.market_session`, cached
+until its next open/close, so the once-a-second clock tick costs a few
+microseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+
+from autotrader.gui.state import (
+    MODE_LIVE_ARMED,
+    MODE_LIVE_NOT_ARMED,
+    WorkstationState,
+    ago_text,
+    trading_mode,
+)
+from autotrader.gui.theme import BANNER, COLOURS
+from autotrader.services.market_session import MarketSession, et_clock
+
+__all__ = ["ModeBanner", "StatusStrip"]
+
+_EXPLAIN = {
+    "paper": "paper broker: simulated fills, no real money",
+    "ib-paper": "Interactive Brokers paper account {account}: no real money",
+    MODE_LIVE_NOT_ARMED: "Interactive Brokers {account}: a real account, orders are refused "
+                         "until live trading is armed",
+    MODE_LIVE_ARMED: "Interactive Brokers {account}: orders reach a REAL account",
+}
+
+
+class ModeBanner(tk.Frame):
+    """The colour band with the mode, what it means, and the DEMO DATA tag."""
+
+    def __init__(self, master: tk.Misc) -> None:
+        super().__init__(master, height=36)
+        self.mode = tk.Label(self, font=("TkDefaultFont", 14, "bold"), padx=12)
+        self.mode.pack(side="left")
+        self.explain = tk.Label(self, font=("TkDefaultFont", 10), anchor="w")
+        self.explain.pack(side="left", fill="x", expand=True)
+        self.demo = tk.Label(self, text=" DEMO DATA ", font=("TkDefaultFont", 11, "bold"),
+                             background=COLOURS["demo"], foreground="#ffffff", padx=8)
+        self._drawn: tuple[str, str, bool] | None = None
+
+    def render(self, state: WorkstationState) -> None:
+        """Draw ``state``'s mode and demo tag."""
+        mode = trading_mode(state)
+        background, foreground = BANNER[mode]
+        account = state.account or "(account not seen yet: Test connection)"
+        if state.broker != "ib":
+            text = _EXPLAIN["paper"]
+        elif mode == "PAPER":
+            text = _EXPLAIN["ib-paper"].format(account=account)
+        else:
+            text = _EXPLAIN[mode].format(account=account)
+        drawn = (mode, text, state.demo_run)
+        if drawn == self._drawn:  # called on every progress tick: redraw only on a change
+            return
+        self._drawn = drawn
+        self.configure(background=background)
+        self.mode.configure(text=mode, background=background, foreground=foreground)
+        self.explain.configure(text=text, background=background, foreground=foreground)
+        if state.demo_run:
+            self.demo.pack(side="right", padx=8, pady=4)
+        else:
+            self.demo.pack_forget()
+
+    def texts(self) -> tuple[str, str, bool]:
+        """``(mode, explanation, demo tag shown)`` (tests read the banner through this)."""
+        return self.mode.cget("text"), self.explain.cget("text"), bool(self.demo.winfo_manager())
+
+
+class StatusStrip(ttk.Frame):
+    """Broker | market | research | kill switch, each a caption and a coloured value."""
+
+    FIELDS = ("kill", "broker", "market", "research")
+    CAPTIONS = {"broker": "Broker", "market": "NYSE", "research": "Research",
+                "kill": "Kill switch"}
+
+    def __init__(self, master: tk.Misc, clock: Callable[[], dt.datetime],
+                 session_of: Callable[[dt.datetime], MarketSession]) -> None:
+        super().__init__(master, style="Strip.TFrame", padding=(6, 3))
+        self.clock, self.session_of = clock, session_of
+        self.values: dict[str, ttk.Label] = {}
+        self.cells: dict[str, ttk.Frame] = {}
+        self.session: MarketSession | None = None
+        for column, key in enumerate(self.FIELDS):
+            cell = ttk.Frame(self, style="Strip.TFrame")
+            cell.grid(row=0, column=column, sticky="w", padx=(0, 18))
+            ttk.Label(cell, text=self.CAPTIONS[key] + ":", style="Strip.TLabel").pack(
+                side="left")
+            value = ttk.Label(cell, text="-", style="StripValue.TLabel")
+            value.pack(side="left", padx=(4, 0))
+            self.values[key], self.cells[key] = value, cell
+        self.columnconfigure(len(self.FIELDS), weight=1)
+        self.bind("<Configure>", lambda _e: self._flow())
+
+    def _flow(self) -> None:
+        # a narrow window puts the research cell on a second line instead of clipping it
+        width = self.winfo_width()
+        needed = sum(c.winfo_reqwidth() + 18 for c in self.cells.values()) + 12
+        research = self.cells["research"]
+        wanted = (1, 0) if needed > width > 1 else (0, len(self.FIELDS) - 1)
+        info = research.grid_info()
+        if (int(info.get("row", 0)), int(info.get("column", 0))) != wanted:
+            research.grid(row=wanted[0], column=wanted[1], columnspan=len(self.FIELDS)
+                          if wanted[0] else 1, sticky="w", padx=(0, 18))
+
+    def market(self, now: dt.datetime) -> MarketSession | None:
+        """The cached session at ``now`` (None until the calendar is loaded)."""
+        if self.session is None or not self.session.valid_at(now):
+            self.session = self.session_of(now)
+        return self.session
+
+    def render(self, state: WorkstationState, calendar_ready: bool = True) -> None:
+        """Draw every field from ``state`` and the current time."""
+        now = self.clock()
+        self._set("broker", *_broker_text(state))
+        session = self.market(now) if calendar_ready else None
+        if session is None:
+            self._set("market", f"{et_clock(now)} (loading the NYSE calendar)", "")
+        else:
+            style = "Good" if session.is_open else ("Bad" if session.is_open is None else "")
+            self._set("market", f"{session.describe()}  ·  {et_clock(now)}", style)
+        if self._set("research", *_research_text(state, time.time())):
+            self.after_idle(self._flow)
+        kill = state.kill_state
+        self._set("kill", kill, {"HALTED": "Bad", "REDUCING": "Warn", "ACTIVE": "Good"}.get(
+            kill, ""))
+
+    def _set(self, key: str, text: str, style: str) -> bool:
+        # True when the text changed (its width may have changed too)
+        label = self.values[key]
+        changed = label.cget("text") != text
+        if changed:
+            label.configure(text=text)
+        wanted = f"Strip{style}.TLabel" if style else "StripValue.TLabel"
+        if str(label.cget("style")) != wanted:
+            label.configure(style=wanted)
+        return changed
+
+    def text(self, key: str) -> str:
+        """The shown value of ``key`` (tests)."""
+        return self.values[key].cget("text")
+
+
+def _broker_text(state: WorkstationState) -> tuple[str, str]:
+    auto = ", auto trading ON" if state.auto else ""
+    if state.broker == "paper":
+        return ("paper (simulated), " + ("connected" if state.connected else "not connected")
+                + auto), "Good" if state.connected else ""
+    account = state.account or "account not seen yet"
+    kind = "" if state.live_account is None else (", LIVE" if state.live_account else
+                                                  ", paper account")
+    if not state.connected:
+        return f"IB, not connected ({account}{kind})", ""
+    return f"IB, connected: {account}{kind}{auto}", "Good"
+
+
+def _research_text(state: WorkstationState, now: float) -> tuple[str, str]:
+    if state.research:
+        return state.research, "Warn"
+    if not state.run_id:
+        return "no run yet (Research tab: Run BMA model, F5)", "Warn"
+    demo = " (DEMO data)" if state.demo_run and "DEMO" not in state.run_id else ""
+    if state.run_finished_at is None:
+        return f"run {state.run_id}{demo}", ""
+    return f"run {state.run_id}{demo}, finished {ago_text(now - state.run_finished_at)}", ""
