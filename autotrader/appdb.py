@@ -34,6 +34,7 @@ def default_state_dir() -> Path:
 
 
 def default_db_path() -> Path:
+    """Return the app database's default path, ``workstation.db`` in the default state directory."""
     return default_state_dir() / "workstation.db"
 
 

@@ -531,7 +531,7 @@ class Journal:
                              (_utc_text(now), float(equity), float(cash)))
 
     def equity_marks(self, limit: int = 2000) -> list[tuple[dt.datetime, float]]:
-        """The last ``limit`` ``(time, equity)`` marks, oldest first."""
+        """Return the last ``limit`` ``(time, equity)`` marks, oldest first."""
         rows = self._db.execute("SELECT at, equity FROM equity_marks ORDER BY at DESC, rowid "
                                 "DESC LIMIT ?", (int(limit),)).fetchall()
         return [(dt.datetime.fromisoformat(at), equity) for at, equity in reversed(rows)]

@@ -231,7 +231,7 @@ def resolve_universe(
 
 def configured_universe(source: Literal["stocks_file", "watchlist"], stocks_file: str | Path,
                         db_path: str | Path | None) -> list[str]:
-    """The tickers of ``app.universe_source``: the ``app.stocks_file`` or the app DB's watchlist.
+    """Return the tickers of ``app.universe_source``: ``app.stocks_file`` or the DB watchlist.
 
     ``db_path`` is the app database (``workstation.db``), opened only for the
     watchlist; None with ``watchlist`` is the error of :func:`resolve_universe`.

@@ -41,6 +41,7 @@ class RedactingFilter(logging.Filter):
         self.secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record's message and exception text in place; never drop the record."""
         message = record.getMessage()
         cleaned = redact(message, self.secrets)
         if cleaned != message:

@@ -451,7 +451,7 @@ class PortfolioOptimizer:
 
 
 def _accepted(problem, solution, solver):
-    """The solver's weights clipped to the bounds, or None and why they cannot be used."""
+    """Return the solver's weights clipped to the bounds, or None and why they are unusable."""
     if solution.weights is None:
         return None, f"{solver} returned status {solution.status}"
     weights = np.clip(solution.weights, _qp.lower_bounds(problem), problem.upper)
@@ -462,7 +462,7 @@ def _accepted(problem, solution, solver):
 
 
 def _small_trade_bounds(problem, w, min_trade):
-    """New bounds that remove the trades below ``min_trade`` (None when there are none).
+    """Return new bounds that remove the trades below ``min_trade`` (None when there are none).
 
     Returns ``(lower, upper, indices of the names changed)``.
     """

@@ -114,7 +114,7 @@ class Denial:
 # -- the screens, one function each (the trader and research call these) ----------------------
 
 def price_band(price: float, min_price: float, max_price: float) -> Denial | None:
-    """An entry's price must lie in ``[min_price, max_price]``.
+    """Refuse an entry whose price lies outside ``[min_price, max_price]``.
 
     Examples
     --------
@@ -127,7 +127,7 @@ def price_band(price: float, min_price: float, max_price: float) -> Denial | Non
 
 
 def liquidity(adv_usd: float, min_adv_usd: float) -> Denial | None:
-    """An entry needs at least ``min_adv_usd`` average daily dollar volume (NaN fails)."""
+    """Refuse an entry below ``min_adv_usd`` average daily dollar volume (NaN fails)."""
     if not adv_usd >= min_adv_usd:
         return Denial("liquidity", f"ADV {adv_usd:,.0f} USD below {min_adv_usd:,.0f}")
     return None
@@ -149,7 +149,7 @@ def volatility_bucket(atr: float, price: float, low_max: float, medium_max: floa
 
 def volatility(atr: float, price: float, low_max: float, medium_max: float,
                allowed: tuple[str, ...]) -> Denial | None:
-    """An entry's ATR volatility bucket must be one of ``allowed``."""
+    """Refuse an entry whose ATR volatility bucket is not one of ``allowed``."""
     bucket = volatility_bucket(atr, price, low_max, medium_max)
     if bucket not in allowed:
         return Denial("volatility", f"ATR volatility bucket {bucket!r} not allowed")
@@ -157,7 +157,7 @@ def volatility(atr: float, price: float, low_max: float, medium_max: float,
 
 
 def expected_alpha(expected_return: float, min_bps: float) -> Denial | None:
-    """An entry's expected return over the label horizon must reach ``min_bps``."""
+    """Refuse an entry whose expected return over the label horizon is below ``min_bps``."""
     alpha_bps = expected_return * 1e4
     if not alpha_bps >= min_bps:
         return Denial("expected_alpha", f"expected alpha {alpha_bps:.1f} bps below {min_bps}")
@@ -165,14 +165,14 @@ def expected_alpha(expected_return: float, min_bps: float) -> Denial | None:
 
 
 def signal_threshold(percentile: float, threshold: float) -> Denial | None:
-    """An entry's score percentile in its run (1 = best) must reach ``threshold``."""
+    """Refuse an entry whose score percentile in its run (1 = best) is below ``threshold``."""
     if not percentile >= threshold:
         return Denial("signal_threshold", f"score percentile {percentile:.3f} below {threshold}")
     return None
 
 
 def min_order_value(notional: float, min_usd: float) -> Denial | None:
-    """An order must be worth at least ``min_usd`` (a full exit is exempt, see the trader)."""
+    """Refuse an order worth less than ``min_usd`` (a full exit is exempt, see the trader)."""
     if notional < min_usd:
         return Denial("min_order_value", f"order value {notional:.2f} below {min_usd:.2f} USD")
     return None
@@ -180,7 +180,7 @@ def min_order_value(notional: float, min_usd: float) -> Denial | None:
 
 def position_limit(symbol: str, value_after: float, equity: float,
                    max_fraction: float) -> Denial | None:
-    """A position may not exceed ``max_fraction`` of equity after an entry."""
+    """Refuse an entry that would take a position above ``max_fraction`` of equity."""
     cap = max_fraction * equity
     if value_after > cap + 1e-9:
         return Denial("max_single_position", f"{symbol} would be {value_after:.0f} USD "
@@ -189,7 +189,7 @@ def position_limit(symbol: str, value_after: float, equity: float,
 
 
 def sector_is_capped(sector: object) -> bool:
-    """True for a known sector; the sector limit does not apply to :data:`UNKNOWN_SECTOR`.
+    """Return True for a known sector; the limit does not apply to :data:`UNKNOWN_SECTOR`.
 
     Examples
     --------
@@ -201,7 +201,7 @@ def sector_is_capped(sector: object) -> bool:
 
 def sector_limit(sector: str, value_after: float, equity: float,
                  limit: float) -> Denial | None:
-    """A known sector may not exceed ``limit`` of equity after an entry."""
+    """Refuse an entry that would take a known sector above ``limit`` of equity."""
     if not sector_is_capped(sector):
         return None
     cap = limit * equity
@@ -262,12 +262,12 @@ class Rulebook:
         return min(1.0 - self.cash_reserve, self.max_exposure)
 
     def min_trade_weight(self, capital: float) -> float:
-        """The smallest trade, as a weight: ``max(1 bp, min_order_value_usd / capital)``."""
+        """Return the smallest trade as a weight: ``max(1 bp, min_order_value_usd / capital)``."""
         return max(MIN_WEIGHT, self.min_order_value_usd / capital)
 
     def entry_denial(self, *, price: float, adv_usd: float, atr: float, expected_return: float,
                      percentile: float) -> Denial | None:
-        """The first screen that refuses an entry into this name, in the trader's order.
+        """Return the first screen that refuses an entry into this name, in the trader's order.
 
         Signal threshold and price band (the trader's risk chain), then
         liquidity, volatility and expected alpha (its execution planner).
@@ -280,8 +280,11 @@ class Rulebook:
                 or expected_alpha(expected_return, self.min_expected_alpha_bps))
 
     def entry_cap(self, price: float, atr: float) -> float:
-        """Largest weight one entry order may add: ``per_trade_risk_pct * price /
-        (stop_atr_multiple * ATR)`` for bracket orders, unlimited (``inf``) otherwise.
+        """Return the largest weight one entry order may add.
+
+        That is ``per_trade_risk_pct * price / (stop_atr_multiple * ATR)`` for
+        bracket orders (0 without a positive ATR and price), unlimited (``inf``)
+        otherwise.
 
         Why: a bracket entry's quantity is cut so that hitting its stop loses at
         most ``per_trade_risk_pct`` of equity (the trader's planner); a plan that

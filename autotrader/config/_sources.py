@@ -93,7 +93,15 @@ def read_file(path: Path) -> dict[str, Any]:
 
 
 def read_db(path: Path, name: str) -> dict[str, Any]:
-    """The settings table as a nested mapping (``section -> dotted key -> value``)."""
+    """Read the settings table as a nested mapping (``section -> dotted key -> value``).
+
+    A database file that does not exist yet reads as ``{}``.
+
+    Raises
+    ------
+    ConfigError
+        The database cannot be read (named by ``name``).
+    """
     if not path.exists():
         return {}
     try:

@@ -16,7 +16,7 @@ __all__ = ["trading_rules"]
 
 
 def trading_rules(settings: Settings) -> Rulebook:
-    """The rulebook of ``settings`` (every field from the key named in ``CONFIG_KEYS``)."""
+    """Build the rulebook of ``settings`` (every field from the key named in ``CONFIG_KEYS``)."""
     capital, execution, filters = settings.capital, settings.execution, settings.filters
     return Rulebook(
         min_price=filters.min_price, max_price=filters.max_price,

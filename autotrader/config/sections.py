@@ -69,6 +69,7 @@ class ConnectionConfig(Section):
                                            doc="longest wait between two attempts")
 
     def check(self) -> None:
+        """Reject an empty or blank ``host``."""
         if not self.host.strip():
             raise FieldError(("host",), "must not be empty", self.host)
 
@@ -97,6 +98,7 @@ class CapitalConfig(Section):
                                             doc="gross exposure / equity (1 = no leverage)")
 
     def check(self) -> None:
+        """Reject a single-position cap above the portfolio exposure cap."""
         if self.max_single_position_pct > self.max_portfolio_exposure:
             raise FieldError(("max_single_position_pct", "max_portfolio_exposure"),
                              "a single position cannot exceed the portfolio exposure")
@@ -111,6 +113,7 @@ class OrdersConfig(Section):
     per_cycle_order_limit: int = setting(10, ge=0, le=10_000, doc="orders per trading cycle")
 
     def check(self) -> None:
+        """Reject a per-cycle order limit above the daily one."""
         if self.per_cycle_order_limit > self.daily_order_limit:
             raise FieldError(("per_cycle_order_limit", "daily_order_limit"),
                              "per-cycle limit exceeds the daily limit")
@@ -149,6 +152,7 @@ class StopsConfig(Section):
                                    doc="fraction of atr_multiplier lost per day held")
 
     def check(self) -> None:
+        """Reject a decay floor (``min_atr_multiplier``) above the starting ``atr_multiplier``."""
         if self.min_atr_multiplier > self.atr_multiplier:
             raise FieldError(("min_atr_multiplier", "atr_multiplier"),
                              "the floor of the decay exceeds the starting distance")
@@ -194,6 +198,7 @@ class ExecutionConfig(Section):
                                                 doc="no new order on a symbol within this")
 
     def check(self) -> None:
+        """Reject unordered volatility buckets and an empty list of allowed buckets."""
         if self.volatility_low_max >= self.volatility_medium_max:
             raise FieldError(("volatility_low_max", "volatility_medium_max"),
                              "the low bucket must end below the medium one")
@@ -213,6 +218,7 @@ class FiltersConfig(Section):
     timezone: str = setting("America/New_York", doc="IANA zone of the trading hours")
 
     def check(self) -> None:
+        """Reject an empty price band or trading window and an unknown IANA time zone."""
         if self.min_price >= self.max_price:
             raise FieldError(("min_price", "max_price"), "min_price must be below max_price")
         if self.trading_start >= self.trading_end:
@@ -235,6 +241,7 @@ class PolygonConfig(Section):
     cache_dir: str = setting("data_cache/polygon", doc="parquet bar cache")
 
     def check(self) -> None:
+        """Reject a ``base_url`` that is not an http(s) URL."""
         if not self.base_url.startswith(("https://", "http://")):
             raise FieldError(("base_url",), "must start with https://", self.base_url)
 
@@ -257,6 +264,11 @@ class Settings(Section):
     research: ResearchSettings = setting(default_factory=ResearchSettings, doc="")
 
     def check(self) -> None:
+        """Reject a portfolio that cannot be invested.
+
+        ``research.portfolio.top_n * capital.max_single_position_pct`` must reach
+        the invested fraction, ``min(1 - cash_reserve_pct, max_portfolio_exposure)``.
+        """
         invested = min(1.0 - self.capital.cash_reserve_pct, self.capital.max_portfolio_exposure)
         top_n, cap = self.research.portfolio.top_n, self.capital.max_single_position_pct
         if top_n * cap < invested - 1e-12:

@@ -41,6 +41,7 @@ class BookPosition:
 
     @property
     def market_value(self) -> float:
+        """Return ``quantity * price``."""
         return self.quantity * self.price
 
 
@@ -84,7 +85,7 @@ class BookSnapshot:
 
 
 def plan_vs_book(snapshot: BookSnapshot) -> dict[str, Any]:
-    """The status document: run, equity, cash, positions, coverage, invested and gaps.
+    """Build the status document: run, equity, cash, positions, coverage, invested and gaps.
 
     Examples
     --------
@@ -172,7 +173,7 @@ def _round(value: float, digits: int) -> float | None:
 
 
 def format_status(status: Mapping[str, Any], max_rows: int = 60) -> str:
-    """The status as a fixed-width table (the CLI prints it; the runner logs it per cycle)."""
+    """Format the status as a fixed-width table (the CLI prints it; the runner logs it)."""
     coverage = status["coverage"]
     head = (f"PLAN vs BOOK run {status['run_id']} ({status['broker']}, {status['as_of']}): "
             f"equity {status['equity']:,.2f} cash {status['cash']:,.2f} invested "

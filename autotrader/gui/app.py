@@ -602,7 +602,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def log_level(cli_level: str | None, settings) -> str:
-    """The workstation's log level: ``--log-level``, else ``app.log_level``."""
+    """Return the workstation's log level: ``--log-level``, else ``app.log_level``."""
     return cli_level or settings.app.log_level
 
 

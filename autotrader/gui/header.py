@@ -119,7 +119,7 @@ class StatusStrip(ttk.Frame):
                           if wanted[0] else 1, sticky="w", padx=(0, 18))
 
     def market(self, now: dt.datetime) -> MarketSession | None:
-        """The cached session at ``now`` (None until the calendar is loaded)."""
+        """Return the market session at ``now``, recomputed only when the cached one expired."""
         if self.session is None or not self.session.valid_at(now):
             self.session = self.session_of(now)
         return self.session
@@ -152,7 +152,7 @@ class StatusStrip(ttk.Frame):
         return changed
 
     def text(self, key: str) -> str:
-        """The shown value of ``key`` (tests)."""
+        """Return the shown text of field ``key`` (tests)."""
         return self.values[key].cget("text")
 
 

@@ -120,7 +120,7 @@ class PathDialog(tk.Toplevel):
 
 
 def show_shortcuts(app: Any) -> tk.Toplevel:
-    """The keyboard shortcuts as a small table."""
+    """Open a window listing the keyboard shortcuts; Escape or Close dismisses it."""
     window = tk.Toplevel(app.root)
     window.title("Keyboard shortcuts")
     window.transient(app.root)

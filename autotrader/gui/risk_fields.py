@@ -93,6 +93,7 @@ class FieldInfo:
 
     @property
     def percent(self) -> bool:
+        """Return True when the form shows the value as a percentage (unit ``%...``)."""
         return self.unit.startswith("%")
 
 
@@ -152,7 +153,7 @@ def field_infos(settings: Settings | None = None) -> list[FieldInfo]:
 
 
 def value_of(settings: Settings, key: str) -> Any:
-    """The current value of dotted ``key``."""
+    """Return the value of dotted ``key`` in ``settings``."""
     obj: Any = settings
     for part in key.split("."):
         obj = getattr(obj, part)
@@ -160,7 +161,7 @@ def value_of(settings: Settings, key: str) -> Any:
 
 
 def to_text(info: FieldInfo, value: Any) -> str:
-    """The text the form shows for ``value`` (``5`` for 0.05 of equity, ``true``, ``low, high``).
+    """Format ``value`` as the form shows it (``5`` for 0.05 of equity, ``true``, ``low, high``).
 
     Examples
     --------
@@ -183,7 +184,7 @@ def to_text(info: FieldInfo, value: Any) -> str:
 
 
 def parse(info: FieldInfo, text: str) -> Any:
-    """The config value of the form's ``text`` (``ValueError`` in the form's words).
+    """Parse the form's ``text`` into a config value (``ValueError`` in the form's words).
 
     Examples
     --------

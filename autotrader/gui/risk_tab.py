@@ -88,6 +88,7 @@ class FieldWidget:
         Tooltip(self.label, info.help)
 
     def get(self) -> str:
+        """Return the field's current text."""
         return self.var.get()
 
     def set(self, text: str) -> None:
@@ -210,6 +211,7 @@ class RiskView(ttk.Frame):
         return text
 
     def revert(self) -> None:
+        """Discard the edits: reload every field from the current settings and clear the marks."""
         self._load(self.app.settings, force=True)
         for widget in self.fields.values():
             widget.mark(False)

@@ -92,6 +92,7 @@ def make(out: Path, cycles: int, step_min: float, size: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m autotrader.gui.screenshot OUT``: save the screenshot, print its path."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--cycles", type=int, default=8)

@@ -173,7 +173,7 @@ def _drive(app: Workstation, mode: str, end_date: str, timeout_s: float, idle_s:
 
 
 def _percentile_ms(ordered: list[float], q: float) -> float | None:
-    """The ``q`` quantile (nearest rank) of sorted gaps in seconds, in ms (None: no gap).
+    """Return the ``q`` quantile (nearest rank) of sorted gaps in s, in ms (None: no gap).
 
     >>> _percentile_ms([0.02] * 99 + [0.2], 0.99), _percentile_ms([0.02] * 98 + [0.2] * 2, 0.99)
     (20.0, 200.0)
@@ -185,6 +185,7 @@ def _percentile_ms(ordered: list[float], q: float) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m autotrader.gui.stallprobe``: measure and print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("process", "thread", "idle"), default="process")
     parser.add_argument("--end-date", default="2025-06-30")

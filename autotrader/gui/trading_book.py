@@ -159,7 +159,11 @@ class BookPanel(ttk.Frame):
         return figures
 
     def show_plan(self, plan: PlanView | None) -> None:
-        """The gaps table, the line above it (run, cycle time, coverage, invested), coverage."""
+        """Show ``plan``: the coverage tile, the gaps table and the line above it.
+
+        Without a plan (or one without a run) the table is emptied and the line
+        says why.
+        """
         coverage = plan.coverage if plan is not None else None
         self.tiles["coverage"].configure(
             text=pct(coverage, 1) if coverage is not None else "-",
@@ -199,8 +203,11 @@ class BookPanel(ttk.Frame):
 
 
 def plan_line(plan: PlanView) -> str:
-    """``run R, last cycle Tue 10:00:00 ET: coverage 93.4%, invested 88.1% of 92.0% planned,
-    3 gaps`` (the figures of ``autotrader status``)."""
+    """Summarise ``plan`` in the line above the gaps table.
+
+    For example ``run R, last cycle Tue 10:00:00 ET: coverage 93.4%, invested
+    88.1% of 92.0% planned, 3 gaps`` (the figures of ``autotrader status``).
+    """
     try:
         when = et_clock(dt.datetime.fromisoformat(plan.as_of))
     except ValueError:

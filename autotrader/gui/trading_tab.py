@@ -180,7 +180,15 @@ class TradingView(ttk.Frame):
 
     # -- actions ---------------------------------------------------------------------------
     def connection(self) -> Settings:
-        """Current settings with the connection fields applied (``ValueError`` if bad)."""
+        """Return the current settings with the connection fields applied.
+
+        Raises
+        ------
+        ValueError
+            A port or client id that is not a whole number.
+        bma_models.errors.SettingsError
+            A connection field the settings schema rejects (e.g. an empty host).
+        """
         v = {key: var.get().strip() for key, var in self.vars.items()}
         for key in ("port", "client_id"):
             if not v[key].isdigit():
@@ -253,7 +261,7 @@ class TradingView(ttk.Frame):
         self.sync_buttons()
 
     def trader_options(self) -> TraderOptions:
-        """The session options (the app's test overrides, else the workstation's paths)."""
+        """Return the session options (the app's test overrides, else the workstation's paths)."""
         return self.app.trader_options or TraderOptions(
             state_dir=self.app.paths.state_dir, result_root=self.app.paths.result_root,
             interval_s=self.app.settings.trading.cycle_interval_s,
@@ -530,13 +538,14 @@ class TradingView(ttk.Frame):
 
     # -- closing ---------------------------------------------------------------------------
     def close_question(self) -> str | None:
-        """What to ask before the window closes (None: nothing to ask)."""
+        """Return what to ask before the window closes (None: nothing to ask)."""
         if self.auto and self.running:
             return ("Auto trading is running. Closing stops it and disconnects the session "
                     "(working orders stay at the broker). Close anyway?")
         return None
 
     def shutdown(self) -> None:
+        """Stop the trader worker, if any, waiting up to 5 s for its thread."""
         if self.worker is not None:
             self.worker.shutdown(timeout=5.0)
 

@@ -157,7 +157,7 @@ class Table(ttk.Frame):
         self.tree.tag_configure(name, **options)
 
     def selected(self) -> list[tuple[str, ...]]:
-        """The displayed values of the selected rows."""
+        """Return the displayed values of the selected rows."""
         return [tuple(str(v) for v in self.tree.item(i, "values")) for i in self.tree.selection()]
 
     def _insert_chunk(self, chunk: int | None) -> None:
@@ -181,7 +181,7 @@ class Table(ttk.Frame):
             done()
 
     def rows(self) -> list[tuple[str, ...]]:
-        """The displayed rows as text tuples (tests read the table through this)."""
+        """Return the displayed rows as text tuples (tests read the table through this)."""
         return [tuple(str(v) for v in self.tree.item(i, "values"))
                 for i in self.tree.get_children()]
 
@@ -235,7 +235,7 @@ class Form(ttk.Frame):
             self.hints[name].grid_configure(padx=(widget.winfo_reqwidth() + 8, 4))
 
     def values(self) -> dict[str, str]:
-        """Current text of every field."""
+        """Return the current text of every field, stripped."""
         return {name: var.get().strip() for name, var in self.vars.items()}
 
     def mark(self, name: str, message: str) -> None:

@@ -82,7 +82,7 @@ def _clean(value: Any) -> Any:
 
 
 def read_book(path: str | Path) -> BookSnapshot:
-    """The snapshot in ``path``.
+    """Read the book snapshot in ``path``.
 
     Raises
     ------
@@ -115,7 +115,7 @@ def read_book(path: str | Path) -> BookSnapshot:
 
 
 def read_status(state_dir: str | Path) -> dict[str, Any]:
-    """The plan versus the book after the last cycle: ``plan_vs_book`` of ``<state>/book.json``.
+    """Return the plan versus the book after the last cycle (``plan_vs_book`` of ``book.json``).
 
     Raises
     ------
@@ -156,7 +156,7 @@ def read_paper_account(path: str | Path) -> tuple[dict[str, tuple[int, float]], 
 
 
 def holdings_from_state(state_dir: str | Path) -> Holdings | None:
-    """The trader's current book from its state directory, or None when it has none.
+    """Read the trader's current book from its state directory (None when it has none).
 
     ``book.json`` says which broker traded last. For the paper broker the paper
     account itself is read (exact, whatever happened after the last cycle);
@@ -186,7 +186,7 @@ def holdings_from_state(state_dir: str | Path) -> Holdings | None:
 
 
 def holdings_from_file(path: str | Path) -> Holdings:
-    """A holdings CSV: ``ticker`` and ``quantity`` (shares) or ``weight`` (fraction of equity).
+    """Read a holdings CSV: ``ticker`` and ``quantity`` (shares) or ``weight`` (of equity).
 
     With quantities, an optional row ``CASH`` gives the cash in USD (the equity
     is then cash + holdings at the run's closes; without it the equity is
@@ -239,8 +239,12 @@ def _holdings_rows(reader: csv.DictReader, path: Path, kind: str) -> dict[str, f
 
 
 def resolve_holdings(spec: str | None, state_dir: str | Path) -> Holdings | None:
-    """``--holdings``: ``auto`` (the trader's state if it has a book, else cash), ``state``
-    (the trader's state, an error without one), ``none`` (cash) or a CSV file."""
+    """Resolve ``--holdings`` into the book the plan starts from (None: cash).
+
+    ``spec`` is ``auto`` (the default: the trader's state if it has a book,
+    else cash), ``state`` (the trader's state, an error without one), ``none``
+    (cash) or the path of a CSV file (:func:`holdings_from_file`).
+    """
     spec = (spec or "auto").strip()
     if spec == "none":
         logger.info("book: none (--holdings none): the plan starts from cash")

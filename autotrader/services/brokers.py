@@ -56,7 +56,7 @@ class ConnectionResult:
 
 
 def ib_available() -> bool:
-    """True when the IB adapter module exists in this installation."""
+    """Return True when the IB adapter module exists in this installation."""
     return importlib.util.find_spec(IB_MODULE) is not None
 
 

@@ -73,7 +73,7 @@ def denial_words(check: str, reason: str = "") -> str:
 
 
 def cycle_summary(report: CycleReport, session: MarketSession | None = None) -> str:
-    """The cycle's outcome in one line, with the reason of every denial.
+    """Summarise the cycle's outcome in one line, with the reason of every denial.
 
     Examples
     --------

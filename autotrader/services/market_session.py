@@ -38,7 +38,11 @@ class MarketSession:
     error: str = ""
 
     def valid_at(self, now: dt.datetime) -> bool:
-        """True while no open or close lies between :attr:`at` and ``now`` (cache check)."""
+        """Return True while no open or close lies between :attr:`at` and ``now``.
+
+        The cache check of the header: a session whose calendar lookup failed
+        (``is_open`` None) stays valid for one minute.
+        """
         if self.is_open is None:
             return now - self.at < dt.timedelta(minutes=1)
         edge = self.next_close if self.is_open else self.next_open
@@ -86,7 +90,7 @@ def et_clock(now: dt.datetime) -> str:
 
 
 def market_session(now: dt.datetime) -> MarketSession:
-    """The NYSE session around aware ``now`` (a calendar failure is returned, not raised).
+    """Return the NYSE session around aware ``now`` (a calendar failure is returned, not raised).
 
     Examples
     --------

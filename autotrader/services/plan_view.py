@@ -54,7 +54,7 @@ class PlanView:
 
 
 def plan_view(status: Mapping[str, Any]) -> PlanView:
-    """The view of one plan-versus-book document (``autotrader status --json``).
+    """Build the view of one plan-versus-book document (``autotrader status --json``).
 
     Examples
     --------
@@ -77,7 +77,7 @@ def plan_view(status: Mapping[str, Any]) -> PlanView:
 
 
 def load_plan_view(state_dir: str | Path) -> PlanView:
-    """The plan versus the book after the last cycle run with ``state_dir``.
+    """Load the plan versus the book after the last cycle run with ``state_dir``.
 
     Without a snapshot (no cycle yet) or with an unreadable one the view is
     empty and its ``note`` says why (logged too).

@@ -42,11 +42,21 @@ class RecommendationSet:
 
     @property
     def is_demo(self) -> bool:
+        """Return True when the run used the synthetic demo market."""
         return self.source.lower() == "demo"
 
 
 def latest_run_dir(result_root: str | Path) -> Path:
-    """The newest complete run directory under ``result_root``."""
+    """Return the newest complete run directory under ``result_root``.
+
+    Complete means it holds ``manifest.json`` and ``recommendations.csv``;
+    the newest is the one with the latest ``manifest.json`` mtime.
+
+    Raises
+    ------
+    RecommendationsError
+        No complete run under ``result_root``.
+    """
     root = Path(result_root)
     runs = [d for d in root.iterdir() if d.is_dir() and (d / "manifest.json").is_file()
             and (d / "recommendations.csv").is_file()] if root.is_dir() else []
@@ -67,11 +77,12 @@ class RunInfo:
 
     @property
     def is_demo(self) -> bool:
+        """Return True when the run used the synthetic demo market."""
         return self.source.lower() == "demo"
 
 
 def run_info(run_dir: str | Path) -> RunInfo:
-    """The run id, data source and completion time (``manifest.json``'s mtime, epoch s).
+    """Read the run id, data source and completion time (``manifest.json``'s mtime, epoch s).
 
     Raises
     ------
@@ -152,7 +163,7 @@ def load_recommendations(run_dir: str | Path, *, broker_is_live: bool) -> Recomm
 
 
 def load_recent_returns(run_dir: str | Path, window: int | None = None) -> ReturnHistory | None:
-    """The run's ``returns_recent.csv`` (``date`` then one column per ticker), or None if absent.
+    """Read the run's ``returns_recent.csv`` (``date``, one column per ticker); None if absent.
 
     An empty cell is a missing return. ``window`` keeps the last ``window``
     dates for the correlations (None: all of them).
@@ -205,6 +216,12 @@ class ReturnsForCycles:
 
     def for_cycle(self, recs: RecommendationSet, window: int, symbols: Iterable[str],
                   fallbacks: dict[str, int], failures: list[str]) -> ReturnHistory | None:
+        """Return the return history of ``recs``'s run for one cycle, or None.
+
+        The file is re-read only when the run or ``window`` changes. Skipped
+        checks and names without a history are added to ``fallbacks``, a bad
+        file to ``failures`` (both the cycle's, updated in place).
+        """
         key = (str(recs.run_dir), window)
         if key != self._key:
             self._key, self._history = None, None

@@ -129,9 +129,12 @@ class TraderSession:
         return self.runner.start()
 
     def run_loop(self, interval_s: float, max_cycles: int | None = None) -> None:
-        """Run cycles every ``interval_s``: a simulated clock moves a whole interval per
-        cycle; with IB real time passes with the client loop running (reconnects and
-        fills are handled between cycles); otherwise the process sleeps."""
+        """Run cycles every ``interval_s`` seconds (``max_cycles`` None = forever).
+
+        Between cycles a simulated clock moves a whole interval; with IB real
+        time passes with the client loop running (reconnects and fills are
+        handled between cycles); otherwise the process sleeps.
+        """
 
         def pause(seconds: float) -> None:
             if self.options.simulated_clock:
@@ -256,7 +259,7 @@ def trader_settings(settings: Settings) -> TraderSettings:
 
 
 def planner_settings(settings: Settings) -> PlannerSettings:
-    """The ``execution`` section (plus ``sizing.per_trade_risk_pct``) as the planner's record."""
+    """Build the planner's record from ``execution`` (plus ``sizing.per_trade_risk_pct``)."""
     execution = settings.execution
     return PlannerSettings(
         min_adv_usd=execution.min_adv_usd, max_spread_bps=execution.max_spread_bps,
@@ -277,9 +280,11 @@ class SimClock:
         self.now = start
 
     def __call__(self) -> dt.datetime:
+        """Return the current simulated time."""
         return self.now
 
     def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
         self.now += dt.timedelta(seconds=seconds)
 
 

@@ -70,7 +70,7 @@ class TraderOptions:
     settings: Settings | None = None  # connection + trading (IB); None = default sections
 
     def session_options(self) -> SessionOptions:
-        """The :class:`SessionOptions` of the session this worker builds."""
+        """Return the :class:`SessionOptions` of the session this worker builds."""
         return SessionOptions(state_dir=self.state_dir, result_root=self.result_root,
                               broker=self.broker, clock=self.clock,
                               initial_cash=self.initial_cash, market_open=self.market_open)
@@ -191,8 +191,11 @@ class TraderWorker:
         self._thread.start()
 
     def command(self, name: str, value: Any = None) -> None:
-        """Queue ``auto``, ``state``, ``preview``, ``send``, ``cancel``, ``cancel_all``,
-        ``flatten``, ``snapshot`` or ``shutdown``."""
+        """Queue a command for the session thread.
+
+        ``name`` is ``auto``, ``state``, ``preview``, ``send``, ``cancel``,
+        ``cancel_all``, ``flatten``, ``snapshot`` or ``shutdown``.
+        """
         self._commands.put((name, value))
 
     def shutdown(self, timeout: float = 10.0) -> None:

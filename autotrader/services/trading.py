@@ -189,6 +189,7 @@ class HealthMetrics:
     failures: Counter[str] = field(default_factory=Counter)
 
     def record(self, report: CycleReport) -> None:
+        """Add one cycle's report to the totals."""
         self.cycles += 1
         self.last_cycle_s = report.cycle_time_s
         self.max_cycle_s = max(self.max_cycle_s, report.cycle_time_s)
@@ -204,7 +205,7 @@ TRADING_STATE_KEY = "trading_state"
 
 
 def journal_trading_state(journal: Journal) -> TradingState:
-    """The kill switch recorded in ``journal`` (ACTIVE when never set)."""
+    """Return the kill switch recorded in ``journal`` (ACTIVE when never set)."""
     return TradingState(journal.get_value(TRADING_STATE_KEY, TradingState.ACTIVE.value))
 
 
@@ -227,7 +228,7 @@ def book_snapshot(account: Account, positions: dict[str, Position],
                   recs: RecommendationSet | None, report: CycleReport, working: set[str],
                   now: dt.datetime, *, broker: str, sizing: SizingSettings | None = None,
                   tolerance_usd: float = 0.0) -> BookSnapshot:
-    """The account after a cycle, with the plan it traded and what the cycle did per symbol."""
+    """Build the snapshot of the account after a cycle, its plan and each symbol's outcome."""
     prices = report.prices
     outcomes: dict[str, Outcome] = {}
     for decision in report.decisions:
@@ -303,6 +304,7 @@ class TradingRunner:
         return journal_trading_state(self.journal)
 
     def set_trading_state(self, state: TradingState) -> None:
+        """Record the kill switch ``state`` in the journal (:func:`set_journal_trading_state`)."""
         set_journal_trading_state(self.journal, state)
 
     def start(self) -> ReconcileReport:
@@ -407,6 +409,7 @@ class TradingRunner:
         return None
 
     def stop(self) -> None:
+        """Disconnect from the broker."""
         self.broker.disconnect()
 
     def run_loop(self, interval_s: float, max_cycles: int | None = None,
@@ -423,7 +426,7 @@ class TradingRunner:
 
     # -- one cycle ---------------------------------------------------------------------------
     def preview(self) -> OrderPreview:
-        """The order list the next cycle would send now, without journaling or sending it.
+        """Return the orders the next cycle would send now, without journaling or sending them.
 
         The same inputs and the same engine call as :meth:`run_cycle` (target
         portfolio of the newest run vs the current book, then the risk chain and

@@ -287,7 +287,7 @@ class FactorSet:
     source: str
 
     def to_config(self) -> dict:
-        """The ``alphas_config`` mapping that rebuilds exactly these specs.
+        """Return the ``alphas_config`` mapping that rebuilds exactly these specs.
 
         Examples
         --------
@@ -331,7 +331,7 @@ def load_factor_set(path: str | Path) -> FactorSet:
 
 
 def load_alphas_config(path: str | Path) -> dict[str, FactorSpec]:
-    """The specs of :func:`load_factor_set` (``{column: FactorSpec}``)."""
+    """Return the specs of :func:`load_factor_set` (``{column: FactorSpec}``)."""
     return dict(load_factor_set(path).specs)
 
 

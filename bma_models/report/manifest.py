@@ -79,6 +79,11 @@ def build_manifest(
     seed: int,
     argv: list[str],
 ) -> dict[str, Any]:
+    """Build a run's ``manifest.json`` payload.
+
+    It records the run id, data source, settings and their hash, the bars'
+    fingerprint, the seed, the command line and the installed package versions.
+    """
     return {
         "run_id": run_id,
         "source": source_label,

@@ -87,7 +87,7 @@ def _write_csv(frame: pd.DataFrame, floats: list[str], path: Path) -> None:
 
 
 def read_predictions(run_dir: str | Path) -> tuple[pd.DataFrame, str]:
-    """The OOS predictions of a run, indexed by ``(date, ticker)``, and the file read.
+    """Read the OOS predictions of a run, indexed by ``(date, ticker)``, and the file read.
 
     Reads :data:`PARQUET_FILE`. A run written before the Parquet file existed
     has only :data:`CSV_FILE`: that one is read instead (logged); the returned

@@ -55,12 +55,20 @@ class RunDirectory:
         return self.path / name
 
     def write_json(self, name: str, payload: Any) -> Path:
+        """Write ``payload`` as indented JSON to staged file ``name``; return its path."""
         target = self.file(name)
         target.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n",
                           encoding="utf-8")
         return target
 
     def commit(self) -> Path:
+        """Rename the staging directory to the final run directory; return its path.
+
+        Raises
+        ------
+        RuntimeError
+            Nothing is staged (outside the context, or already committed).
+        """
         if self.path is None:
             raise RuntimeError("nothing staged")
         os.replace(self.path, self.final_path)
@@ -69,6 +77,7 @@ class RunDirectory:
         return self.final_path
 
     def discard(self) -> None:
+        """Delete the staging directory, if any, so no partial output is left."""
         if self.path is not None:
             shutil.rmtree(self.path, ignore_errors=False)
             logger.warning("run %s discarded; no partial output left", self.run_id)
@@ -76,7 +85,7 @@ class RunDirectory:
 
 
 def complete_runs(output_root: str | Path) -> list[Path]:
-    """Committed run directories (those with a ``manifest.json``), oldest first."""
+    """Return the committed run directories (with a ``manifest.json``), oldest first by name."""
     root = Path(output_root)
     if not root.is_dir():
         return []
