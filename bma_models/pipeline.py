@@ -44,7 +44,7 @@ from bma_models.models import (
     threads_per_model,
 )
 from bma_models.models.distributed import native_final_fits
-from bma_models.optimizer import OptimizationResult, expected_returns_from_scores
+from bma_models.optimizer import OptimizationResult
 from bma_models.portfolio import (
     Holdings,
     PortfolioPlan,
@@ -52,7 +52,7 @@ from bma_models.portfolio import (
     market_snapshot,
     plan_portfolio,
     recommendations_table,
-    score_percentile,
+    score_expectations,
 )
 from bma_models.regime import RegimeFusion, detect_regimes, market_index
 from bma_models.risk import FactorRiskModel, risk_inputs_from_bars
@@ -301,19 +301,16 @@ class ResearchPipeline:
             else latest_fused
         stack = latest_stack.droplevel(0) if isinstance(latest_stack.index, pd.MultiIndex) \
             else latest_stack
-        vol = risk_model.total_volatility()
-        fused = fused[fused.index.isin(vol.index)].dropna()
-        mu = expected_returns_from_scores(fused, vol, ic=p.expected_ic)
-        horizon_mu = expected_returns_from_scores(fused, vol, ic=p.expected_ic,
-                                                  horizon=self.settings.labels.horizon)
-        percentile = score_percentile(fused)
+        expect = score_expectations(fused, risk_model, p.expected_ic,
+                                    self.settings.labels.horizon)
+        fused = expect.scores
         sectors = _sectors(market)
-        plan = plan_portfolio(mu, horizon_mu, percentile, risk_model, snapshot, sectors,
-                              rules=self.rules or Rulebook(), settings=p,
+        plan = plan_portfolio(expect.mu, expect.horizon_mu, expect.percentile, risk_model,
+                              snapshot, sectors, rules=self.rules or Rulebook(), settings=p,
                               holdings=self.holdings)
-        scores = pd.DataFrame({"score": fused, "score_percentile": percentile,
+        scores = pd.DataFrame({"score": fused, "score_percentile": expect.percentile,
                                "stack_score": stack.reindex(fused.index),
-                               "expected_return": horizon_mu.reindex(fused.index)})
+                               "expected_return": expect.horizon_mu.reindex(fused.index)})
         recs = recommendations_table(plan, scores, snapshot, sectors, risk_model, p.top_n)
         return recs, plan
 

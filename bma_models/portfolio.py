@@ -43,7 +43,11 @@ import pandas as pd
 
 from bma_models.data.protocol import to_panel
 from bma_models.errors import DataError, InfeasibleError
-from bma_models.optimizer import OptimizationResult, PortfolioOptimizer
+from bma_models.optimizer import (
+    OptimizationResult,
+    PortfolioOptimizer,
+    expected_returns_from_scores,
+)
 from bma_models.risk import average_dollar_volume
 from bma_models.rules import (
     CHECK_KEYS,
@@ -64,12 +68,15 @@ __all__ = [
     "SETTING_NAMES",
     "Holdings",
     "PortfolioPlan",
+    "ScoreExpectations",
+    "average_true_range",
     "check_plan_feasibility",
     "current_book",
     "market_snapshot",
     "plan_portfolio",
     "recommendations_table",
     "risk_shares",
+    "score_expectations",
     "score_percentile",
     "screen_names",
     "trade_list",
@@ -197,10 +204,8 @@ def market_snapshot(bars: pd.DataFrame, atr_window: int,
     dates = np.sort(bars["date"].unique())
     recent = bars[bars["date"] >= dates[-min(len(dates), max(atr_window, adv_window) + 1)]]
     close = to_panel(recent, "close")  # only the sessions the two windows need: fast
-    prev = close.shift(1)
-    high, low = to_panel(recent, "high"), to_panel(recent, "low")
-    true_range = np.maximum(high - low, np.maximum((high - prev).abs(), (low - prev).abs()))
-    atr = true_range.rolling(atr_window, min_periods=atr_window).mean().iloc[-1]
+    atr = average_true_range(close, to_panel(recent, "high"), to_panel(recent, "low"),
+                             atr_window).iloc[-1]
     last = bars.loc[bars.groupby("ticker")["date"].idxmax(), ["ticker", "close"]]
     last = last.set_index("ticker")["close"].sort_index()  # a stale name keeps its last close
     frame = pd.DataFrame({"last_close": last,
@@ -208,6 +213,41 @@ def market_snapshot(bars: pd.DataFrame, atr_window: int,
                           "atr": atr.reindex(last.index)})
     frame.index.name = "ticker"
     return frame
+
+
+def average_true_range(close: pd.DataFrame, high: pd.DataFrame, low: pd.DataFrame,
+                       window: int) -> pd.DataFrame:
+    """Dates x tickers: the simple mean true range of the ``window`` sessions ending at each
+    row (NaN unless all of them have a bar). :func:`market_snapshot` reads the last row, the
+    backtest every row (:class:`bma_models.backtest.MarketPanels`)."""
+    prev = close.shift(1)
+    true_range = np.maximum(high - low, np.maximum((high - prev).abs(), (low - prev).abs()))
+    return true_range.rolling(window, min_periods=window).mean()
+
+
+@dataclass(frozen=True)
+class ScoreExpectations:
+    """One date's scores as the portfolio reads them (see :func:`score_expectations`)."""
+
+    scores: pd.Series
+    mu: pd.Series
+    horizon_mu: pd.Series
+    percentile: pd.Series
+
+
+def score_expectations(scores: pd.Series, risk_model, expected_ic: float,
+                       horizon: int) -> ScoreExpectations:
+    """The scored names the risk model knows, their daily and horizon expected returns
+    (:func:`~bma_models.optimizer.expected_returns_from_scores`) and score percentiles.
+
+    The inputs of :func:`plan_portfolio`, built once for ``bma run`` and the backtest.
+    """
+    vol = risk_model.total_volatility()
+    scores = scores[scores.index.isin(vol.index)].dropna()
+    return ScoreExpectations(
+        scores=scores, mu=expected_returns_from_scores(scores, vol, ic=expected_ic),
+        horizon_mu=expected_returns_from_scores(scores, vol, ic=expected_ic, horizon=horizon),
+        percentile=score_percentile(scores))
 
 
 def score_percentile(scores: pd.Series) -> pd.Series:

@@ -26,8 +26,10 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "FactorRiskModel",
     "average_dollar_volume",
+    "rolling_dollar_volume",
     "build_factor_returns",
     "risk_inputs_from_bars",
+    "risk_inputs_from_panels",
 ]
 
 STYLE_FACTORS: tuple[str, ...] = ("momentum", "volatility")
@@ -39,16 +41,27 @@ def risk_inputs_from_bars(bars: pd.DataFrame, reference: pd.DataFrame | None = N
 
     Returns a dict with ``returns`` (close-to-close, dates x tickers),
     ``market_cap`` (dates x tickers or None), ``dollar_volume`` (close x volume)
-    and ``sectors`` (Series ticker -> sector, may hold None).
+    and ``sectors`` (Series ticker -> sector, may hold None); see
+    :func:`risk_inputs_from_panels`, which it calls on the close and volume panels.
+    """
+    return risk_inputs_from_panels(to_panel(bars, "close"), to_panel(bars, "volume"), reference)
+
+
+def risk_inputs_from_panels(close: pd.DataFrame, volume: pd.DataFrame,
+                            reference: pd.DataFrame | None = None) -> dict:
+    """:func:`risk_inputs_from_bars` from dates x tickers close and volume panels.
+
+    Why a panel form: a backtest fits the risk model point-in-time on many
+    dates; it pivots the bars once and passes the trailing window of each date
+    (the last row is the date itself, nothing after it is read).
 
     Why a market-cap *panel*: the size factor sorts on the cap of T-1, so the
     cap must move with the price. We use ``shares_outstanding x close_t``; when
-    only ``market_cap`` is known, shares are implied from the last close (the
-    usual constant-shares approximation). Tickers with neither stay NaN.
+    only ``market_cap`` is known, shares are implied from the last close of the
+    panel (the usual constant-shares approximation). Tickers with neither stay NaN.
     """
-    close = to_panel(bars, "close")
     returns = close.pct_change(fill_method=None)
-    dollar_volume = close * to_panel(bars, "volume")
+    dollar_volume = close * volume
     market_cap = None
     sectors = pd.Series(None, index=close.columns, dtype=object)
     if reference is not None and len(reference):
@@ -68,8 +81,17 @@ def risk_inputs_from_bars(bars: pd.DataFrame, reference: pd.DataFrame | None = N
 
 def average_dollar_volume(bars: pd.DataFrame, window: int = 60) -> pd.Series:
     """Average daily dollar volume (close x volume) over the last ``window`` sessions."""
-    dollar_volume = to_panel(bars, "close") * to_panel(bars, "volume")
-    return dollar_volume.tail(window).mean(axis=0).rename("adv")
+    close = to_panel(bars, "close").tail(window)
+    return rolling_dollar_volume(close, to_panel(bars, "volume").reindex(close.index),
+                                 window).iloc[-1].rename("adv")
+
+
+def rolling_dollar_volume(close: pd.DataFrame, volume: pd.DataFrame,
+                          window: int) -> pd.DataFrame:
+    """Dates x tickers: the mean close x volume of the ``window`` sessions ending at each row
+    (missing bars skipped; NaN without any). :func:`average_dollar_volume` is its last row;
+    the backtest reads every row."""
+    return (close * volume).rolling(window, min_periods=1).mean()
 
 
 def build_factor_returns(
@@ -215,7 +237,8 @@ class FactorRiskModel(BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, returns, y=None, market_cap=None, dollar_volume=None, sectors=None):
+    def fit(self, returns, y=None, market_cap=None, dollar_volume=None, sectors=None,
+            factor_returns=None):
         """Estimate factor returns, loadings, factor covariance and specific risk.
 
         Parameters
@@ -230,6 +253,10 @@ class FactorRiskModel(BaseEstimator):
             Dates x tickers daily dollar volume, used for size when caps are unknown.
         sectors : Series, optional
             Ticker -> sector. Missing: everything in ``"Other"``.
+        factor_returns : DataFrame, optional
+            :meth:`factor_returns` of the same inputs on a span that covers the
+            dates of ``returns`` (a backtest computes them once for all its fit
+            dates; each row only uses data up to its date). None: computed here.
 
         Returns
         -------
@@ -238,12 +265,15 @@ class FactorRiskModel(BaseEstimator):
         Raises
         ------
         DataError
-            Fewer than ``min_obs`` complete factor-return sessions, or no size input.
+            Fewer than ``min_obs`` complete factor-return sessions, no size
+            input, or ``factor_returns`` without this universe's sector factors.
         """
         returns = self._validate_returns(returns)
         sectors_used = self._pool_sectors(returns.columns, sectors)
-        size = self._size_measure(returns, market_cap, dollar_volume)
-        factors = build_factor_returns(returns, size, sectors_used, tuple(self.style_factors))
+        if factor_returns is None:
+            factors = self._factor_returns(returns, market_cap, dollar_volume, sectors_used)
+        else:
+            factors = self._given_factors(factor_returns, returns.index, sectors_used)
         factors = factors.dropna(how="any").tail(self.lookback)
         if len(factors) < self.min_obs:
             raise DataError(
@@ -260,6 +290,20 @@ class FactorRiskModel(BaseEstimator):
         logger.info("fitted %r: %d assets, %d factors, %d sessions, shrinkage %.3f",
                     self, len(self.B_), len(self.F_), len(factors), self.shrinkage_)
         return self
+
+    def factor_returns(self, returns, market_cap=None, dollar_volume=None,
+                       sectors=None) -> pd.DataFrame:
+        """The daily factor returns :meth:`fit` regresses on, for every date of ``returns``.
+
+        Row ``t`` uses returns, sizes and sectors up to ``t`` only (the size and
+        style sorts are lagged), so one call on a long history serves fits on
+        any trailing window through ``fit(..., factor_returns=...)``, provided
+        the size measure itself is known at each date (caps from share counts,
+        or dollar volume). Incomplete sessions are kept (as NaN).
+        """
+        returns = self._validate_returns(returns)
+        sectors_used = self._pool_sectors(returns.columns, sectors)
+        return self._factor_returns(returns, market_cap, dollar_volume, sectors_used)
 
     def portfolio_variance(self, weights) -> float:
         """Daily variance ``w' (B F B' + diag(s^2)) w`` of a weight vector or Series."""
@@ -295,6 +339,19 @@ class FactorRiskModel(BaseEstimator):
         if self.lookback < self.min_obs:
             raise SettingsError(f"lookback={self.lookback} is below min_obs={self.min_obs}")
         return returns.sort_index().astype("float64")
+
+    def _factor_returns(self, returns, market_cap, dollar_volume, sectors_used):
+        size = self._size_measure(returns, market_cap, dollar_volume)
+        return build_factor_returns(returns, size, sectors_used, tuple(self.style_factors))
+
+    def _given_factors(self, factor_returns, dates, sectors_used):
+        needed = {f"sector:{s}" for s in sectors_used.unique()}
+        missing = sorted(needed - set(factor_returns.columns))
+        if missing:
+            raise DataError(f"factor_returns lack the sector factors {missing[:5]} of this "
+                            "universe (computed with other sectors?)")
+        self.size_source_ = "given factor returns"
+        return factor_returns.reindex(dates)
 
     def _pool_sectors(self, tickers, sectors):
         if sectors is None:

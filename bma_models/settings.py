@@ -36,7 +36,9 @@ from bma_models.schema import FieldError, Section, build, setting, to_dict
 
 __all__ = [
     "MODEL_NAMES",
+    "BacktestSettings",
     "CVSettings",
+    "CostSettings",
     "DaskSettings",
     "DataSettings",
     "FeatureSettings",
@@ -305,6 +307,80 @@ class ReportSettings(Section):
                                     "Parquet file")
 
 
+#: Dollar-ADV edges (USD, ascending) of the liquidity buckets of the spread cost
+DEFAULT_SPREAD_ADV_BREAKS: tuple[float, ...] = (1e6, 5e6, 25e6, 1e8, 5e8)
+#: Half bid/ask spread (bps) per bucket: below the first edge, ..., above the last
+DEFAULT_HALF_SPREAD_BPS: tuple[float, ...] = (50.0, 25.0, 12.0, 6.0, 3.0, 1.5)
+
+
+@dataclasses.dataclass(frozen=True)
+class CostSettings(Section):
+    """Trading costs of the backtest; docs/backtest.md gives the source of every default.
+
+    Each order pays a commission (IBKR Pro Fixed: per share, with a minimum and a
+    maximum per order), half the bid/ask spread of its liquidity bucket and a
+    square-root market impact ``impact_coefficient x daily vol x sqrt(value / ADV)``.
+    """
+
+    commission_per_share: float = setting(0.005, ge=0.0, le=1.0,
+                                          doc="USD per share (IBKR Pro Fixed, US stocks)")
+    commission_min: float = setting(1.0, ge=0.0, le=1000.0, doc="USD minimum per order")
+    commission_max_pct: float = setting(0.01, ge=0.0, le=1.0,
+                                        doc="maximum per order, fraction of trade value")
+    spread_adv_breaks: tuple[float, ...] = setting(
+        DEFAULT_SPREAD_ADV_BREAKS, doc="ascending dollar-ADV edges of the liquidity buckets")
+    half_spread_bps: tuple[float, ...] = setting(
+        DEFAULT_HALF_SPREAD_BPS, doc="half spread (bps) per bucket, least liquid first")
+    impact_coefficient: float = setting(1.0, ge=0.0, le=100.0,
+                                        doc="Y of impact = Y x sigma_daily x sqrt(participation)")
+    volatility_window: int = setting(20, ge=2, le=252,
+                                     doc="sessions of daily-return volatility in the impact")
+    adv_window: int = setting(20, ge=1, le=252,
+                              doc="sessions of dollar volume in the ADV of spread and impact")
+
+    def check(self) -> None:
+        breaks = self.spread_adv_breaks
+        if any(b <= 0 for b in breaks) or list(breaks) != sorted(set(breaks)):
+            raise FieldError(("spread_adv_breaks",), "must be positive and strictly ascending",
+                             breaks)
+        if len(self.half_spread_bps) != len(breaks) + 1:
+            raise FieldError(("half_spread_bps", "spread_adv_breaks"),
+                             f"half_spread_bps needs one value per bucket: "
+                             f"{len(breaks) + 1} for {len(breaks)} edges, got "
+                             f"{len(self.half_spread_bps)}")
+        if any(not 0 <= b <= 10_000 for b in self.half_spread_bps):
+            raise FieldError(("half_spread_bps",), "must lie in [0, 10000] bps",
+                             self.half_spread_bps)
+
+
+@dataclasses.dataclass(frozen=True)
+class BacktestSettings(Section):
+    """The strategy backtest over a run's out-of-sample span (docs/backtest.md)."""
+
+    enabled: bool = setting(False, doc="bma run also backtests (bma run --backtest)")
+    rebalance_every: int = setting(5, ge=1, le=252, doc="sessions between rebalances")
+    start: dt.date | None = setting(None, doc="first rebalance; null = first OOS date")
+    end: dt.date | None = setting(None, doc="last session; null = last session of the data")
+    score: str = setting("fused", doc="predictions_oos column that ranks the names")
+    fill_price: Literal["open", "close", "vwap"] = setting(
+        "open", doc="fill at the next session's open | close | vwap")
+    initial_capital: float | None = setting(None, gt=0.0,
+                                            doc="USD; null = research.portfolio.capital")
+    risk_refit_every: int = setting(63, ge=1, le=2520,
+                                    doc="sessions between point-in-time risk-model fits")
+    stale_after: int = setting(5, ge=1, le=252,
+                               doc="sessions without a bar before a held name is removed")
+    rolling_window: int = setting(252, ge=20, le=2520,
+                                  doc="sessions of the rolling Sharpe chart")
+    costs: CostSettings = setting(default_factory=CostSettings, doc="")
+
+    def check(self) -> None:
+        if self.start and self.end and self.start > self.end:
+            raise FieldError(("start", "end"), "start is after end")
+        if not self.score.strip():
+            raise FieldError(("score",), "must name a predictions_oos column", self.score)
+
+
 @dataclasses.dataclass(frozen=True)
 class ResearchSettings(Section):
     """All research-pipeline settings.
@@ -330,6 +406,7 @@ class ResearchSettings(Section):
         "loky", doc="joblib backend for parallel work")
     dask: DaskSettings = setting(default_factory=DaskSettings, doc="")
     report: ReportSettings = setting(default_factory=ReportSettings, doc="")
+    backtest: BacktestSettings = setting(default_factory=BacktestSettings, doc="")
 
     def check(self) -> None:
         if self.labels.entry == "close" and self.features.base_lag + self.features.safety_gap == 0:

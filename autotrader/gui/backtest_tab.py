@@ -1,12 +1,16 @@
 """Backtest tab: out-of-sample performance of the newest run, read from its files.
 
-Cumulative top-minus-bottom quintile return and per-date rank IC of the fused
-score (:func:`autotrader.gui.runfiles.oos_series`). The realized returns are
-the ``label`` column of the run's ``predictions_oos.parquet`` (any source); only an
-older demo run without that column has them rebuilt from the demo market, and
-the tab says which was used. Computed and rendered to a PNG in a helper
-process (:meth:`Workstation.run_in_process`: the pandas work holds the GIL too
-long for a thread), shown on the Tk thread.
+A run with a strategy backtest (``backtest.parquet``, from ``bma run --backtest``
+or ``bma backtest``) shows its equity curve against the equal-weight benchmark,
+both drawdowns and the statistics (:func:`autotrader.gui.runfiles.strategy_backtest`).
+A run without one shows the cumulative top-minus-bottom quintile return and
+per-date rank IC of the fused score (:func:`autotrader.gui.runfiles.oos_series`).
+The realized returns are the ``label`` column of the run's
+``predictions_oos.parquet`` (any source); only an older demo run without that
+column has them rebuilt from the demo market, and the tab says which was used.
+Computed and rendered to an image in a helper process
+(:meth:`Workstation.run_in_process`: the pandas work holds the GIL too long for
+a thread), shown on the Tk thread.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from pathlib import Path
 from tkinter import ttk
 
 from autotrader.domain.errors import RecommendationsError
-from autotrader.gui.charts import IMAGE_FORMAT, backtest_image
+from autotrader.gui.charts import IMAGE_FORMAT, backtest_image, strategy_image
 from autotrader.gui.research_tab import RunShown
-from autotrader.gui.runfiles import OosSeries, oos_series
+from autotrader.gui.runfiles import OosSeries, StrategyBacktest, oos_series, strategy_backtest
 from autotrader.gui.widgets import StripImage
 from autotrader.services.recommendations import latest_run_dir
 
@@ -38,6 +42,7 @@ class BacktestView(ttk.Frame):
         super().__init__(master)
         self.app = app
         self.series: OosSeries | None = None
+        self.strategy: StrategyBacktest | None = None
         self.run_dir: Path | None = None
         self.message = tk.StringVar(self, value="no run loaded")
         bar = ttk.Frame(self)
@@ -69,9 +74,16 @@ class BacktestView(ttk.Frame):
             self.message.set(f"cannot compute the backtest: {outcome.error}")
             return
         series, reason, image = outcome.value
+        if isinstance(series, StrategyBacktest):
+            self.strategy, self.series = series, None
+            self.message.set(series.summary)
+            self.chart.show(image, IMAGE_FORMAT)
+            self.chart_image = self.chart
+            return
         if series is None:
             self.message.set(reason)
             return
+        self.strategy = None
         self.series = series
         cumulative = series.cumulative
         self.message.set(
@@ -83,7 +95,11 @@ class BacktestView(ttk.Frame):
         self.chart_image = self.chart
 
 
-def _series_and_chart(run_dir: Path) -> tuple[OosSeries | None, str, list[bytes] | None]:
+def _series_and_chart(run_dir: Path
+                      ) -> tuple[OosSeries | StrategyBacktest | None, str, list[bytes] | None]:
+    strategy = strategy_backtest(run_dir)
+    if strategy is not None:
+        return strategy, "", strategy_image(strategy)
     series, reason = oos_series(run_dir)
     return series, reason, backtest_image(series) if series is not None else None
 

@@ -29,7 +29,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from autotrader.gui.runfiles import OosSeries, RunSummary
+from autotrader.gui.runfiles import OosSeries, RunSummary, StrategyBacktest
 
 DPI = 80
 #: ``format=`` of ``tk.PhotoImage`` for the bytes these functions return
@@ -107,5 +107,36 @@ def backtest_image(series: OosSeries, width_in: float = 14.0,
     for ax in (ax1, ax2):
         ax.tick_params(labelsize=8)
         ax.axhline(0.0, color="black", linewidth=0.5)
+        ax.grid(axis="y", color="#e0e0e0", linewidth=0.5)
+    return _ppm(figure)
+
+
+def strategy_image(backtest: StrategyBacktest, width_in: float = 14.0,
+                   height_in: float = 6.5) -> list[bytes]:
+    """Equity vs the equal-weight benchmark (top) and both drawdowns (bottom), PPM strips."""
+    figure = _new_figure(width_in, height_in)
+    ax1, ax2 = figure.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    daily = backtest.daily
+    base = float(daily["equity"].iloc[0])
+    demo = "DEMO - " if backtest.is_demo else ""
+    ax1.plot(daily.index, daily["equity"] / base, color="#1f4e78", label="strategy after costs")
+    ax1.plot(daily.index, daily["benchmark_equity"] / base, color="#ed7d31",
+             label="equal-weight universe")
+    ax1.set_title(f"{demo}Backtest: equity (start = 1), rebalanced every "
+                  f"{backtest.stats.get('settings', {}).get('rebalance_every')} sessions",
+                  fontsize=9)
+    ax1.legend(fontsize=8, loc="upper left")
+    for column, colour in (("equity", "#1f4e78"), ("benchmark_equity", "#ed7d31")):
+        drawdown = daily[column] / daily[column].cummax() - 1.0
+        ax2.fill_between(daily.index, drawdown.to_numpy(), 0.0, color=colour, alpha=0.35)
+    ax2.set_title(f"{demo}Drawdown (strategy {backtest.stats.get('max_drawdown', 0):.1%}, "
+                  f"equal-weight {backtest.stats.get('benchmark', {}).get('max_drawdown', 0):.1%})",
+                  fontsize=9)
+    ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
+    locator = mdates.AutoDateLocator()
+    ax2.xaxis.set_major_locator(locator)
+    ax2.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    for ax in (ax1, ax2):
+        ax.tick_params(labelsize=8)
         ax.grid(axis="y", color="#e0e0e0", linewidth=0.5)
     return _ppm(figure)

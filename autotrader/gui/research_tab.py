@@ -54,6 +54,8 @@ SOURCES = ("auto", "demo", "csv", "polygon")
 TABLE_WIDTHS = {"rank": 50, "ticker": 80, "sector": 210, "score": 110, "weight": 90,
                 "last_close": 100, "target_shares": 110}
 DASK_KEY = "research.dask.scheduler"
+#: The "Backtest" check box: the run also backtests the strategy (``bma run --backtest``)
+BACKTEST_KEY = "research.backtest.enabled"
 BUTTON_WIDTH = 24
 
 
@@ -112,6 +114,10 @@ class ResearchView(ttk.Frame):
         self.form.add("dask_scheduler", "Dask scheduler",
                       getattr(getattr(research, "dask", None), "scheduler", None) or "",
                       hint="empty = off, local, tcp://host:8786")
+        self.backtest = tk.BooleanVar(self, value=research.backtest.enabled)
+        ttk.Checkbutton(self.form, text="Backtest the strategy (with costs)",
+                        variable=self.backtest).grid(row=self.form.grid_size()[1], column=1,
+                                                     sticky="w", padx=4)
         buttons = ttk.Frame(top, width=BUTTON_WIDTH * 9)
         buttons.pack(side="left", anchor="n", padx=16)
         t = self.app.t
@@ -217,7 +223,8 @@ class ResearchView(ttk.Frame):
             top_n=int(values["top_n"]) if values["top_n"] else None,
             data_path=values["data_path"] or None, sectors_path=values["sectors_path"] or None,
             state_dir=str(self.app.paths.state_dir),
-            overrides={DASK_KEY: dask_scheduler(values["dask_scheduler"])})
+            overrides={DASK_KEY: dask_scheduler(values["dask_scheduler"]),
+                       BACKTEST_KEY: bool(self.backtest.get())})
 
     def run(self) -> None:
         """Check the form, then start a run in the configured mode (process or thread)."""

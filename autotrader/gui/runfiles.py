@@ -64,6 +64,64 @@ class OosSeries:
         return (1.0 + step).cumprod() - 1.0
 
 
+@dataclass(frozen=True)
+class StrategyBacktest:
+    """The strategy backtest of a run (``backtest.parquet`` + the ``backtest`` metrics block)."""
+
+    run_dir: Path
+    daily: pd.DataFrame
+    stats: dict
+    is_demo: bool
+
+    @property
+    def summary(self) -> str:
+        """One line: the strategy's figures next to the equal-weight benchmark's."""
+        s, b = self.stats, self.stats.get("benchmark") or {}
+        demo = "DEMO - " if self.is_demo else ""
+        return (f"{demo}{self.run_dir.name}: strategy after costs {_pct(s.get('annual_return'))}"
+                f"/yr, Sharpe {_num(s.get('sharpe'))}, max drawdown "
+                f"{_pct(s.get('max_drawdown'))}, turnover {_num(s.get('turnover_annual'))}x/yr, "
+                f"cost drag {_share(s.get('cost_drag_annual'))}/yr, {s.get('n_rebalances')} "
+                f"rebalances | equal-weight {_pct(b.get('annual_return'))}/yr, Sharpe "
+                f"{_num(b.get('sharpe'))}, max drawdown {_pct(b.get('max_drawdown'))} | "
+                f"IR {_num(s.get('information_ratio'))}")
+
+
+def strategy_backtest(run_dir: str | Path) -> StrategyBacktest | None:
+    """The run's strategy backtest, or None when it has none (``bma run --backtest`` makes it).
+
+    Raises
+    ------
+    bma_models.errors.DataError
+        ``backtest.parquet`` exists but ``metrics.json`` has no ``backtest`` block.
+    """
+    from bma_models.errors import DataError
+    from bma_models.report.backtest import BACKTEST_FILE, read_backtest
+
+    run_dir = Path(run_dir)
+    if not (run_dir / BACKTEST_FILE).is_file():
+        return None
+    daily, meta = read_backtest(run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    if "backtest" not in metrics:
+        raise DataError(f"{run_dir.name}: {BACKTEST_FILE} without a backtest block in "
+                        "metrics.json")
+    return StrategyBacktest(run_dir, daily, metrics["backtest"],
+                            meta.get("bma.is_demo") == "true")
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value:+.1%}"
+
+
+def _share(value) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def load_summary(run_dir: str | Path) -> RunSummary:
     """Read ``recommendations.csv`` and ``metrics.json`` of one run."""
     run_dir = Path(run_dir)

@@ -71,8 +71,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--csv-predictions", action="store_true", default=None,
                      help="also write predictions_oos.csv next to predictions_oos.parquet "
                           "(default from research.report.csv_predictions)")
+    run.add_argument("--backtest", action="store_true", default=None,
+                     help="also backtest the strategy over the OOS span, with costs "
+                          "(default from research.backtest.enabled; docs/backtest.md)")
     run.add_argument("--log-level", default="INFO")
+    _backtest_parser(sub)
     return parser
+
+
+def _backtest_parser(sub) -> None:
+    bt = sub.add_parser(
+        "backtest", help="backtest a run's strategy over its OOS span, with costs, and add "
+                         "the results to its run directory")
+    bt.add_argument("--run", default=None,
+                    help="run directory (default: the newest complete run under --output)")
+    bt.add_argument("--output", default="result", help="output root (default: result/)")
+    bt.add_argument("--source", choices=SOURCES, default=None,
+                    help="market data source (default: the run's)")
+    bt.add_argument("--data", help="bars file for --source csv (default: the run's)")
+    bt.add_argument("--sectors", help="sectors file for --source csv (as given to bma run)")
+    bt.add_argument("--start", help="first rebalance date inside the OOS span (YYYY-MM-DD)")
+    bt.add_argument("--end", help="last simulated session (YYYY-MM-DD)")
+    bt.add_argument("--rebalance-every", type=int, default=None,
+                    help="sessions between rebalances (default from research.backtest)")
+    bt.add_argument("--fill-price", choices=("open", "close", "vwap"), default=None,
+                    help="fill at the next session's open | close | vwap")
+    bt.add_argument("--score", default=None,
+                    help="predictions_oos column to rank by (default: fused)")
+    bt.add_argument("--config", default=None,
+                    help="config directory layered on the packaged defaults")
+    bt.add_argument("--jobs", type=int, default=None, help="processes for the risk-model fits")
+    bt.add_argument("--log-level", default="INFO")
 
 
 def parse_args(argv: Sequence[str] | None, environ: dict[str, str]) -> argparse.Namespace:

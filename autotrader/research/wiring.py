@@ -24,9 +24,9 @@ logger = logging.getLogger("bma")
 def cli_overrides(ns: argparse.Namespace, source: str | None) -> dict[str, Any]:
     """Runtime overrides (highest config precedence) from the command line."""
     overrides: dict[str, Any] = {} if source is None else {"research.data.source": source}
-    if ns.top_n is not None:
+    if getattr(ns, "top_n", None) is not None:
         overrides["research.portfolio.top_n"] = ns.top_n
-    if ns.seed is not None:
+    if getattr(ns, "seed", None) is not None:
         overrides["research.seed"] = ns.seed
     if ns.jobs is not None:
         overrides["research.jobs"] = ns.jobs
@@ -36,6 +36,8 @@ def cli_overrides(ns: argparse.Namespace, source: str | None) -> dict[str, Any]:
         overrides["research.dask.scheduler"] = ns.dask_scheduler
     if getattr(ns, "csv_predictions", None):
         overrides["research.report.csv_predictions"] = True
+    if getattr(ns, "backtest", None):
+        overrides["research.backtest.enabled"] = True
     return overrides
 
 
@@ -52,11 +54,16 @@ def config_dir_of(ns: argparse.Namespace) -> Path | None:
         raise DataError(f"--config {ns.config}: no such config directory") from e
 
 
-def load_settings(ns: argparse.Namespace, source: str | None):
-    """Build the layered settings (defaults < files < DB < hot config < CLI overrides)."""
+def load_settings(ns: argparse.Namespace, source: str | None,
+                  extra: dict[str, Any] | None = None):
+    """Build the layered settings (defaults < files < DB < hot config < CLI overrides).
+
+    ``extra`` overrides are applied on top of the command line's.
+    """
     from autotrader.config import ConfigStore
 
-    return ConfigStore(config_dir_of(ns), overrides=cli_overrides(ns, source)).get()
+    overrides = {**cli_overrides(ns, source), **(extra or {})}
+    return ConfigStore(config_dir_of(ns), overrides=overrides).get()
 
 
 def factor_set_for(config_dir: Path | None, research):
@@ -188,7 +195,9 @@ def source_and_dates(ns: argparse.Namespace, data, environ: dict[str, str],
 
 def run_command(ns: argparse.Namespace, environ: dict[str, str],
                 now: dt.datetime | None = None) -> Path:
-    """Execute ``bma run``; returns the committed run directory."""
+    """Execute ``bma run`` or ``bma backtest``; returns the run directory."""
+    if ns.command == "backtest":
+        return backtest_command(ns, environ)
     now = now or dt.datetime.now(dt.timezone.utc)
     configured = load_settings(ns, ns.source).research.data
     source, dates = source_and_dates(ns, configured, environ, now)
@@ -204,12 +213,90 @@ def run_command(ns: argparse.Namespace, environ: dict[str, str],
         logger.info("data: %s", note)
     return run_research(market, settings.research, Path(ns.output), argv=_argv(ns),
                         progress=_tqdm_progress(), load_s=load_s, rules=rules,
-                        holdings=holdings, factors=factors)
+                        holdings=holdings, factors=factors, order_rule=trader_rule(settings))
+
+
+def trader_rule(settings):
+    """The trader's order sizing as the backtest's order rule (lot rounding, position cap,
+    cash reserve, minimum order value: :mod:`autotrader.services.backtest_orders`)."""
+    from autotrader.services.backtest_orders import trader_order_rule
+
+    return trader_order_rule(settings)
+
+
+def backtest_command(ns: argparse.Namespace, environ: dict[str, str]) -> Path:
+    """Execute ``bma backtest``: replay a committed run and add the backtest to it.
+
+    The market is loaded as the run loaded it (source, file, dates and demo
+    parameters from its ``manifest.json`` unless given on the command line;
+    the data hash must match); every other setting -- the rulebook, portfolio,
+    backtest, costs, the trader's sizing -- comes from the current configuration.
+    The simulated book starts in cash (``--holdings`` does not apply).
+    """
+    import json
+
+    from autotrader.config import trading_rules
+    from bma_models.report.run import backtest_and_report
+    from bma_models.report.rundir import complete_runs
+
+    run_dir = Path(ns.run) if ns.run else next(iter(complete_runs(ns.output)[-1:]), None)
+    if run_dir is None or not (run_dir / "manifest.json").is_file():
+        raise DataError(f"no complete run to backtest ({ns.run or ns.output})")
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    source = ns.source or manifest.get("source", "demo")
+    settings = load_settings(ns, source, _backtest_overrides(ns, manifest, source))
+    data = manifest.get("data") or {}
+    dates = DateRange(_timestamp(data.get("first_date")), _timestamp(data.get("last_date")))
+    ns.data = ns.data or settings.research.data.csv_path
+    ns.sectors = ns.sectors or _run_argument(manifest, "sectors")
+    market = load_market_data(source, settings, dates, ns, environ)
+    block = backtest_and_report(run_dir, market, settings.research, trading_rules(settings),
+                                trader_rule(settings), progress=_tqdm_progress())
+    logger.info("backtest of %s: Sharpe %s, max drawdown %s, turnover %s/yr, cost drag %s/yr "
+                "(equal-weight: Sharpe %s, max drawdown %s)", run_dir.name,
+                _fmt(block["sharpe"]), _fmt(block["max_drawdown"]),
+                _fmt(block["turnover_annual"]), _fmt(block["cost_drag_annual"]),
+                _fmt(block["benchmark"]["sharpe"]), _fmt(block["benchmark"]["max_drawdown"]))
+    return run_dir
+
+
+def _backtest_overrides(ns: argparse.Namespace, manifest: dict, source: str) -> dict[str, Any]:
+    run_data = (manifest.get("settings") or {}).get("data") or {}
+    overrides: dict[str, Any] = {"research.backtest.enabled": True}
+    if source == "demo":  # the run's demo market, whatever the config says now
+        for key in ("demo_tickers", "demo_sessions", "demo_seed"):
+            if key in run_data:
+                overrides[f"research.data.{key}"] = run_data[key]
+    if not ns.data and run_data.get("csv_path"):
+        overrides["research.data.csv_path"] = run_data["csv_path"]
+    for flag, key in (("start", "start"), ("end", "end"), ("rebalance_every", "rebalance_every"),
+                      ("fill_price", "fill_price"), ("score", "score")):
+        value = getattr(ns, flag, None)
+        if value is not None:
+            overrides[f"research.backtest.{key}"] = value
+    return overrides
+
+
+def _run_argument(manifest: dict, name: str) -> str | None:
+    """A ``bma run`` argument as the run's manifest recorded it (``name=value``)."""
+    prefix = f"{name}="
+    return next((item[len(prefix):] for item in manifest.get("command_line", [])
+                 if isinstance(item, str) and item.startswith(prefix)), None)
+
+
+def _timestamp(text: str | None):
+    import pandas as pd
+
+    return None if text is None else pd.Timestamp(text)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def run_research(market: MarketData, research, output_root: Path, argv: list[str],
                  progress=None, cancel=None, load_s: float = 0.0, rules=None,
-                 holdings=None, factors=None) -> Path:
+                 holdings=None, factors=None, order_rule=None) -> Path:
     """Run the pipeline and write the run directory, on Dask when ``research.dask`` says so.
 
     The one place (CLI and GUI job) where a Dask session is opened around the
@@ -220,6 +307,7 @@ def run_research(market: MarketData, research, output_root: Path, argv: list[str
     Cluster failures surface as :class:`~bma_models.cluster.ClusterError`.
     ``rules`` and ``holdings`` (see :func:`portfolio_inputs`) shape the portfolio;
     ``factors`` is the factor set (:func:`factor_set_for`; None: the packaged one).
+    ``order_rule`` (:func:`trader_rule`) is needed when ``research.backtest.enabled``.
     """
     from bma_models.cluster import dask_session
     from bma_models.report.run import run_and_report
@@ -228,10 +316,12 @@ def run_research(market: MarketData, research, output_root: Path, argv: list[str
     with dask_session(research.dask) as session:
         if session is None:
             return run_and_report(market, research, output_root, argv=argv, progress=progress,
-                                  cancel=cancel, load_s=load_s, **book)
+                                  cancel=cancel, load_s=load_s, order_rule=order_rule,
+                                  **book)
         logger.info("research on Dask: %r", session)
         return run_and_report(market, research, output_root, argv=argv, progress=progress,
-                              cancel=cancel, load_s=load_s, cluster=session, **book)
+                              cancel=cancel, load_s=load_s, cluster=session,
+                              order_rule=order_rule, **book)
 
 
 def _tqdm_progress():

@@ -178,6 +178,7 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
         portfolio_inputs,
         run_research,
         source_and_dates,
+        trader_rule,
     )
     from bma_models.pipeline import STAGES
 
@@ -200,7 +201,7 @@ def execute_research(request: ResearchRequest, progress: Callable[[str, int, int
     argv = [f"gui:{k}={v}" for k, v in sorted(vars(ns).items()) if v is not None]
     return run_research(market, settings.research, Path(request.output_root), argv,
                         progress=progress, cancel=cancel, load_s=load_s, rules=rules,
-                        holdings=holdings, factors=factors)
+                        holdings=holdings, factors=factors, order_rule=trader_rule(settings))
 
 
 def _outcome(request: ResearchRequest, post: Callable[[object], None], cancel: Any) -> None:

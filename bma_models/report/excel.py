@@ -1,7 +1,7 @@
 """``recommendations.xlsx``: the analyst-ready workbook of one run (openpyxl).
 
-Eight sheets, each with a banner naming the data source (row 1: title, row 2:
-source and run), the table header on row 3, frozen panes below the header,
+Eight sheets (nine with a backtest), each with a banner naming the data source
+(row 1: title, row 2: source and run), the table header on row 3, frozen panes below the header,
 an autofilter over the main table, number formats per column and colour
 scales on the columns an analyst scans first (scores, ICs, weights):
 
@@ -29,6 +29,9 @@ Portfolio & risk    sector weight vs limit and holdings per sector; solver,
                     config key and how many names it refused); factor exposures
 Regime              current state; per-date history (vol, trend, thresholds)
 Run info            run id, source, dates, config/data hashes, timings, versions
+Backtest            only with a backtest (docs/backtest.md): the daily equity,
+                    benchmark, drawdown, cash, exposure, turnover, costs and
+                    holdings; strategy vs equal-weight statistics
 ==================  ============================================================
 
 Why a fixed banner + header row 3 on every sheet: readers (people and the
@@ -55,11 +58,14 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HEADER_ROW", "SHEETS", "baseline_verdict", "baselines_frame", "model_metrics_frame",
-           "sector_exposure", "workbook_title", "write_workbook"]
+__all__ = ["BACKTEST_SHEET", "HEADER_ROW", "SHEETS", "add_backtest_sheet", "baseline_verdict",
+           "baselines_frame", "model_metrics_frame", "sector_exposure", "workbook_title",
+           "write_workbook"]
 
 SHEETS: tuple[str, ...] = ("Recommendations", "Trades", "Model metrics", "Baselines",
                            "Factor IC", "Portfolio & risk", "Regime", "Run info")
+#: The last sheet, present when the run has a backtest (``bma run --backtest``)
+BACKTEST_SHEET = "Backtest"
 #: Row of every sheet's table header (rows 1-2 are the banner).
 HEADER_ROW = 3
 
@@ -129,7 +135,7 @@ def workbook_title(source_label: str, is_demo: bool) -> str:
 
 
 def write_workbook(path: str | Path, result, metrics: dict[str, Any],
-                   manifest: dict[str, Any]) -> Path:
+                   manifest: dict[str, Any], backtest_daily: pd.DataFrame | None = None) -> Path:
     """Write the analyst workbook of one run.
 
     Parameters
@@ -143,6 +149,9 @@ def write_workbook(path: str | Path, result, metrics: dict[str, Any],
         the workbook and the JSON can never disagree).
     manifest : dict
         The ``manifest.json`` document (hashes, versions, command line).
+    backtest_daily : DataFrame, optional
+        The backtest's daily series; with ``metrics["backtest"]`` it adds the
+        :data:`BACKTEST_SHEET` sheet.
 
     Returns
     -------
@@ -168,6 +177,9 @@ def write_workbook(path: str | Path, result, metrics: dict[str, Any],
     _portfolio_sheet(wb.create_sheet(SHEETS[5]), banner, result, metrics)
     _regime_sheet(wb.create_sheet(SHEETS[6]), banner, result.regimes)
     _run_info_sheet(wb.create_sheet(SHEETS[7]), banner, metrics, manifest)
+    if backtest_daily is not None and "backtest" in metrics:
+        _backtest_sheet(wb.create_sheet(BACKTEST_SHEET), banner, metrics["backtest"],
+                        backtest_daily)
     path = Path(path)
     wb.save(path)
     logger.info("workbook written: %s (%d sheets)", path, len(wb.sheetnames))
@@ -518,3 +530,80 @@ def _canary_text(canary: dict[str, Any]) -> str:
     passed = canary.get("passed")
     verdict = "passed" if passed or passed is None else "FAILED"
     return f"{verdict} (OOS rank IC {ic})" if ic is not None else verdict
+
+
+def add_backtest_sheet(path: str | Path, block: dict[str, Any], daily: pd.DataFrame) -> Path:
+    """Add (or replace) the :data:`BACKTEST_SHEET` sheet of an existing workbook.
+
+    ``bma backtest`` on a committed run: the banner is the workbook's own
+    (title and subtitle), DEMO when ``block["is_demo"]``; the file is saved
+    under a temporary name and renamed onto ``path``.
+    """
+    from openpyxl import load_workbook
+
+    path = Path(path)
+    wb = load_workbook(path)
+    if BACKTEST_SHEET in wb.sheetnames:
+        del wb[BACKTEST_SHEET]
+    title = wb.properties.title or workbook_title(block["source_label"], block["is_demo"])
+    banner = _Banner(title, wb.properties.subject or "", bool(block["is_demo"]))
+    _backtest_sheet(wb.create_sheet(BACKTEST_SHEET), banner, block, daily)
+    tmp = path.with_name(f".{path.name}.tmp")
+    wb.save(tmp)
+    tmp.replace(path)
+    return path
+
+
+_BACKTEST_STATS: tuple[tuple[str, str, str], ...] = (
+    ("annual_return", "Annual return (CAGR)", _PCT), ("annual_vol", "Annual volatility", _PCT),
+    ("sharpe", "Sharpe ratio (no risk-free rate)", _NUM3), ("sortino", "Sortino ratio", _NUM3),
+    ("max_drawdown", "Max drawdown", _PCT), ("calmar", "Calmar ratio", _NUM3),
+    ("hit_rate", "Hit rate (holding periods > 0)", _PCT), ("total_return", "Total return", _PCT),
+)
+_BACKTEST_OTHER: tuple[tuple[str, str, str | None], ...] = (
+    ("turnover_annual", "Turnover per year (x equity)", "0.00"),
+    ("cost_drag_annual", "Cost drag per year", _PCT3),
+    ("tracking_error", "Tracking error", _PCT), ("information_ratio", "Information ratio", _NUM3),
+    ("n_rebalances", "Rebalances", _INT), ("n_rebalances_failed", "Rebalances without orders",
+                                            _INT),
+    ("n_trades", "Fills", _INT), ("initial_capital", "Initial capital (USD)", _USD),
+    ("final_equity", "Final equity (USD)", _USD), ("total_costs", "Total costs (USD)", _USD),
+    ("mean_holdings", "Mean holdings", "0.0"), ("start", "First session", None),
+    ("end", "Last session", None),
+)
+_BACKTEST_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("date", "Date", "yyyy-mm-dd"), ("equity", "Equity (USD)", _USD),
+    ("benchmark_equity", "Equal-weight (USD)", _USD), ("drawdown", "Drawdown", _PCT),
+    ("cash", "Cash (USD)", _USD), ("gross_exposure", "Gross exposure", _PCT),
+    ("turnover", "Turnover", _PCT), ("costs", "Costs (USD)", _PRICE),
+    ("holdings_count", "Holdings", _INT),
+)
+
+
+def _backtest_sheet(ws, banner: _Banner, block: dict[str, Any], daily: pd.DataFrame) -> None:
+    banner.write(ws, "Backtest (after costs)")
+    frame = daily.reset_index()
+    frame["drawdown"] = frame["equity"] / frame["equity"].cummax() - 1.0
+    last_row, last_col = _table(ws, frame, _BACKTEST_COLUMNS)
+    col = last_col + 2
+    for j, text in enumerate(("Metric", "Strategy", "Equal-weight")):
+        cell = ws.cell(row=HEADER_ROW, column=col + j, value=text)
+        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
+    bench = block.get("benchmark") or {}
+    for i, (key, label, fmt) in enumerate(_BACKTEST_STATS, start=1):
+        ws.cell(row=HEADER_ROW + i, column=col, value=label).font = Font(bold=True)
+        for j, value in enumerate((block.get(key), bench.get(key)), start=1):
+            cell = ws.cell(row=HEADER_ROW + i, column=col + j, value=_cell_value(value))
+            cell.number_format = fmt
+    rows = [(label, block.get(key), fmt) for key, label, fmt in _BACKTEST_OTHER]
+    _key_values(ws, rows, col=col, row=HEADER_ROW + len(_BACKTEST_STATS) + 2,
+                header=("Backtest", "Value"))
+    ws.column_dimensions[get_column_letter(col)].width = 34
+    settings = block.get("settings") or {}
+    note = (f"Rebalance every {settings.get('rebalance_every')} sessions on the "
+            f"{settings.get('score')!s} score, fills at the next session's "
+            f"{settings.get('fill_price')}, costs: IBKR Fixed commission + half spread by ADV "
+            "bucket + square-root impact (docs/backtest.md). The benchmark is the daily "
+            "equal-weighted universe, without costs.")
+    ws.cell(row=last_row + 2, column=1, value=note).font = Font(italic=True)
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import math
 import shutil
@@ -13,14 +14,17 @@ from typing import Any
 
 import pandas as pd
 
+from bma_models.backtest import Backtest, BacktestResult, OrderRule
 from bma_models.data.protocol import MarketData, to_panel
+from bma_models.errors import DataError
 from bma_models.factors import FactorSet
 from bma_models.pipeline import ResearchPipeline, ResearchResult
 from bma_models.portfolio import Holdings, trade_list
+from bma_models.report.backtest import backtest_document, write_backtest, write_json_atomic
 from bma_models.report.charts import write_charts
-from bma_models.report.excel import write_workbook
-from bma_models.report.manifest import build_manifest, file_inventory
-from bma_models.report.predictions import write_predictions
+from bma_models.report.excel import add_backtest_sheet, write_workbook
+from bma_models.report.manifest import build_manifest, data_fingerprint, file_inventory
+from bma_models.report.predictions import read_predictions, write_predictions
 from bma_models.report.rundir import RunDirectory, clean_stale_staging
 from bma_models.rules import Rulebook
 from bma_models.settings import ResearchSettings
@@ -51,7 +55,8 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
                    argv: list[str], progress=None, cancel=None, load_s: float = 0.0,
                    cluster=None, rules: Rulebook | None = None,
                    holdings: Holdings | None = None,
-                   factors: FactorSet | None = None) -> Path:
+                   factors: FactorSet | None = None,
+                   order_rule: OrderRule | None = None) -> Path:
     """Run the research pipeline on ``market`` and write ``output_root/<run-id>/``.
 
     ``cluster`` is an open :class:`~bma_models.cluster.DaskSession` or None;
@@ -59,18 +64,35 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
     :class:`~bma_models.pipeline.ResearchPipeline`); ``factors`` the factor set
     (None: the packaged ``alphas_config.yaml``), recorded as ``factor_set`` in
     ``manifest.json`` and ``metrics.json`` (``dataset.factor_set``).
+    With ``settings.backtest.enabled`` the strategy is also backtested over the
+    OOS span (``order_rule``: the trader's sizing, required then) and the run
+    directory gets the backtest files, the ``backtest`` metrics block and the
+    workbook's Backtest sheet.
     """
     started = time.perf_counter()
     clean_stale_staging(output_root)
+    if settings.backtest.enabled and order_rule is None:
+        raise DataError("research.backtest.enabled needs the trader's order rule (run it "
+                        "through bma run --backtest)")
     result = ResearchPipeline(settings, progress=progress, cancel=cancel, cluster=cluster,
                               rules=rules, holdings=holdings, factors=factors).run(market)
+    backtest = None
+    if settings.backtest.enabled:
+        backtest = run_backtest(market, result.predictions_oos, settings, rules, order_rule,
+                                result.dataset, progress)
     report_start = time.perf_counter()
     run_id = run_id_for(market)
     with RunDirectory(output_root, run_id) as run:
         write_tables(run, result)
         write_charts(run.path, result, chart_title(market))
         timings = {"load": round(load_s, 3), **result.timings_s}
+        if backtest is not None:
+            timings["backtest"] = round(sum(backtest.timings_s.values()), 3)
         document = metrics_document(run_id, result, timings)
+        if backtest is not None:
+            document["backtest"] = backtest_document(backtest, market.label, market.is_demo)
+            write_backtest(run.path, backtest, chart_title(market), market.label,
+                           market.is_demo)
         manifest = build_manifest(run_id, market.source, settings.to_dict(), market.bars,
                                   settings.seed, argv)
         manifest["is_demo"] = market.is_demo
@@ -78,7 +100,8 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
         manifest["data_notes"] = list(market.notes)
         manifest["holdings"] = document["portfolio"]["holdings"]
         manifest["factor_set"] = result.dataset["factor_set"]
-        write_workbook(run.file(WORKBOOK), result, document, manifest)
+        write_workbook(run.file(WORKBOOK), result, document, manifest,
+                       backtest_daily=None if backtest is None else backtest.daily)
         if market.is_demo:
             shutil.copyfile(run.file(WORKBOOK), run.file(DEMO_WORKBOOK))
         timings["report"] = round(time.perf_counter() - report_start, 3)
@@ -87,6 +110,78 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
         manifest["files"] = file_inventory(run.path)
         run.write_json("manifest.json", manifest)
     return run.final_path
+
+
+def run_backtest(market: MarketData, predictions: pd.DataFrame, settings: ResearchSettings,
+                 rules: Rulebook | None, order_rule: OrderRule,
+                 dataset: dict[str, Any] | None = None, progress=None) -> BacktestResult:
+    """Backtest ``settings.backtest.score`` of ``predictions`` on ``market`` (see
+    :class:`bma_models.backtest.Backtest`) with the portfolio ``bma run`` makes:
+    ``rules`` (None: the packaged defaults, as the pipeline) and
+    ``settings.portfolio``. ``dataset`` is the run's dataset block (feature lag,
+    label horizon and entry), recorded with the result with the rulebook."""
+    dataset = dataset or {}
+    rules = rules or Rulebook()
+    s = settings.backtest
+    horizon = int(dataset.get("horizon") or settings.labels.horizon)
+    conventions = {
+        "score": s.score, "score_known": "after the close of its date",
+        "fill": f"the next session's {s.fill_price}",
+        "feature_lag": dataset.get("lag"), "label_horizon": horizon,
+        "label_entry": dataset.get("label_entry", "close"),
+        "portfolio": "bma_models.portfolio.plan_portfolio from the simulated book",
+        "rules": dataclasses.asdict(rules),
+    }
+    backtest = Backtest(s, settings.portfolio, rules, order_rule, horizon=horizon,
+                        n_jobs=settings.jobs, progress=progress)
+    return backtest.run(market, predictions, conventions=conventions)
+
+
+def backtest_and_report(run_dir: str | Path, market: MarketData, settings: ResearchSettings,
+                        rules: Rulebook, order_rule: OrderRule,
+                        progress=None) -> dict[str, Any]:
+    """Backtest a committed run and add the backtest to its directory (``bma backtest``).
+
+    The market must be the one the run was made on (its content hash is
+    checked against ``manifest.json``). Writes the backtest files, replaces
+    the ``backtest`` block of ``metrics.json``, the Backtest sheet of the
+    workbook(s) and the manifest's file inventory, each file atomically.
+
+    Returns
+    -------
+    dict
+        The ``backtest`` metrics block.
+
+    Raises
+    ------
+    bma_models.errors.DataError
+        No such run, or market data other than the run's.
+    """
+    run_dir = Path(run_dir)
+    manifest_path, metrics_path = run_dir / "manifest.json", run_dir / "metrics.json"
+    if not manifest_path.is_file() or not metrics_path.is_file():
+        raise DataError(f"{run_dir}: not a complete run directory (no manifest.json/metrics.json)")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    expected = (manifest.get("data") or {}).get("sha256")
+    actual = data_fingerprint(market.bars)["sha256"]
+    if expected and expected != actual:
+        raise DataError(f"{run_dir.name}: the market data differs from the run's (sha256 "
+                        f"{actual[:12]}... vs {expected[:12]}... in manifest.json): load the "
+                        "same source, file and dates")
+    predictions, _ = read_predictions(run_dir)
+    result = run_backtest(market, predictions, settings, rules, order_rule,
+                          metrics.get("dataset"), progress)
+    block = backtest_document(result, market.label, market.is_demo)
+    write_backtest(run_dir, result, chart_title(market), market.label, market.is_demo)
+    for name in (WORKBOOK, DEMO_WORKBOOK):
+        if (run_dir / name).is_file():
+            add_backtest_sheet(run_dir / name, block, result.daily)
+    metrics["backtest"] = block
+    write_json_atomic(metrics_path, metrics)
+    manifest["files"] = file_inventory(run_dir)
+    write_json_atomic(manifest_path, manifest)
+    return block
 
 
 def write_tables(run: RunDirectory, result: ResearchResult) -> None:

@@ -117,3 +117,16 @@ def demo_result(tmp_path_factory, gui_config) -> Path:
                                      end_date=END_DATE),
                      progress=lambda *a: None)
     return root
+
+
+@pytest.fixture(scope="session")
+def backtested_result(tmp_path_factory, gui_config) -> Path:
+    """A result root holding one small demo run with its strategy backtest (the GUI's path)."""
+    from autotrader.services.research_job import ResearchRequest, execute_research
+
+    root = tmp_path_factory.mktemp("backtested")
+    execute_research(ResearchRequest(str(gui_config), str(root), source="demo",
+                                     end_date=END_DATE,
+                                     overrides={"research.backtest.enabled": True}),
+                     progress=lambda *a: None)
+    return root

@@ -12,7 +12,8 @@ under the default differs from the observation under the changed value, so:
   :func:`test_every_default_yaml_key_has_a_probe`;
 * a key whose consumer stops reading it fails its probe (both observations equal).
 
-Probes are small and synthetic (a 30-name demo market at most, no training).
+Probes are small and synthetic (a 30-name demo market at most, a 40-session backtest,
+no training).
 """
 
 from __future__ import annotations
@@ -466,6 +467,115 @@ def _report_files(tmp_root: Path):
     return observe
 
 
+# -- backtest observations: run_backtest as bma run --backtest calls it ----------------------
+
+#: Rows of the demo market: the first scored session (enough history for the risk model
+#: before it), and the sessions the names of :data:`GAP_TICKERS` have no bar
+FIRST_SCORED = 220
+GAP_ROWS = slice(241, 244)
+GAP_TICKERS = 10
+
+
+@functools.cache
+def _backtest_inputs():
+    """The demo market with 3 sessions without a bar for 10 names (held names among them:
+    ``stale_after`` 2 removes them, 5 does not) and ``fused``/``stack`` random scores."""
+    from bma_models.data.protocol import to_panel
+
+    market = _market()
+    dates = market.dates
+    tickers = sorted(market.bars["ticker"].unique())[:GAP_TICKERS]
+    bars = market.bars
+    gap = bars["ticker"].isin(tickers) & bars["date"].isin(dates[GAP_ROWS])
+    market = dataclasses.replace(market, bars=bars[~gap].reset_index(drop=True))
+    present = to_panel(market.bars, "close").notna()
+    rng = np.random.default_rng(4)
+    columns = {}
+    for name in ("fused", "stack"):
+        values = pd.DataFrame(rng.standard_normal(present.shape), index=present.index,
+                              columns=present.columns).where(present)
+        columns[name] = values.iloc[FIRST_SCORED:].stack()
+    predictions = pd.DataFrame(columns)
+    predictions.index.names = ["date", "ticker"]
+    return market, predictions
+
+
+_BACKTESTS: dict[str, Any] = {}
+
+
+def _backtest_run(s: Settings):
+    """``run_backtest`` with the rulebook and order rule ``bma run --backtest`` builds (one
+    run per distinct settings: the probes share the default's)."""
+    from autotrader.research.wiring import trader_rule
+    from bma_models.report.run import run_backtest
+
+    key = repr(s)
+    if key not in _BACKTESTS:
+        market, predictions = _backtest_inputs()
+        _BACKTESTS[key] = run_backtest(market, predictions, s.research, trading_rules(s),
+                                       trader_rule(s))
+    return _BACKTESTS[key]
+
+
+def _backtest(s: Settings):
+    """The simulated path: sessions, equity, the three costs, fills, rebalances, events."""
+    result = _backtest_run(s)
+    daily, trades = result.daily, result.trades
+    return (result.initial_capital, tuple(str(d.date()) for d in daily.index),
+            tuple(daily["equity"].round(4)),
+            tuple(round(float(daily[c].sum()), 6) for c in ("commission", "spread_cost",
+                                                               "impact_cost")),
+            len(trades), round(float(trades["price"].abs().sum()), 6),
+            tuple(result.rebalances["n_orders"]),
+            tuple(zip(result.events["ticker"], result.events["event"])))
+
+
+def _backtest_charts(tmp_root: Path):
+    """The lines of the backtest charts (``write_backtest``; recorded, not rendered)."""
+    from bma_models.report import backtest as report
+
+    def observe(s: Settings):
+        out = tmp_root / f"bt{len(list(tmp_root.iterdir()))}"
+        out.mkdir()
+        plotted: list = []
+
+        class Figure(report.Figure):
+            def savefig(self, fname, **kwargs):  # record the lines instead of rendering
+                plotted.extend(tuple(np.round(np.nan_to_num(np.asarray(line.get_ydata(),
+                                                                         dtype=float)), 9))
+                               for ax in self.axes for line in ax.get_lines())
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(report, "Figure", Figure)
+            report.write_backtest(out, _backtest_run(s), "t", "demo", True)
+        return plotted
+    return observe
+
+
+def _backtest_enabled(tmp_root: Path):
+    """Whether ``bma run`` (``run_and_report``) backtests (the pipeline a stand-in)."""
+    from autotrader.research.wiring import trader_rule
+    from bma_models.report import run as report
+
+    def observe(s: Settings):
+        calls = []
+        result = SimpleNamespace(predictions_oos=pd.DataFrame(), dataset={})
+
+        def stop(market, now=None):
+            raise StopIteration
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(report, "ResearchPipeline",
+                          lambda *args, **kwargs: SimpleNamespace(run=lambda market: result))
+            patch.setattr(report, "run_backtest", lambda *args, **kwargs: calls.append(1))
+            patch.setattr(report, "run_id_for", stop)
+            with pytest.raises(StopIteration):
+                report.run_and_report(_market(), s.research, tmp_root / "runs", argv=[],
+                                      rules=trading_rules(s), order_rule=trader_rule(s))
+        return calls
+    return observe
+
+
 # -- the table ----------------------------------------------------------------------------
 
 def _probes(tmp_root: Path) -> dict[str, Probe]:
@@ -603,6 +713,26 @@ def _probes(tmp_root: Path) -> dict[str, Probe]:
         "research.dask.factor_block_tickers": Probe(50, _dask_pipeline),
         "research.dask.native_fit_min_rows": Probe(10, _dask_pipeline),
         "research.report.csv_predictions": Probe(True, _report_files(tmp_root)),
+        "research.backtest.enabled": Probe(True, _backtest_enabled(tmp_root)),
+        **{f"research.backtest.{key}": Probe(value, _backtest, PLAN_BASE) for key, value in {
+            "rebalance_every": 7, "fill_price": "close", "initial_capital": 250_000.0,
+            # the first rebalance moves off the every-5-sessions grid of the first OOS date
+            "start": _market().dates[FIRST_SCORED + 2].date(),
+            "end": _market().dates[FIRST_SCORED + 30].date(),
+            "score": "stack",  # another random column
+            # quarterly: one fit over the 40 scored sessions; 5: one per rebalance
+            "risk_refit_every": 5,
+            # 3 sessions without a bar for names held: removed after 2, kept under 5
+            "stale_after": 2,
+            "costs.commission_per_share": 0.02, "costs.commission_min": 5.0,
+            "costs.commission_max_pct": 0.0001,
+            # 100 times the dollar-ADV edges: names move to less liquid buckets
+            "costs.spread_adv_breaks": [1e8, 5e8, 2.5e9, 1e10, 5e10],
+            "costs.half_spread_bps": [40.0, 20.0, 10.0, 5.0, 2.0, 1.0],
+            "costs.impact_coefficient": 2.0, "costs.volatility_window": 5,
+            "costs.adv_window": 5}.items()},
+        # 40 backtested sessions: a 20-session rolling Sharpe ratio, none over 252
+        "research.backtest.rolling_window": Probe(20, _backtest_charts(tmp_root), PLAN_BASE),
     }
 
 

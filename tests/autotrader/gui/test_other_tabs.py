@@ -141,6 +141,33 @@ def test_backtest_tab_ic_matches_the_run_metrics(make_app, demo_result, screensh
     screenshot(app, "backtest", screenshots)
 
 
+def test_backtest_tab_shows_the_strategy_equity_curve_when_the_run_has_one(
+        make_app, backtested_result, screenshots):
+    app = make_app(result_root=backtested_result)
+    view = app.views["backtest"]
+    view.load_newest()
+    pump_until(app, lambda: view.strategy is not None or "cannot" in view.message.get(),
+               timeout=60)
+    assert view.strategy is not None, view.message.get()
+    block = json.loads((view.run_dir / "metrics.json").read_text())["backtest"]
+    assert view.strategy.stats["sharpe"] == block["sharpe"]
+    assert len(view.strategy.daily) == block["n_sessions"]
+    text = view.message.get()
+    assert text.startswith("DEMO - ") and f"Sharpe {block['sharpe']:.2f}" in text
+    assert f"Sharpe {block['benchmark']['sharpe']:.2f}" in text and "equal-weight" in text
+    assert view.chart_image is not None and view.chart_image.height() > 300
+    shot = screenshot(app, "backtest", screenshots)
+    shot.replace(shot.with_name("backtest_strategy.png"))
+
+
+def test_research_tab_backtest_box_sets_the_override(make_app):
+    app = make_app()
+    view = app.views["research"]
+    assert view.request().overrides["research.backtest.enabled"] is False
+    view.backtest.set(True)
+    assert view.request().overrides["research.backtest.enabled"] is True
+
+
 def test_log_pane_shows_records_from_any_thread_and_filters_by_level(make_app):
     import threading
 

@@ -100,9 +100,10 @@ def test_dask_scheduler_field_becomes_the_runtime_override_of_the_job(make_app):
     app = make_app()
     view = app.views["research"]
     assert view.form.vars["dask_scheduler"].get() == ""  # default config: no Dask
-    assert view.request().overrides == {"research.dask.scheduler": None}
+    assert view.request().overrides == {"research.dask.scheduler": None,
+                                        "research.backtest.enabled": False}
     view.form.vars["dask_scheduler"].set(" tcp://10.0.0.5:8786 ")
-    assert view.request().overrides == {"research.dask.scheduler": "tcp://10.0.0.5:8786"}
+    assert view.request().overrides["research.dask.scheduler"] == "tcp://10.0.0.5:8786"
     view.form.vars["dask_scheduler"].set("local")
     assert view.request().overrides["research.dask.scheduler"] == "local"
     view.form.vars["dask_scheduler"].set("not an address")

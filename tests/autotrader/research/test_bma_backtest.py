@@ -1,0 +1,124 @@
+"""``bma run --backtest`` and ``bma backtest`` end to end on a small demo market."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from openpyxl import load_workbook
+
+from autotrader.research.cli import main
+from bma_models.report.backtest import BACKTEST_FILES, read_backtest
+
+SMALL = {"research": {
+    "data": {"demo_tickers": 100, "demo_sessions": 520, "demo_seed": 11},
+    "models": {"enabled": ["ridge"]},
+    "portfolio": {"top_n": 50},
+}, "capital": {"max_single_position_pct": 0.05}}
+STATS = ("annual_return", "annual_vol", "sharpe", "sortino", "max_drawdown", "calmar",
+         "turnover_annual", "cost_drag_annual", "hit_rate", "n_rebalances", "benchmark",
+         "tracking_error", "information_ratio")
+
+
+@pytest.fixture(scope="module")
+def backtested_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bma-backtest")
+    config = root / "config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps(SMALL))
+    out = root / "result"
+    code = main(["run", "--source", "demo", "--config", str(config), "--output", str(out),
+                 "--end-date", "2025-06-30", "--backtest"])
+    assert code == 0
+    (run,) = [p for p in out.iterdir() if not p.name.startswith(".")]
+    return run, config
+
+
+def test_bma_run_backtest_writes_the_files_and_the_stats(backtested_run):
+    run, _ = backtested_run
+    names = {p.name for p in run.iterdir()}
+    assert set(BACKTEST_FILES) <= names
+    metrics = json.loads((run / "metrics.json").read_text())
+    block = metrics["backtest"]
+    assert set(STATS) <= set(block)
+    assert set(STATS[:6]) | {"hit_rate"} <= set(block["benchmark"])
+    assert block["is_demo"] and "DEMO" in block["source_label"]
+    assert block["n_rebalances"] > 10 and block["cost_drag_annual"] > 0
+    assert block["conventions"]["fill"] == "the next session's open"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert set(BACKTEST_FILES) <= set(manifest["files"])
+
+
+def test_backtest_parquet_balances_to_the_cent_and_says_demo(backtested_run):
+    run, _ = backtested_run
+    daily, meta = read_backtest(run)
+    assert meta == {"bma.source_label": "DEMO (synthetic demo market)", "bma.is_demo": "true"}
+    assert {"equity", "cash", "gross_exposure", "turnover", "costs", "benchmark_equity",
+            "holdings_count"} <= set(daily.columns)
+    initial = json.loads((run / "metrics.json").read_text())["backtest"]["initial_capital"]
+    final = initial + daily["pnl"].sum() - daily["costs"].sum()
+    assert abs(final - daily["equity"].iloc[-1]) < 0.005
+
+
+def test_the_workbook_has_a_demo_backtest_sheet(backtested_run):
+    run, _ = backtested_run
+    for name in ("recommendations.xlsx", "recommendations_DEMO.xlsx"):
+        sheet = load_workbook(run / name, read_only=True)["Backtest"]
+        assert "DEMO" in str(sheet["A1"].value)
+        assert sheet["A3"].value == "Date"
+
+
+def test_bma_backtest_replays_a_run_and_perfect_foresight_beats_the_fused_score(
+        backtested_run):
+    run, config = backtested_run
+    fused = json.loads((run / "metrics.json").read_text())["backtest"]
+    # the label column is the realised forward return: a perfect-foresight score
+    code = main(["backtest", "--run", str(run), "--config", str(config), "--score", "label"])
+    assert code == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    seen = metrics["backtest"]
+    assert seen["settings"]["score"] == "label"
+    assert seen["annual_return"] > fused["annual_return"] + 0.5
+    assert seen["sharpe"] > fused["sharpe"] + 2
+    assert metrics["oos"]  # the rest of the document is kept
+    manifest = json.loads((run / "manifest.json").read_text())
+    digest = hashlib.sha256((run / "backtest.parquet").read_bytes()).hexdigest()
+    assert manifest["files"]["backtest.parquet"]["sha256"] == digest
+
+
+def test_bma_backtest_refuses_other_market_data(backtested_run, tmp_path):
+    run, config = backtested_run
+    other = tmp_path / "config"
+    other.mkdir()
+    changed = json.loads(json.dumps(SMALL))
+    changed["research"]["data"]["demo_seed"] = 12
+    (other / "config.json").write_text(json.dumps(changed))
+    before = (run / "metrics.json").read_bytes()
+    # the demo parameters come from the run's manifest: the config's seed is overridden
+    assert main(["backtest", "--run", str(run), "--config", str(other),
+                 "--rebalance-every", "10"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["backtest"]["settings"][
+        "rebalance_every"] == 10
+    assert (run / "metrics.json").read_bytes() != before
+    # a CSV that is not the run's data is refused by the data hash
+    bars = tmp_path / "bars.csv"
+    bars.write_text("date,ticker,open,high,low,close,volume\n2025-01-02,AAA,1,1,1,1,100\n")
+    assert main(["backtest", "--run", str(run), "--config", str(config), "--source", "csv",
+                 "--data", str(bars)]) == 2
+
+
+def test_the_backtest_daily_equity_never_uses_a_missing_number(backtested_run):
+    run, _ = backtested_run
+    daily, _ = read_backtest(run)
+    assert np.isfinite(daily.drop(columns=[]).to_numpy(dtype=float)).all()
+
+
+def test_bma_backtest_takes_the_runs_own_sectors_file():
+    from autotrader.research.wiring import _run_argument
+
+    manifest = {"command_line": ["bma", "command=run", "data=/x/bars.csv",
+                                 "sectors=/x/sectors.csv", "source=csv"]}
+    assert _run_argument(manifest, "sectors") == "/x/sectors.csv"
+    assert _run_argument({"command_line": ["bma"]}, "sectors") is None
