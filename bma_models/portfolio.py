@@ -217,9 +217,12 @@ def market_snapshot(bars: pd.DataFrame, atr_window: int,
 
 def average_true_range(close: pd.DataFrame, high: pd.DataFrame, low: pd.DataFrame,
                        window: int) -> pd.DataFrame:
-    """Dates x tickers: the simple mean true range of the ``window`` sessions ending at each
-    row (NaN unless all of them have a bar). :func:`market_snapshot` reads the last row, the
-    backtest every row (:class:`bma_models.backtest.MarketPanels`)."""
+    """Return the average true range, dates x tickers.
+
+    Each row is the simple mean true range of the ``window`` sessions ending at
+    it (NaN unless all of them have a bar). :func:`market_snapshot` reads the
+    last row, the backtest every row (:class:`bma_models.backtest.MarketPanels`).
+    """
     prev = close.shift(1)
     true_range = np.maximum(high - low, np.maximum((high - prev).abs(), (low - prev).abs()))
     return true_range.rolling(window, min_periods=window).mean()
@@ -237,8 +240,11 @@ class ScoreExpectations:
 
 def score_expectations(scores: pd.Series, risk_model, expected_ic: float,
                        horizon: int) -> ScoreExpectations:
-    """The scored names the risk model knows, their daily and horizon expected returns
-    (:func:`~bma_models.optimizer.expected_returns_from_scores`) and score percentiles.
+    """Return the scored names the risk model knows, with their expectations.
+
+    The expectations are the daily and horizon expected returns
+    (:func:`~bma_models.optimizer.expected_returns_from_scores`) and the score
+    percentiles.
 
     The inputs of :func:`plan_portfolio`, built once for ``bma run`` and the backtest.
     """
@@ -281,7 +287,7 @@ def screen_names(snapshot: pd.DataFrame, expected_return: pd.Series, percentile:
 
 def current_book(holdings: Holdings | None, prices: pd.Series,
                  assumed_capital: float) -> tuple[pd.Series, float, str, list[str]]:
-    """Current weights, the capital they are weights of, where it came from, and notes.
+    """Return the current weights, the capital they are weights of, its source, and notes.
 
     Quantities are valued at ``prices`` (the date's closes; the source's own
     price for a name without one, noted). With cash the capital is the book's
@@ -342,8 +348,11 @@ def _position_values(holdings: Holdings, prices: pd.Series) -> tuple[pd.Series, 
 
 def _bounds(screens: pd.Series, current: pd.Series, snapshot: pd.DataFrame,
             rules: Rulebook) -> pd.Series:
-    """Per-name upper bound: a refused name keeps at most what it holds, a passing one may
-    add what one entry order may add (bracket risk) up to ``max_position``."""
+    """Return the per-name upper weight bound.
+
+    A refused name keeps at most what it holds; a passing one may add what one
+    entry order may add (bracket risk), up to ``max_position``.
+    """
     names = screens.index.union(current.index)
     w0 = current.reindex(names).fillna(0.0)
     frame = snapshot.reindex(names)
@@ -602,8 +611,10 @@ def risk_shares(risk_model, weights: pd.Series) -> pd.Series:
 
 
 def trade_list(plan: PortfolioPlan) -> pd.DataFrame:
-    """One row per name the plan trades: side, weights, USD and shares at ``plan.capital``,
-    the assumed cost, and why (new, add, trim, sell; a sale's screen reason).
+    """Return the plan's trades, one row per traded name.
+
+    Each row gives the side, weights, USD and shares at ``plan.capital``, the
+    assumed cost, and why (new, add, trim, sell; a sale's screen reason).
 
     Sorted by traded value, largest first; includes sales of holdings without
     a score (the trader sells those too).

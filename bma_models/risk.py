@@ -88,9 +88,12 @@ def average_dollar_volume(bars: pd.DataFrame, window: int = 60) -> pd.Series:
 
 def rolling_dollar_volume(close: pd.DataFrame, volume: pd.DataFrame,
                           window: int) -> pd.DataFrame:
-    """Dates x tickers: the mean close x volume of the ``window`` sessions ending at each row
-    (missing bars skipped; NaN without any). :func:`average_dollar_volume` is its last row;
-    the backtest reads every row."""
+    """Return the rolling mean dollar volume (close x volume), dates x tickers.
+
+    Each row is the mean of the ``window`` sessions ending at it (missing bars
+    skipped; NaN without any). :func:`average_dollar_volume` is its last row;
+    the backtest reads every row.
+    """
     return (close * volume).rolling(window, min_periods=1).mean()
 
 
@@ -293,7 +296,7 @@ class FactorRiskModel(BaseEstimator):
 
     def factor_returns(self, returns, market_cap=None, dollar_volume=None,
                        sectors=None) -> pd.DataFrame:
-        """The daily factor returns :meth:`fit` regresses on, for every date of ``returns``.
+        """Return the daily factor returns :meth:`fit` regresses on, for every date of ``returns``.
 
         Row ``t`` uses returns, sizes and sectors up to ``t`` only (the size and
         style sorts are lagged), so one call on a long history serves fits on

@@ -78,6 +78,7 @@ class DataSettings(Section):
     demo_seed: int = setting(42, ge=0, doc="demo market random seed")
 
     def check(self) -> None:
+        """Reject ``start_date`` after ``end_date`` and source ``csv`` without ``csv_path``."""
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise FieldError(("start_date", "end_date"), "start_date is after end_date")
         if self.source == "csv" and not self.csv_path:
@@ -132,6 +133,7 @@ class ModelSettings(Section):
         default_factory=_empty_params, doc="model name -> hyperparameters passed through")
 
     def check(self) -> None:
+        """Reject an empty or repeated ``enabled`` list and ``params`` of an unknown model."""
         if not self.enabled:
             raise FieldError(("enabled",), "needs at least one model")
         if len(set(self.enabled)) != len(self.enabled):
@@ -216,6 +218,12 @@ class RegimeSettings(Section):
         doc="regime -> category -> relative weight of the factor composite")
 
     def check(self) -> None:
+        """Reject invalid regime weights.
+
+        Rejected: an unknown regime or factor category, a negative weight, a
+        row without a positive weight (:func:`regime_row_problem`), and a
+        missing regime.
+        """
         for regime in self.weights:
             if regime not in REGIMES:
                 raise FieldError((f"weights.{regime}",),
@@ -285,6 +293,12 @@ class DaskSettings(Section):
         "lightgbm.dask / xgboost.dask")
 
     def check(self) -> None:
+        """Reject a ``scheduler`` that is not null, ``local`` or a Dask address.
+
+        An address is ``host:port`` or ``<scheme>://...`` with a known scheme
+        (``tcp``, ``tls``, ``inproc``, ``ucx``, ``ws``, ``wss``); empty or
+        whitespace-containing text is rejected.
+        """
         address = self.scheduler
         if address is None or address == "local":
             return
@@ -339,6 +353,12 @@ class CostSettings(Section):
                               doc="sessions of dollar volume in the ADV of spread and impact")
 
     def check(self) -> None:
+        """Reject an invalid half-spread schedule.
+
+        Rejected: ``spread_adv_breaks`` not positive and strictly ascending,
+        ``half_spread_bps`` without exactly one value per bucket (one more than
+        the breaks), and a half spread outside [0, 10000] bps.
+        """
         breaks = self.spread_adv_breaks
         if any(b <= 0 for b in breaks) or list(breaks) != sorted(set(breaks)):
             raise FieldError(("spread_adv_breaks",), "must be positive and strictly ascending",
@@ -375,6 +395,7 @@ class BacktestSettings(Section):
     costs: CostSettings = setting(default_factory=CostSettings, doc="")
 
     def check(self) -> None:
+        """Reject ``start`` after ``end`` and a blank ``score`` column name."""
         if self.start and self.end and self.start > self.end:
             raise FieldError(("start", "end"), "start is after end")
         if not self.score.strip():
@@ -409,6 +430,12 @@ class ResearchSettings(Section):
     backtest: BacktestSettings = setting(default_factory=BacktestSettings, doc="")
 
     def check(self) -> None:
+        """Reject settings that would leak the future into the validation.
+
+        Rejected: ``labels.entry: close`` with a total feature lag
+        (``base_lag + safety_gap``) of 0, ``cv.gap < labels.horizon``,
+        ``stacking.meta_gap <= cv.gap`` and ``stacking.meta_embargo < cv.embargo``.
+        """
         if self.labels.entry == "close" and self.features.base_lag + self.features.safety_gap == 0:
             raise FieldError(
                 ("labels.entry", "features.base_lag", "features.safety_gap"),

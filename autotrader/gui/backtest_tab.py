@@ -57,6 +57,7 @@ class BacktestView(ttk.Frame):
         app.bus.subscribe(RunShown, lambda msg: self.load(msg.run_dir))
 
     def load_newest(self) -> None:
+        """Load the newest complete run under the result root, or show why there is none."""
         try:
             self.load(latest_run_dir(self.app.paths.result_root))
         except RecommendationsError as e:

@@ -60,7 +60,7 @@ BUTTON_WIDTH = 24
 
 
 def dask_scheduler(text: str) -> str | None:
-    """The Dask scheduler field as the runtime override: empty = None (no Dask)."""
+    """Return the Dask scheduler field as the runtime override: empty = None (no Dask)."""
     return text.strip() or None
 
 
@@ -211,7 +211,13 @@ class ResearchView(ttk.Frame):
         return errors
 
     def request(self) -> ResearchRequest:
-        """The run parameters from the fields (``ValueError`` with the first problem)."""
+        """Return the run parameters from the fields.
+
+        Raises
+        ------
+        ValueError
+            A field is invalid; the message is the first problem :meth:`check` found.
+        """
         errors = self.check()
         if errors:
             raise ValueError(next(iter(errors.values())))
@@ -268,18 +274,21 @@ class ResearchView(ttk.Frame):
             self.cancel()
 
     def browse_csv(self) -> None:
+        """Ask for a bars file (CSV or Parquet) and put its path into the data field."""
         path = filedialog.askopenfilename(title="Bars file", filetypes=[
             ("Bars", "*.csv *.csv.gz *.parquet"), ("All", "*")])
         if path:
             self.form.vars["data_path"].set(path)
 
     def browse_sectors(self) -> None:
+        """Ask for a sectors CSV and put its path into the sectors field."""
         path = filedialog.askopenfilename(title="Sectors file", filetypes=[
             ("Sectors", "*.csv"), ("All", "*")])
         if path:
             self.form.vars["sectors_path"].set(path)
 
     def open_excel(self) -> None:
+        """Open the shown run's ``recommendations.xlsx``, or say why it cannot."""
         if self.run_dir is None:
             self.say("no run yet: run the model first (F5)", "warn")
             return
@@ -292,6 +301,7 @@ class ResearchView(ttk.Frame):
         self.app.open_file(workbook, "Excel workbook")
 
     def open_folder(self) -> None:
+        """Open the shown run's folder, else the result root, or say it does not exist yet."""
         target = self.run_dir or self.app.paths.result_root
         if not Path(target).exists():
             self.say(f"no result folder yet: {target} is created by the first run", "warn")
@@ -484,6 +494,7 @@ class ResearchView(ttk.Frame):
         self.summary = summary  # the table now holds every row of the run
 
     def shutdown(self) -> None:
+        """Terminate the research worker if one is running."""
         if self.job is not None and self.job.running:
             self.job.terminate()
 

@@ -88,7 +88,10 @@ class StrategyBacktest:
 
 
 def strategy_backtest(run_dir: str | Path) -> StrategyBacktest | None:
-    """The run's strategy backtest, or None when it has none (``bma run --backtest`` makes it).
+    """Return the run's strategy backtest, or None when it has none.
+
+    ``bma run --backtest`` writes it (``backtest.parquet`` and the ``backtest`` block
+    of ``metrics.json``).
 
     Raises
     ------

@@ -29,12 +29,26 @@ SOURCES = ("demo", "csv", "polygon")
 
 @dataclass(frozen=True)
 class DateRange:
+    """The sessions of a run, as :func:`resolve_dates` resolved them.
+
+    Attributes
+    ----------
+    start : pandas.Timestamp or None
+        First session; None: no start given, the source decides how far back.
+    end : pandas.Timestamp
+        Last session, at most the last completed NYSE session.
+    clamped_from : pandas.Timestamp or None
+        The requested end when it was later than the last completed session
+        and was clamped; None when the end was not clamped.
+    """
+
     start: pd.Timestamp | None
     end: pd.Timestamp
     clamped_from: pd.Timestamp | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Build the ``bma`` argument parser (the ``run`` and ``backtest`` commands)."""
     parser = argparse.ArgumentParser(prog="bma", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +177,14 @@ def _parse_date(text: str, flag: str) -> pd.Timestamp:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``bma`` command and print the run directory it wrote.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 when the command failed (the error is
+        logged), 130 when the user cancelled.
+    """
     from bma_models.log import configure_logging
 
     environ = dict(os.environ)

@@ -45,7 +45,13 @@ ALPHAS_FILE = "alphas_config.yaml"
 
 
 def config_dir_of(ns: argparse.Namespace) -> Path | None:
-    """The config directory of ``--config`` (None: the packaged defaults only)."""
+    """Return the config directory of ``--config`` (None: the packaged defaults only).
+
+    Raises
+    ------
+    bma_models.errors.DataError
+        ``--config`` names no config directory.
+    """
     from autotrader.config import ConfigError, resolve_config_dir
 
     try:
@@ -67,7 +73,7 @@ def load_settings(ns: argparse.Namespace, source: str | None,
 
 
 def factor_set_for(config_dir: Path | None, research):
-    """The run's factor set: ``<config_dir>/alphas_config.yaml`` or the packaged one.
+    """Return the run's factor set: ``<config_dir>/alphas_config.yaml`` or the packaged one.
 
     The copy in the config directory, when there is one, replaces the packaged
     ``bma_models/factors/alphas_config.yaml`` whole. The regime weights of
@@ -133,7 +139,7 @@ def _load_polygon(settings, dates: DateRange, environ: dict[str, str],
 
 
 def polygon_source(settings, api_key: str, progress=None):
-    """The Polygon source of the ``polygon`` section (URL, rate, timeout, retries, cache)."""
+    """Build the Polygon source of the ``polygon`` section (URL, rate, timeout, retries, cache)."""
     from bma_models.data import calendar
     from polygon.source import PolygonSource
 
@@ -145,7 +151,9 @@ def polygon_source(settings, api_key: str, progress=None):
 
 
 def research_universe(settings, state_dir: Path | None = None) -> list[str]:
-    """The tickers of ``app.universe_source`` (:func:`autotrader.universe.configured_universe`).
+    """Return the tickers of ``app.universe_source``.
+
+    The list comes from :func:`autotrader.universe.configured_universe`.
 
     The watchlist lives in the app database ``<state_dir>/workstation.db``
     (``state_dir`` default: ``$BMA_STATE_DIR`` or ``./state``), as in the GUI.
@@ -158,7 +166,7 @@ def research_universe(settings, state_dir: Path | None = None) -> list[str]:
 
 
 def portfolio_inputs(ns: argparse.Namespace, settings):
-    """The rulebook of ``settings`` and the book of ``--holdings`` / ``--state-dir``.
+    """Return the rulebook of ``settings`` and the book of ``--holdings`` / ``--state-dir``.
 
     Returns ``(rules, holdings)``; holdings is None for cash.
     """
@@ -175,7 +183,7 @@ def portfolio_inputs(ns: argparse.Namespace, settings):
 
 def source_and_dates(ns: argparse.Namespace, data, environ: dict[str, str],
                      now: dt.datetime) -> tuple[str, DateRange]:
-    """The run's data source and session range: the command line, else ``research.data``.
+    """Return the run's data source and session range: the command line, else ``research.data``.
 
     ``--source`` wins over ``research.data.source`` (``auto``: Polygon when a key
     is set, else the demo market); ``--start-date``/``--end-date`` win over
@@ -217,8 +225,11 @@ def run_command(ns: argparse.Namespace, environ: dict[str, str],
 
 
 def trader_rule(settings):
-    """The trader's order sizing as the backtest's order rule (lot rounding, position cap,
-    cash reserve, minimum order value: :mod:`autotrader.services.backtest_orders`)."""
+    """Return the trader's order sizing as the backtest's order rule.
+
+    The rule applies lot rounding, the position cap, the cash reserve and the
+    minimum order value (:mod:`autotrader.services.backtest_orders`).
+    """
     from autotrader.services.backtest_orders import trader_order_rule
 
     return trader_order_rule(settings)
@@ -278,7 +289,7 @@ def _backtest_overrides(ns: argparse.Namespace, manifest: dict, source: str) -> 
 
 
 def _run_argument(manifest: dict, name: str) -> str | None:
-    """A ``bma run`` argument as the run's manifest recorded it (``name=value``)."""
+    """Return a ``bma run`` argument as the run's manifest recorded it (``name=value``)."""
     prefix = f"{name}="
     return next((item[len(prefix):] for item in manifest.get("command_line", [])
                  if isinstance(item, str) and item.startswith(prefix)), None)

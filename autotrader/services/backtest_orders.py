@@ -83,6 +83,6 @@ class TraderOrderRule:
 
 
 def trader_order_rule(settings: Settings) -> TraderOrderRule:
-    """The order rule of the configured trader (the same mapping the trader itself uses)."""
+    """Return the order rule of the configured trader (the same mapping the trader itself uses)."""
     trader = trader_settings(settings)
     return TraderOrderRule(trader.sizing, trader.risk)

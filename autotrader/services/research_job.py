@@ -90,8 +90,12 @@ class ResearchRequest:
 
 @dataclass(frozen=True)
 class JobProgress:
-    """Stage ``stage`` completed (``done`` of ``total`` stages), or ``"<stage>:tasks"``:
-    ``done`` of the stage's ``total`` tasks (training: one per fold x model fit)."""
+    """A progress report of the research worker.
+
+    Either stage ``stage`` completed (``done`` of ``total`` stages), or, when
+    ``stage`` is ``"<stage>:tasks"``, ``done`` of the stage's ``total`` tasks
+    completed (training: one task per fold x model fit).
+    """
 
     stage: str
     done: int

@@ -37,7 +37,7 @@ BOOK_SOURCE = "backtest book"
 def target_weights(scores: pd.Series, risk_model, snapshot: pd.DataFrame,
                    sectors: pd.Series | None, holdings: Holdings, *, rules: Rulebook,
                    settings: PortfolioSettings, horizon: int) -> PortfolioPlan:
-    """The plan ``bma run`` would make on this date from this book.
+    """Return the plan ``bma run`` would make on this date from this book.
 
     Parameters
     ----------

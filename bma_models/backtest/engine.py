@@ -82,7 +82,8 @@ class OrderRule(Protocol):
     """
 
     def __call__(self, weights: pd.Series, equity: float, prices: pd.Series,
-                 held: pd.Series) -> pd.Series: ...
+                 held: pd.Series) -> pd.Series:
+        """Return the signed shares per ticker that move ``held`` towards ``weights``."""
 
 
 @dataclass
@@ -284,8 +285,9 @@ def _same_universe(panels: MarketPanels, refit: np.ndarray) -> list[list[int]]:
 
 
 def _shares_known(reference: pd.DataFrame) -> bool:
-    """True when the risk model's size is point-in-time at every date, so the fits of one
-    universe can share one factor-return computation.
+    """Return True when the risk model's size is point-in-time at every date.
+
+    Then the fits of one universe can share one factor-return computation.
 
     Why: the factor returns are half of a fit's cost, and row ``t`` only uses
     data up to ``t`` -- except when market caps come without share counts: the

@@ -121,8 +121,10 @@ class MarketPanels:
                    first_bar=_first_rows(close.to_numpy()), vwap_fallbacks=fallbacks)
 
     def snapshot(self, row: int) -> pd.DataFrame:
-        """:func:`bma_models.portfolio.market_snapshot` of the bars up to session ``row``
-        (``last_close``, ``adv``, ``atr`` per ticker known at its close), read off the panels.
+        """Return the market snapshot of the bars up to session ``row``, read off the panels.
+
+        The snapshot is that of :func:`bma_models.portfolio.market_snapshot`:
+        ``last_close``, ``adv`` and ``atr`` per ticker known at the session's close.
 
         Equal to calling ``market_snapshot`` on those bars (tested); a row instead of a
         pivot of the long bars on each rebalance date.
@@ -139,9 +141,12 @@ class MarketPanels:
         return self.first_bar <= row
 
     def risk_inputs(self, row: int, window: int, first: int | None = None) -> dict:
-        """The risk model's inputs on the sessions ``[first, row]`` (default: the last
-        ``window`` ones), for the tickers known at ``row``: nothing after ``row`` is
-        read, not even which names list later (it would change the sector pooling)."""
+        """Return the risk model's inputs on the sessions ``[first, row]``.
+
+        ``first`` defaults to the start of the last ``window`` sessions. Only the
+        tickers known at ``row`` are included: nothing after ``row`` is read, not
+        even which names list later (it would change the sector pooling).
+        """
         start = max(0, row - window + 1) if first is None else first
         cols = self.known(row)
         return risk_inputs_from_panels(self.close.iloc[start:row + 1, cols],

@@ -76,7 +76,7 @@ def rolling_sharpe(equity: pd.Series, window: int = ANNUAL_SESSIONS) -> pd.Serie
 
 
 def backtest_metrics(result) -> dict[str, Any]:
-    """The ``backtest`` block of ``metrics.json`` from a :class:`BacktestResult`.
+    """Return the ``backtest`` block of ``metrics.json`` from a :class:`BacktestResult`.
 
     Strategy statistics (:func:`performance` plus turnover, cost drag and the
     rebalance counts), ``benchmark`` (the same statistics of the equal-weight

@@ -46,7 +46,7 @@ _EVENTS_SHOWN = 20
 
 def backtest_document(result: BacktestResult, source_label: str, is_demo: bool
                       ) -> dict[str, Any]:
-    """The ``backtest`` block of ``metrics.json``: statistics, settings and conventions."""
+    """Return the ``backtest`` block of ``metrics.json``: statistics, settings and conventions."""
     events = result.events
     return {
         "source_label": source_label, "is_demo": bool(is_demo),

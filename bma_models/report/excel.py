@@ -343,7 +343,7 @@ def baselines_frame(metrics: dict[str, Any]) -> pd.DataFrame:
 
 
 def baseline_verdict(metrics: dict[str, Any]) -> tuple[str, bool]:
-    """The sentence the workbook shows and whether it is good news."""
+    """Return the baseline sentence the workbook shows and whether it is good news."""
     report = metrics.get("baselines") or {}
     if not report:
         return "baselines not computed", False

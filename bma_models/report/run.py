@@ -115,11 +115,13 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
 def run_backtest(market: MarketData, predictions: pd.DataFrame, settings: ResearchSettings,
                  rules: Rulebook | None, order_rule: OrderRule,
                  dataset: dict[str, Any] | None = None, progress=None) -> BacktestResult:
-    """Backtest ``settings.backtest.score`` of ``predictions`` on ``market`` (see
-    :class:`bma_models.backtest.Backtest`) with the portfolio ``bma run`` makes:
-    ``rules`` (None: the packaged defaults, as the pipeline) and
-    ``settings.portfolio``. ``dataset`` is the run's dataset block (feature lag,
-    label horizon and entry), recorded with the result with the rulebook."""
+    """Backtest ``settings.backtest.score`` of ``predictions`` on ``market``.
+
+    The backtest (:class:`bma_models.backtest.Backtest`) holds the portfolio
+    ``bma run`` makes: ``rules`` (None: the packaged defaults, as the pipeline)
+    and ``settings.portfolio``. ``dataset`` is the run's dataset block (feature
+    lag, label horizon and entry), recorded with the result with the rulebook.
+    """
     dataset = dataset or {}
     rules = rules or Rulebook()
     s = settings.backtest
@@ -185,6 +187,14 @@ def backtest_and_report(run_dir: str | Path, market: MarketData, settings: Resea
 
 
 def write_tables(run: RunDirectory, result: ResearchResult) -> None:
+    """Write the run's CSV tables and its predictions into ``run``.
+
+    The files are ``recommendations.csv`` (with the source label), ``trades.csv``
+    (:func:`~bma_models.portfolio.trade_list` of the plan), the out-of-sample
+    predictions (:func:`~bma_models.report.predictions.write_predictions`),
+    ``factor_ic.csv``, ``regimes.csv`` and ``returns_recent.csv``
+    (:func:`recent_returns`).
+    """
     source = result.market.label
     recs = result.recommendations.copy()
     recs["source"] = source
