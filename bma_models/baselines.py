@@ -35,11 +35,10 @@ import pandas as pd
 from bma_models.data.protocol import to_panel
 from bma_models.errors import DataError, SettingsError
 from bma_models.evaluation import (
+    PerDateScores,
     ic_summary,
-    long_short_spread,
     newey_west_lags,
     paired_difference,
-    rank_ic,
 )
 
 logger = logging.getLogger(__name__)
@@ -120,6 +119,7 @@ def baseline_report(
     members: list[str],
     reference: str = "fused",
     n_quantiles: int = 5,
+    per_date: PerDateScores | None = None,
 ) -> dict:
     """Rank IC, ICIR, Newey-West t and paired difference vs ``reference`` of every score.
 
@@ -139,6 +139,10 @@ def baseline_report(
         reported as ``best_member``.
     reference : str, default="fused"
         The score every other row is compared with.
+    per_date : PerDateScores, optional
+        The run's :class:`~bma_models.evaluation.PerDateScores` of these
+        columns and this label (figures the metrics already computed are
+        reused); default a new one.
 
     Returns
     -------
@@ -154,7 +158,9 @@ def baseline_report(
     if reference not in scores.columns:
         raise DataError(f"scores have no {reference!r} column to compare with")
     label = label.reindex(scores.index)
-    ics = {c: rank_ic(scores[c].dropna(), label) for c in scores.columns}
+    if per_date is None:
+        per_date = PerDateScores(scores, label)
+    ics = {c: per_date.rank_ic(c) for c in scores.columns}
     n_dates = len(ics[reference])
     lags = newey_west_lags(n_dates, horizon)
     best = max(members, key=lambda m: ics[m].mean()) if members else None
@@ -169,7 +175,7 @@ def baseline_report(
     table = {}
     for row, column in rows.items():
         summary = ic_summary(ics[column], lags)
-        spread = long_short_spread(scores[column].dropna(), label, n_quantiles)
+        spread = per_date.long_short_spread(column, n_quantiles)
         table[row] = {
             "role": _role(row, column), "column": column, "rank_ic": summary["mean"],
             "rank_icir": summary["icir"], "nw_t": summary["nw_t"],

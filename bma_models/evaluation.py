@@ -12,7 +12,9 @@ missing either value are dropped.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -21,7 +23,12 @@ from bma_models.errors import DataError, SettingsError
 
 logger = logging.getLogger(__name__)
 
+#: numba options of the per-date kernels (compiled once, cached next to the module)
+_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
+
 __all__ = [
+    "DateRanks",
+    "PerDateScores",
     "evaluate",
     "grouped_correlation",
     "hit_rate",
@@ -55,29 +62,48 @@ def grouped_correlation(x, y, codes, *, min_count: int = 3) -> np.ndarray:
     -------
     numpy.ndarray of shape (G,)
     """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    codes = np.asarray(codes, dtype=np.intp)
+    x = np.ascontiguousarray(x, dtype=float)
+    y = np.ascontiguousarray(y, dtype=float)
+    codes = np.ascontiguousarray(codes, dtype=np.intp)
     n_groups = int(codes.max()) + 1 if codes.size else 0
-    count = np.bincount(codes, minlength=n_groups).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xc = x - (np.bincount(codes, x, n_groups) / count)[codes]
-        yc = y - (np.bincount(codes, y, n_groups) / count)[codes]
-        var_x = np.bincount(codes, xc * xc, n_groups)
-        var_y = np.bincount(codes, yc * yc, n_groups)
-        corr = np.bincount(codes, xc * yc, n_groups) / np.sqrt(var_x * var_y)
-    # a constant column leaves rounding residue of ~1e-32 relative size; treat as no variance
-    flat = (var_x <= 1e-20 * np.bincount(codes, x * x, n_groups)) | (
-        var_y <= 1e-20 * np.bincount(codes, y * y, n_groups)
-    )
-    corr[flat | (count < min_count) | ~np.isfinite(corr)] = np.nan
+    return _grouped_correlation(x, y, codes, n_groups, float(min_count))
+
+
+@numba.njit(**_JIT)
+def _grouped_correlation(x, y, codes, n_groups, min_count):  # pragma: no cover - compiled
+    # Two passes, each summing in row order like np.bincount(codes, weights) (the numpy
+    # formulation this replaces, bit for bit): group means, then centred moments. A
+    # constant column leaves rounding residue of ~1e-32 relative size: no variance.
+    count = np.zeros(n_groups)
+    sum_x = np.zeros(n_groups)
+    sum_y = np.zeros(n_groups)
+    for i in range(x.size):
+        g = codes[i]
+        count[g] += 1.0
+        sum_x[g] += x[i]
+        sum_y[g] += y[i]
+    mean_x = sum_x / count
+    mean_y = sum_y / count
+    var_x = np.zeros(n_groups)
+    var_y = np.zeros(n_groups)
+    cov = np.zeros(n_groups)
+    square_x = np.zeros(n_groups)
+    square_y = np.zeros(n_groups)
+    for i in range(x.size):
+        g = codes[i]
+        xc = x[i] - mean_x[g]
+        yc = y[i] - mean_y[g]
+        var_x[g] += xc * xc
+        var_y[g] += yc * yc
+        cov[g] += xc * yc
+        square_x[g] += x[i] * x[i]
+        square_y[g] += y[i] * y[i]
+    corr = cov / np.sqrt(var_x * var_y)
+    for g in range(n_groups):
+        flat = var_x[g] <= 1e-20 * square_x[g] or var_y[g] <= 1e-20 * square_y[g]
+        if flat or count[g] < min_count or not np.isfinite(corr[g]):
+            corr[g] = np.nan
     return corr
-
-
-def _aligned(pred: pd.Series, label: pd.Series) -> pd.DataFrame:
-    if not isinstance(pred, pd.Series) or not isinstance(label, pd.Series):
-        raise DataError("pred and label must be pandas Series on a (date, ticker) index")
-    frame = pd.concat({"pred": pred, "label": label}, axis=1, join="inner").dropna()
-    return frame
 
 
 def per_date_ic(pred: pd.Series, label: pd.Series, method: str = "pearson") -> pd.Series:
@@ -95,15 +121,14 @@ def per_date_ic(pred: pd.Series, label: pd.Series, method: str = "pearson") -> p
     """
     if method not in ("pearson", "spearman"):
         raise SettingsError(f"method must be 'pearson' or 'spearman', got {method!r}")
-    frame = _aligned(pred, label)
-    codes, uniques = pd.factorize(date_groups(frame), sort=True)
-    x, y = frame["pred"].to_numpy(dtype=float), frame["label"].to_numpy(dtype=float)
-    if method == "spearman":
-        x = within_date_ranks(x, codes, first=False)[0]
-        y = within_date_ranks(y, codes, first=False)[0]
-    ic = grouped_correlation(x, y, codes)
-    series = pd.Series(ic, index=pd.Index(uniques, name="date"), name=f"{method}_ic")
-    return series.dropna()
+    scores = _one_column(pred, label)
+    return scores.rank_ic("pred") if method == "spearman" else scores.ic("pred")
+
+
+def _one_column(pred: pd.Series, label: pd.Series) -> PerDateScores:
+    if not isinstance(pred, pd.Series) or not isinstance(label, pd.Series):
+        raise DataError("pred and label must be pandas Series on a (date, ticker) index")
+    return PerDateScores(pred.to_frame("pred"), label)
 
 
 def within_date_ranks(
@@ -135,41 +160,121 @@ def within_date_ranks(
     # slower with NaN in a row), else NaN
     panel = np.full((n_codes, width), np.inf if np.isfinite(values).all() else np.nan)
     panel[row, slot] = values if by_code is None else values[by_code]
-    # the default (SIMD) sort is ~10x faster than a stable one; tie runs are put back in
-    # slot (= row) order below, which is all "first" needs from stability
+    source = np.full((n_codes, width), -1, dtype=np.intp)  # the row behind each slot
+    source[row, slot] = np.arange(n) if by_code is None else by_code
+    # the default (SIMD) sort is ~10x faster than a stable one; the kernel puts tie runs
+    # back in slot (= row) order, which is all "first" needs from stability
     order = np.argsort(panel, axis=1)
     ordered = np.take_along_axis(panel, order, axis=1)
-    real = np.arange(width) < sizes[:, None]  # sorted position holds a value, not a pad
-    ordinal = np.broadcast_to(np.arange(1.0, width + 1.0), ordered.shape)
-    mean_rank = ordinal
-    if np.any((ordered[:, 1:] == ordered[:, :-1]) & real[:, 1:]):  # ties among the values
-        mean_rank = _tie_averaged(ordered, order, real)
-    ranks = [mean_rank, ordinal] if first else [mean_rank]
-    out = []
-    for ranked in ranks:
-        back = np.empty(ordered.shape)
-        np.put_along_axis(back, order, ranked, axis=1)
-        gathered = back[row, slot]
-        if by_code is not None:
-            gathered[by_code] = gathered.copy()
-        out.append(gathered)
-    return out[0], (out[1] if first else None), sizes
+    average, ordinal = _ranks_from_sorted(ordered, order, sizes, source, n, first)
+    return average, (ordinal if first else None), sizes
 
 
-def _tie_averaged(ordered: np.ndarray, order: np.ndarray, real: np.ndarray) -> np.ndarray:
-    """Mean ordinal of each run of equal sorted values; puts tie runs in slot order (in place)."""
-    new_run = np.ones(ordered.shape, dtype=bool)
-    new_run[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    flat_new = new_run.ravel()
-    run = np.cumsum(flat_new) - 1
-    run_start = np.flatnonzero(flat_new)
-    lengths = np.diff(np.r_[run_start, flat_new.size])
-    flat_order = order.reshape(-1)  # a view: fixes ``order`` itself
-    tied = np.flatnonzero((lengths[run] > 1) & real.ravel())
-    flat_order[tied] = flat_order[tied][np.lexsort((flat_order[tied], run[tied]))]
-    width = ordered.shape[1]
-    ordinal = np.tile(np.arange(1.0, width + 1.0), ordered.shape[0])
-    return (ordinal[run_start] + (lengths - 1) / 2.0)[run].reshape(ordered.shape)
+@numba.njit(**_JIT)
+def _ranks_from_sorted(ordered, order, sizes, source, n, first):  # pragma: no cover
+    # one walk over each date's sorted values: a run of equal values gets the mean of its
+    # 1-based positions, k + 1 + (run length - 1) / 2 (exact: a multiple of 1/2); with
+    # `first`, the run is put in slot order (insertion sort: runs are short) and numbered
+    average = np.empty(n)
+    ordinal = np.empty(n if first else 0)
+    for c in range(ordered.shape[0]):
+        size = sizes[c]
+        k = 0
+        while k < size:
+            j = k
+            while j + 1 < size and ordered[c, j + 1] == ordered[c, k]:
+                j += 1
+            if first and j > k:
+                for a in range(k + 1, j + 1):
+                    key = order[c, a]
+                    b = a - 1
+                    while b >= k and order[c, b] > key:
+                        order[c, b + 1] = order[c, b]
+                        b -= 1
+                    order[c, b + 1] = key
+            rank = (k + 1.0) + (j - k) / 2.0
+            for t in range(k, j + 1):
+                target = source[c, order[c, t]]
+                average[target] = rank
+                if first:
+                    ordinal[target] = t + 1.0
+            k = j + 1
+    return average, ordinal
+
+
+@dataclass(frozen=True)
+class DateRanks:
+    """Average ranks of every column of a NaN-free frame within each date, computed once.
+
+    Why: the factor-IC table and the fusion's factor composite both rank every
+    feature column within each date, on the same rows; ranking them once
+    (:meth:`of`) and deriving both from these ranks gives the same numbers
+    for half the sorting.
+
+    Attributes
+    ----------
+    ranks : ndarray of float32, shape (n_rows, n_columns)
+        1-based ranks within the row's date, ties averaged (``within_date_ranks``'s
+        ``average``). Stored as float32 without loss: an average rank is a
+        multiple of 1/2 below 2**23.
+    codes : ndarray of int, shape (n_rows,)
+        Date code of each row (dates sorted).
+    sizes : ndarray of int, shape (n_dates,)
+        Rows of each date.
+    index : MultiIndex
+        The frame's ``(date, ticker)`` index.
+    columns : Index
+    """
+
+    ranks: np.ndarray
+    codes: np.ndarray
+    sizes: np.ndarray
+    index: pd.MultiIndex
+    columns: pd.Index
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> DateRanks:
+        """Rank every column of ``frame`` (on a ``(date, ticker)`` index, no NaN) per date."""
+        values = frame.to_numpy(dtype=float)
+        if np.isnan(values).any():
+            raise DataError("DateRanks needs a frame without NaN")
+        codes = pd.factorize(date_groups(frame), sort=True)[0]
+        ranks = np.empty(values.shape, dtype=np.float32)
+        sizes = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.intp)
+        for j in range(values.shape[1]):
+            ranks[:, j] = within_date_ranks(values[:, j], codes, first=False)[0]
+        return cls(ranks=ranks, codes=codes, sizes=sizes, index=frame.index,
+                   columns=frame.columns)
+
+    def column(self, name) -> np.ndarray:
+        """The float64 ranks of one column (rows in the frame's order)."""
+        return self.ranks[:, self.columns.get_loc(name)].astype(float)
+
+    def percentiles(self, index: pd.MultiIndex, signs: dict | None = None) -> pd.DataFrame:
+        """``rank / size`` of every column on the rows ``index``; ``-1`` signs rank descending.
+
+        Equal to ``(frame * signs).loc[index].groupby(date).rank(pct=True)`` when
+        ``index`` holds every row of each of its dates (checked): the rank of
+        ``-x`` among ``n`` values is ``n + 1 - rank(x)``, exactly, ties included.
+
+        Raises
+        ------
+        DataError
+            If ``index`` has a row the frame has not, or misses a row of one of its dates.
+        """
+        rows = self.index.get_indexer(index)
+        if (rows < 0).any():
+            raise DataError(f"{int((rows < 0).sum())} rows to rank are not in the ranked frame")
+        codes = self.codes[rows]
+        if not np.array_equal(np.bincount(codes, minlength=len(self.sizes))[codes],
+                              self.sizes[codes]):
+            raise DataError("percentiles need every row of each date that was ranked")
+        sizes = self.sizes[codes].astype(float)
+        ranks = self.ranks[rows].astype(float)
+        flip = np.array([(signs or {}).get(c, 1) < 0 for c in self.columns])
+        if flip.any():
+            ranks[:, flip] = (sizes[:, None] + 1.0) - ranks[:, flip]
+        return pd.DataFrame(ranks / sizes[:, None], index=index, columns=self.columns)
 
 
 def rank_ic(pred: pd.Series, label: pd.Series) -> pd.Series:
@@ -276,28 +381,25 @@ def quantile_buckets(pred: pd.Series, n_quantiles: int = 5) -> pd.Series:
 
 def _buckets(values: np.ndarray, codes: np.ndarray, n_quantiles: int) -> np.ndarray:
     _, first, sizes = within_date_ranks(values, codes)
+    return _buckets_of(first, sizes, codes, n_quantiles)
+
+
+def _buckets_of(first: np.ndarray, sizes: np.ndarray, codes: np.ndarray,
+                n_quantiles: int) -> np.ndarray:
     buckets = np.ceil(first / sizes[codes] * n_quantiles).astype(np.int64) - 1
     return np.clip(buckets, 0, n_quantiles - 1)
 
 
 def quantile_returns(pred: pd.Series, label: pd.Series, n_quantiles: int = 5) -> pd.DataFrame:
     """Mean forward return of each prediction quantile on each date (dates x quantiles)."""
-    if n_quantiles < 2:
-        raise SettingsError(f"n_quantiles must be >= 2, got {n_quantiles}")
-    frame = _aligned(pred, label)
-    codes, uniques = pd.factorize(date_groups(frame), sort=True)
-    key = codes * n_quantiles + _buckets(frame["pred"].to_numpy(dtype=float), codes, n_quantiles)
-    cells = len(uniques) * n_quantiles
-    sums = np.bincount(key, frame["label"].to_numpy(dtype=float), minlength=cells)
-    counts = np.bincount(key, minlength=cells)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        table = np.where(counts > 0, sums / counts, np.nan).reshape(len(uniques), n_quantiles)
-    return pd.DataFrame(table, index=pd.Index(uniques, name="date"), columns=range(n_quantiles))
+    _check_quantiles(n_quantiles)
+    return _one_column(pred, label).quantile_returns("pred", n_quantiles)
 
 
 def long_short_spread(pred: pd.Series, label: pd.Series, n_quantiles: int = 5) -> pd.Series:
     """Top-quantile minus bottom-quantile mean forward return, per date."""
-    return _top_minus_bottom(quantile_returns(pred, label, n_quantiles))
+    _check_quantiles(n_quantiles)
+    return _one_column(pred, label).long_short_spread("pred", n_quantiles)
 
 
 def _top_minus_bottom(table: pd.DataFrame) -> pd.Series:
@@ -309,26 +411,149 @@ def top_quantile_turnover(pred: pd.Series, n_quantiles: int = 5) -> pd.Series:
 
     ``turnover_t = 1 - |top_t & top_{t-1}| / |top_t|``; the first date is dropped.
     """
+    _check_quantiles(n_quantiles)
+    pred = pred.dropna()
+    return PerDateScores(pred.to_frame("pred"), None).top_quantile_turnover("pred", n_quantiles)
+
+
+def _check_quantiles(n_quantiles: int) -> None:
     if n_quantiles < 2:
         raise SettingsError(f"n_quantiles must be >= 2, got {n_quantiles}")
-    pred = pred.dropna()
-    codes, dates = pd.factorize(date_groups(pred), sort=True)
-    top = _buckets(pred.to_numpy(dtype=float), codes, n_quantiles) == n_quantiles - 1
-    tickers = pd.factorize(pred.index.get_level_values(-1))[0]
-    member = np.zeros((len(dates), int(tickers.max()) + 1 if tickers.size else 0), dtype=bool)
-    member[codes[top], tickers[top]] = True
-    kept = np.zeros(len(dates))
-    kept[1:] = (member[1:] & member[:-1]).sum(axis=1)
-    held = member.sum(axis=1).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        turnover = 1.0 - kept / np.where(held > 0, held, np.nan)
-    return pd.Series(turnover, index=pd.Index(dates, name="date"), name="top_turnover").iloc[1:]
 
 
-def _metrics(pred: pd.Series, label: pd.Series, folds, n_quantiles: int) -> dict:
-    ic = per_date_ic(pred, label)
-    ric = rank_ic(pred, label)
-    table = quantile_returns(pred, label, n_quantiles)
+class PerDateScores:
+    """Per-date figures of the score columns of one frame against one label, cached.
+
+    The one implementation of :func:`per_date_ic`, :func:`rank_ic`,
+    :func:`quantile_returns`, :func:`long_short_spread` and
+    :func:`top_quantile_turnover` (each of those builds one for a single
+    column). A run scores the same OOS columns in its metrics, its baseline
+    table and its charts: with one instance per run every column and the label
+    are ranked within each date once (one sort gives the average ranks of the
+    rank IC and the row-order ranks of the quantile buckets) and every figure is
+    computed once, with the same numbers as the functions.
+
+    Rows of a column are those where both the score and the label are present
+    (``pd.concat(join="inner").dropna()``, in the frame's row order);
+    :meth:`top_quantile_turnover` uses every row where the score is present.
+
+    Parameters
+    ----------
+    scores : DataFrame on a ``(date, ticker)`` index
+        One column per score.
+    label : Series or None
+        Forward returns, aligned to ``scores`` by index (None: turnover only).
+    """
+
+    def __init__(self, scores: pd.DataFrame, label: pd.Series | None) -> None:
+        self.scores = scores
+        if label is None:
+            self._label = np.full(len(scores), np.nan)
+        else:
+            aligned = label if label.index.equals(scores.index) else label.reindex(scores.index)
+            self._label = aligned.to_numpy(dtype=float)
+        self._dates = date_groups(scores)
+        self._groups: dict[bytes, dict] = {}  # rows of a mask: codes, dates, label ranks
+        self._ranked: dict[tuple, dict] = {}  # (column, with_label): group, values, ranks
+        self._cache: dict[tuple, object] = {}
+
+    def _group(self, mask: np.ndarray) -> dict:
+        key = np.packbits(mask).tobytes()
+        if key not in self._groups:
+            rows = np.flatnonzero(mask)
+            codes, uniques = pd.factorize(self._dates[rows], sort=True)
+            self._groups[key] = {"rows": rows, "codes": codes, "dates": uniques,
+                                 "y": self._label[rows], "y_rank": None}
+        return self._groups[key]
+
+    def _column(self, name, with_label: bool = True) -> dict:
+        """Row group, values and (lazily) ranks of one column."""
+        key = (name, with_label)
+        if key not in self._ranked:
+            x = self.scores[name].to_numpy(dtype=float)
+            present = ~np.isnan(x)
+            group = self._group(present & ~np.isnan(self._label) if with_label else present)
+            self._ranked[key] = {"group": group, "values": x[group["rows"]], "ranks": None}
+        return self._ranked[key]
+
+    def _ranks(self, name, with_label: bool = True) -> tuple[dict, tuple]:
+        """Row group and ``within_date_ranks`` (average, first, sizes) of one column."""
+        column = self._column(name, with_label)
+        if column["ranks"] is None:
+            column["ranks"] = within_date_ranks(column["values"], column["group"]["codes"])
+        return column["group"], column["ranks"]
+
+    def _cached(self, key: tuple, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def rank_ic(self, name) -> pd.Series:
+        """Per-date Spearman rank IC of column ``name`` (see :func:`rank_ic`)."""
+        def compute():
+            group, (average, _, _) = self._ranks(name)
+            if group["y_rank"] is None:
+                group["y_rank"] = within_date_ranks(group["y"], group["codes"], first=False)[0]
+            return _ic_series(average, group["y_rank"], group, "spearman")
+        return self._cached(("rank_ic", name), compute)
+
+    def ic(self, name) -> pd.Series:
+        """Per-date Pearson IC of column ``name`` (see :func:`per_date_ic`)."""
+        def compute():
+            column = self._column(name)
+            return _ic_series(column["values"], column["group"]["y"], column["group"], "pearson")
+        return self._cached(("ic", name), compute)
+
+    def quantile_returns(self, name, n_quantiles: int = 5) -> pd.DataFrame:
+        """Mean label of each quantile of ``name`` per date (see :func:`quantile_returns`)."""
+        def compute():
+            group, (_, first, sizes) = self._ranks(name)
+            codes, dates = group["codes"], group["dates"]
+            key = codes * n_quantiles + _buckets_of(first, sizes, codes, n_quantiles)
+            cells = len(dates) * n_quantiles
+            sums = np.bincount(key, group["y"], minlength=cells)
+            counts = np.bincount(key, minlength=cells)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                table = np.where(counts > 0, sums / counts, np.nan).reshape(len(dates),
+                                                                            n_quantiles)
+            return pd.DataFrame(table, index=pd.Index(dates, name="date"),
+                                columns=range(n_quantiles))
+        return self._cached(("quantile_returns", name, n_quantiles), compute)
+
+    def long_short_spread(self, name, n_quantiles: int = 5) -> pd.Series:
+        """Top minus bottom quantile's mean label per date (see :func:`long_short_spread`)."""
+        return _top_minus_bottom(self.quantile_returns(name, n_quantiles))
+
+    def top_quantile_turnover(self, name, n_quantiles: int = 5) -> pd.Series:
+        """Top-quantile turnover of column ``name`` (see :func:`top_quantile_turnover`)."""
+        def compute():
+            group, (_, first, sizes) = self._ranks(name, with_label=False)
+            codes, dates = group["codes"], group["dates"]
+            top = _buckets_of(first, sizes, codes, n_quantiles) == n_quantiles - 1
+            tickers = pd.factorize(self.scores.index.get_level_values(-1)[group["rows"]])[0]
+            member = np.zeros((len(dates), int(tickers.max()) + 1 if tickers.size else 0),
+                              dtype=bool)
+            member[codes[top], tickers[top]] = True
+            kept = np.zeros(len(dates))
+            kept[1:] = (member[1:] & member[:-1]).sum(axis=1)
+            held = member.sum(axis=1).astype(float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                turnover = 1.0 - kept / np.where(held > 0, held, np.nan)
+            return pd.Series(turnover, index=pd.Index(dates, name="date"),
+                             name="top_turnover").iloc[1:]
+        return self._cached(("turnover", name, n_quantiles), compute)
+
+
+def _ic_series(x: np.ndarray, y: np.ndarray, group: dict, method: str) -> pd.Series:
+    ic = grouped_correlation(x, y, group["codes"])
+    series = pd.Series(ic, index=pd.Index(group["dates"], name="date"), name=f"{method}_ic")
+    return series.dropna()
+
+
+def _metrics(name, scores: PerDateScores, folds, n_quantiles: int) -> dict:
+    ic = scores.ic(name)
+    ric = scores.rank_ic(name)
+    table = scores.quantile_returns(name, n_quantiles)
     result = {
         "n_dates": int(len(ric)),
         "ic_mean": float(ic.mean()),
@@ -338,7 +563,7 @@ def _metrics(pred: pd.Series, label: pd.Series, folds, n_quantiles: int) -> dict
         "hit_rate": hit_rate(ric),
         "quantile_mean_returns": {int(q): float(v) for q, v in table.mean().items()},
         "long_short_mean": float(_top_minus_bottom(table).mean()),
-        "top_turnover_mean": float(top_quantile_turnover(pred, n_quantiles).mean()),
+        "top_turnover_mean": float(scores.top_quantile_turnover(name, n_quantiles).mean()),
     }
     if folds is not None:
         fold_of_date = pd.Series(np.asarray(folds), index=date_groups(folds)).groupby(level=0)
@@ -355,6 +580,7 @@ def evaluate(
     folds: pd.Series | None = None,
     *,
     n_quantiles: int = 5,
+    scores: PerDateScores | None = None,
 ) -> dict[str, dict]:
     """Per-date metrics for each prediction column.
 
@@ -369,6 +595,9 @@ def evaluate(
     folds : Series, optional
         Fold number of each row; gives ``rank_ic_by_fold``.
     n_quantiles : int, default=5
+    scores : PerDateScores, optional
+        A :class:`PerDateScores` of these columns and this label that other
+        reports of the run share (its cached figures are reused); default a new one.
 
     Returns
     -------
@@ -377,12 +606,12 @@ def evaluate(
         "hit_rate", "quantile_mean_returns", "long_short_mean", "top_turnover_mean",
         "rank_ic_by_fold"?}}``. NaN predictions (rows a model did not score) are dropped.
     """
+    _check_quantiles(n_quantiles)
     if folds is None and "fold" in predictions.columns:
         folds = predictions["fold"]
     models = [c for c in predictions.columns if not str(c).endswith("fold")]
     if not models:
         raise DataError("predictions has no model column to evaluate")
-    return {
-        str(name): _metrics(predictions[name].dropna(), label, folds, n_quantiles)
-        for name in models
-    }
+    if scores is None:
+        scores = PerDateScores(predictions[models], label)
+    return {str(name): _metrics(name, scores, folds, n_quantiles) for name in models}

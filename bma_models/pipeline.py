@@ -32,7 +32,14 @@ from bma_models.cv import PurgedGroupTimeSeriesSplit
 from bma_models.data.protocol import MarketData
 from bma_models.dataset import build_dataset
 from bma_models.errors import BMAError, SettingsError
-from bma_models.evaluation import evaluate, grouped_correlation, rank_ic, within_date_ranks
+from bma_models.evaluation import (
+    DateRanks,
+    PerDateScores,
+    evaluate,
+    grouped_correlation,
+    rank_ic,
+    within_date_ranks,
+)
 from bma_models.factors import DEFAULT_FACTOR_SET, FactorSet, FactorSpec
 from bma_models.factors.distributed import compute_factors_by_blocks
 from bma_models.models import (
@@ -99,6 +106,9 @@ class ResearchResult:
     baselines: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     plan: PortfolioPlan | None = None
+    #: the per-date figures of ``predictions_oos`` (its score columns against ``label``)
+    #: behind ``metrics`` and ``baselines``, cached for the charts
+    per_date: PerDateScores | None = None
 
 
 class ResearchPipeline:
@@ -159,19 +169,26 @@ class ResearchPipeline:
             latest_stack = _on_date(model.predict_latest(meta.X_infer), meta.prediction_date)
         with _stage(timings, "fusion", self):
             regimes = self._regimes(market)
-            factor_ics = factor_rank_ics(X, y)
+            # the factors are ranked once for the factor-IC table and the fusion's composite
+            factor_ranks = DateRanks.of(X)
+            factor_ics = factor_rank_ics(X, y, factor_ranks)
+            prices = baseline_scores(market.bars, meta.lag)  # the price baselines' scores
             fusion, signs = self._fusion(X, factor_ics, oos, factor_set.specs)
-            oos["fused"] = fusion.fuse(oos["stack"], X, regimes["state"])
+            oos["fused"] = fusion.fuse(oos["stack"], X, regimes["state"],
+                                       factor_ranks=factor_ranks)
+            del factor_ranks
             latest_fused = fusion.fuse(latest_stack, meta.X_infer, regimes["state"])
         with _stage(timings, "evaluate", self):
             models = [*model.model_names_, "stack", "fused"]
-            oos = _with_baselines(oos, model, market, meta.lag)
+            oos = _with_baselines(oos, model, prices)
             oos["label"] = y.reindex(oos.index)
             oos = stored_precision(oos)
-            metrics = evaluate(oos[models], oos["label"], oos["fold"])
-            baselines = baseline_report(
-                oos.drop(columns=["fold", "label"]), oos["label"], horizon=s.labels.horizon,
-                members=list(model.model_names_))
+            scores = oos.drop(columns=["fold", "label"])
+            # metrics, baseline table and charts share one ranking of each column
+            per_date = PerDateScores(scores, oos["label"])
+            metrics = evaluate(oos[models], oos["label"], oos["fold"], scores=per_date)
+            baselines = baseline_report(scores, oos["label"], horizon=s.labels.horizon,
+                                        members=list(model.model_names_), per_date=per_date)
             _log_verdict(baselines)
             oos_dates = oos.index.get_level_values(0).unique()
             factor_ic = _factor_ic(factor_ics.loc[factor_ics.index.isin(oos_dates)], signs,
@@ -194,7 +211,7 @@ class ResearchPipeline:
                      "n_tickers": market.bars["ticker"].nunique(), "notes": data_notes,
                      "n_dates": len(meta.market_dates),
                      "factor_set": {"file": factor_set.source, **factor_set.to_config()}},
-            baselines=baselines, timings_s=timings, plan=plan,
+            baselines=baselines, timings_s=timings, plan=plan, per_date=per_date,
         )
 
     # -- stages ---------------------------------------------------------------------------
@@ -428,11 +445,14 @@ def stored_precision(oos: pd.DataFrame) -> pd.DataFrame:
     return oos.astype(dict.fromkeys(floats, OOS_FLOAT))
 
 
-def _with_baselines(oos: pd.DataFrame, model: StackedModel, market: MarketData,
-                    lag: int) -> pd.DataFrame:
-    """``oos`` plus one ``baseline_*`` column per baseline, on the same rows."""
+def _with_baselines(oos: pd.DataFrame, model: StackedModel,
+                    price_scores: pd.DataFrame) -> pd.DataFrame:
+    """``oos`` plus one ``baseline_*`` column per baseline, on the same rows.
+
+    ``price_scores`` is :func:`~bma_models.baselines.baseline_scores` of the bars.
+    """
     out = oos.copy()
-    prices = baseline_scores(market.bars, lag, oos.index)
+    prices = price_scores.reindex(oos.index)
     for name in prices.columns:
         out[BASELINE_COLUMNS[name]] = prices[name]
     for name in model.reference_oof_.columns:
@@ -448,7 +468,8 @@ def _log_verdict(report: dict[str, Any]) -> None:
         logger.warning("baselines: %s", describe_verdict(report))
 
 
-def factor_rank_ics(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
+def factor_rank_ics(X: pd.DataFrame, y: pd.Series,
+                    ranks: DateRanks | None = None) -> pd.DataFrame:
     """Per-date Spearman rank IC of every feature column with ``y`` (dates x columns).
 
     Equal to :func:`bma_models.evaluation.rank_ic` column by column (NaN where a
@@ -456,15 +477,19 @@ def factor_rank_ics(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
     label are ranked once for all dates. Why: the fusion (factor signs before the
     first OOS date) and the factor-IC report (OOS dates) both read this table;
     ranking 27 factors x 590k rows once instead of per use saves ~2/3 of the time.
-    Columns with missing values are scored by ``rank_ic`` itself (its row dropping).
+    ``ranks`` (``DateRanks.of(X)``, which the fusion reuses) saves ranking the
+    columns here. Columns with missing values are scored by ``rank_ic`` itself
+    (its row dropping).
     """
     codes, dates = pd.factorize(X.index.get_level_values(0), sort=True)
     label_rank = within_date_ranks(y.to_numpy(dtype=float), codes, first=False)[0]
     complete = [c for c in X.columns if not X[c].isna().any()]
-    table = {c: grouped_correlation(within_date_ranks(X[c].to_numpy(dtype=float), codes,
-                                                      first=False)[0],
-                                    label_rank, codes)
-             for c in complete}
+    if ranks is not None and not (ranks.index.equals(X.index)
+                                  and ranks.columns.equals(X.columns)):
+        raise BMAError("factor_rank_ics: ranks were not computed on X")
+    table = {c: grouped_correlation(
+        within_date_ranks(X[c].to_numpy(dtype=float), codes, first=False)[0]
+        if ranks is None else ranks.column(c), label_rank, codes) for c in complete}
     index = pd.Index(dates, name="date")
     for name in X.columns:
         if name not in table:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bma_models.data.protocol import to_panel
 from bma_models.errors import DataError, SettingsError
-from bma_models.evaluation import within_date_ranks
+from bma_models.evaluation import DateRanks, within_date_ranks
 from bma_models.factors.registry import CATEGORIES
 from bma_models.settings import DEFAULT_REGIME_WEIGHTS, REGIMES, regime_row_problem
 
@@ -196,7 +196,8 @@ class RegimeFusion:
         self.factor_categories = factor_categories
         self.factor_signs = factor_signs
 
-    def fuse(self, predictions, factors: pd.DataFrame, regimes) -> pd.Series:
+    def fuse(self, predictions, factors: pd.DataFrame, regimes, *,
+             factor_ranks: DateRanks | None = None) -> pd.Series:
         """Fused score on the ``(date, ticker)`` index of ``predictions``.
 
         Parameters
@@ -208,6 +209,11 @@ class RegimeFusion:
         regimes : Series or DataFrame
             State per date (a ``state`` column of :func:`detect_regimes` or a Series).
             Dates without a state use ``Normal``.
+        factor_ranks : DateRanks, optional
+            ``DateRanks.of(factors)``, when the caller has it anyway: the
+            factors' ranks are then taken from it instead of being recomputed
+            (same numbers). ``predictions`` must then cover every row of
+            ``factors`` on each of its dates (a :class:`DataError` otherwise).
 
         Returns
         -------
@@ -219,7 +225,15 @@ class RegimeFusion:
         _require_multiindex(factors, "factors")
         categories = self._factor_categories(factors.columns)
         ml_rank = _percentile_ranks_by_date(pred)
-        composite = self._composite(factors.reindex(pred.index), categories, regimes, weights)
+        if factor_ranks is None:
+            scores = self.category_scores(factors.reindex(pred.index))
+        else:
+            if not (factor_ranks.index.equals(factors.index)
+                    and factor_ranks.columns.equals(factors.columns)):
+                raise DataError("factor_ranks were not computed on these factors")
+            scores = self._category_means(
+                factor_ranks.percentiles(pred.index, self.factor_signs), categories)
+        composite = self._composite(scores, regimes, weights)
         fused = self.w_ml * ml_rank + (1.0 - self.w_ml) * composite.fillna(ml_rank)
         return fused.where(pred.notna()).rename("fused_score")
 
@@ -229,15 +243,17 @@ class RegimeFusion:
         categories = self._factor_categories(factors.columns)
         signs = self.factor_signs or {}
         signed = factors * pd.Series({c: float(signs.get(c, 1.0)) for c in factors.columns})
-        ranks = _percentile_ranks_by_date(signed)
-        scores = {cat: ranks[[c for c in factors.columns if categories[c] == cat]].mean(axis=1)
-                  for cat in CATEGORIES if cat in categories.values()}
-        return pd.DataFrame(scores, index=factors.index)
+        return self._category_means(_percentile_ranks_by_date(signed), categories)
 
-    def _composite(self, factors, categories, regimes, weights):
-        scores = self.category_scores(factors)
+    @staticmethod
+    def _category_means(ranks: pd.DataFrame, categories: dict) -> pd.DataFrame:
+        scores = {cat: ranks[[c for c in ranks.columns if categories[c] == cat]].mean(axis=1)
+                  for cat in CATEGORIES if cat in categories.values()}
+        return pd.DataFrame(scores, index=ranks.index)
+
+    def _composite(self, scores, regimes, weights):
         state = _state_series(regimes)
-        dates = factors.index.get_level_values(0)
+        dates = scores.index.get_level_values(0)
         row_state = state.reindex(dates).fillna("Normal").to_numpy()
         per_regime = np.array([[weights[r].get(c, 0.0) for c in scores.columns]
                                for r in REGIMES]).reshape(len(REGIMES), len(scores.columns))
@@ -250,7 +266,7 @@ class RegimeFusion:
         combined = np.where(present, values, 0.0) * w
         with np.errstate(invalid="ignore", divide="ignore"):
             composite = np.where(total > 0, combined.sum(axis=1) / total, np.nan)
-        return pd.Series(composite, index=factors.index)
+        return pd.Series(composite, index=scores.index)
 
     def _validated_weights(self):
         if not 0.0 <= self.w_ml <= 1.0:

@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bma_models.errors import DataError, SettingsError
-from bma_models.evaluation import grouped_correlation
+from bma_models.evaluation import grouped_correlation, within_date_ranks
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,13 @@ def relevance_from_label(y, dates, n_levels: int = 5) -> np.ndarray:
     """
     if n_levels < 2:
         raise SettingsError(f"n_relevance_levels must be >= 2, got {n_levels}")
-    pct = pd.Series(np.asarray(y, dtype=float)).groupby(np.asarray(dates)).rank(pct=True)
-    buckets = np.ceil(pct.to_numpy() * n_levels).astype(np.int64) - 1
+    y = np.asarray(y, dtype=float)
+    if np.isnan(y).any():
+        raise DataError(f"relevance needs a label without NaN ({int(np.isnan(y).sum())} rows)")
+    # = pandas' groupby(dates).rank(pct=True), the same numbers several times faster
+    codes = pd.factorize(np.asarray(dates))[0]
+    average, _, sizes = within_date_ranks(y, codes, first=False)
+    buckets = np.ceil(average / sizes[codes] * n_levels).astype(np.int64) - 1
     return np.clip(buckets, 0, n_levels - 1)
 
 

@@ -55,6 +55,17 @@ def _normalised(coef: np.ndarray) -> np.ndarray:
     return coef / total if total > 0 else np.zeros_like(coef)
 
 
+def _daily_ic(scored, scored_y, codes) -> np.ndarray:
+    """Per-date correlation of two (ranked) columns, one entry per date code."""
+    return grouped_correlation(scored, scored_y, codes, min_count=2)
+
+
+def _mean_ic(daily: np.ndarray) -> float:
+    ic = daily[np.isfinite(daily)]
+    # a column with no usable date (constant) carries no evidence: IC 0
+    return float(ic.mean()) if ic.size else 0.0
+
+
 class NonNegativeRidgeStack(RegressorMixin, BaseEstimator):
     """Ridge regression of the label on the OOF predictions with non-negative weights.
 
@@ -153,19 +164,27 @@ class ICWeightedAverage(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y, *, groups=None):
         """Compute the mean per-date IC of each column and the weights; returns ``self``."""
+        self._check_params()
+        dates, self.group_source_ = row_dates(X, groups)
+        X, y = validate_data(self, X, y, y_numeric=True)
+        codes = pd.factorize(dates)[0]
+        y = self._scored(y, codes)  # the label is ranked once for every column
+        daily = [_daily_ic(self._scored(X[:, j], codes), y, codes) for j in range(X.shape[1])]
+        self._set_weights(daily)
+        return self
+
+    def _check_params(self):
         if not self.temperature > 0:
             raise SettingsError(f"temperature must be > 0, got {self.temperature}")
         if self.method not in ("spearman", "pearson"):
             raise SettingsError(f"method must be 'spearman' or 'pearson', got {self.method!r}")
-        dates, self.group_source_ = row_dates(X, groups)
-        X, y = validate_data(self, X, y, y_numeric=True)
-        prior = self._prior(X.shape[1])
-        codes = pd.factorize(dates)[0]
-        y = self._scored(y, codes)  # the label is ranked once for every column
-        self.mean_ic_ = np.array([self._mean_ic(X[:, j], y, codes) for j in range(X.shape[1])])
+
+    def _set_weights(self, daily: list[np.ndarray]) -> None:
+        """``mean_ic_`` and ``weights_`` from each column's per-date ICs (dates in row order)."""
+        prior = self._prior(len(daily))
+        self.mean_ic_ = np.array([_mean_ic(ic) for ic in daily])
         logits = np.where(prior > 0, np.log(np.where(prior > 0, prior, 1.0)), -np.inf)
         self.weights_ = softmax(logits + self.mean_ic_ / self.temperature)
-        return self
 
     def _prior(self, n_models):
         if self.prior is None:
@@ -183,12 +202,6 @@ class ICWeightedAverage(RegressorMixin, BaseEstimator):
         if self.method != "spearman":
             return values
         return within_date_ranks(values, codes, first=False)[0]
-
-    def _mean_ic(self, column, y, codes):
-        ic = grouped_correlation(self._scored(column, codes), y, codes, min_count=2)
-        ic = ic[np.isfinite(ic)]
-        # a column with no usable date (constant) carries no evidence: IC 0
-        return float(ic.mean()) if ic.size else 0.0
 
     def predict(self, X):
         """Return the weighted average ``X @ weights_``."""
@@ -244,6 +257,9 @@ class ValidatedStack(RegressorMixin, BaseEstimator):
         Mean per-date IC of every candidate on the training rows.
     candidate_t_ : dict
         Paired Newey-West t of every candidate against ``equal``.
+    ic_weighted_ : ndarray of shape (n_models,)
+        The ``ic_weighted`` candidate's weights (those of
+        :class:`ICWeightedAverage` fitted on the same rows).
     """
 
     def __init__(self, temperature=0.01, members=True, min_t=2.0, horizon=5,
@@ -262,17 +278,25 @@ class ValidatedStack(RegressorMixin, BaseEstimator):
             raise SettingsError(f"min_t must be >= 0, got {self.min_t}")
         dates, self.group_source_ = row_dates(X, groups)
         ic_average = ICWeightedAverage(temperature=self.temperature, method=self.method)
-        ic_average.fit(X, y, groups=dates)
+        ic_average._check_params()
         X, y = validate_data(self, X, y, y_numeric=True)
         k = X.shape[1]
-        candidates = {"equal": np.full(k, 1.0 / k), "ic_weighted": ic_average.weights_}
+        codes, uniques = pd.factorize(dates, sort=True)
+        # every rank and per-date IC is computed once: a member alone (X @ e_j) is exactly
+        # its column, and the IC-weighted average's ICs are the members' ICs, in the order
+        # its own fit visits the dates (first appearance), so its weights are unchanged
+        scored_y = ic_average._scored(y, codes)
+        member_ic = [_daily_ic(ic_average._scored(X[:, j], codes), scored_y, codes)
+                     for j in range(k)]
+        appearance = codes[np.sort(np.unique(codes, return_index=True)[1])]
+        ic_average._set_weights([ic[appearance] for ic in member_ic])
+        self.ic_weighted_ = ic_average.weights_
+        candidates = {"equal": np.full(k, 1.0 / k), "ic_weighted": self.ic_weighted_}
+        daily = {name: _daily_ic(ic_average._scored(X @ w, codes), scored_y, codes)
+                 for name, w in candidates.items()}
         if self.members:
             candidates.update({f"member:{j}": np.eye(k)[j] for j in range(k)})
-        codes, uniques = pd.factorize(dates, sort=True)
-        scored_y = ic_average._scored(y, codes)
-        daily = {name: grouped_correlation(ic_average._scored(X @ w, codes), scored_y, codes,
-                                           min_count=2)
-                 for name, w in candidates.items()}
+            daily.update({f"member:{j}": member_ic[j] for j in range(k)})
         lags = newey_west_lags(len(uniques), self.horizon)
         self.candidate_ic_ = {name: float(np.nanmean(ic)) if np.isfinite(ic).any() else 0.0
                               for name, ic in daily.items()}

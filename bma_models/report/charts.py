@@ -29,7 +29,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bma_models.baselines import BASELINE_COLUMNS
-from bma_models.evaluation import long_short_spread, quantile_returns, rank_ic
+from bma_models.evaluation import PerDateScores
 from bma_models.report.excel import sector_exposure
 
 logger = logging.getLogger(__name__)
@@ -55,16 +55,18 @@ def chart_data(result) -> dict[str, pd.DataFrame]:
         baseline table: cumulative rank IC).
     """
     oos = result.predictions_oos
-    label = oos["label"]
+    # the run's cached per-date figures (the metrics computed them already)
+    scores = getattr(result, "per_date", None) or PerDateScores(
+        oos.drop(columns=["fold", "label"], errors="ignore"), oos["label"])
     baseline_columns = set(BASELINE_COLUMNS.values())
     models = [c for c in oos.columns if c not in ("fold", "label", *baseline_columns)]
-    cumulative = pd.DataFrame({m: rank_ic(oos[m].dropna(), label) for m in models}).cumsum()
+    cumulative = pd.DataFrame({m: scores.rank_ic(m) for m in models}).cumsum()
     table = (result.baselines or {}).get("scores", {})
-    baselines = pd.DataFrame({row: rank_ic(oos[entry["column"]].dropna(), label)
+    baselines = pd.DataFrame({row: scores.rank_ic(entry["column"])
                               for row, entry in table.items()}).cumsum()
-    quantiles = pd.DataFrame({m: quantile_returns(oos[m], label).mean() for m in _SCORES})
+    quantiles = pd.DataFrame({m: scores.quantile_returns(m).mean() for m in _SCORES})
     horizon = int(result.settings.labels.horizon)
-    spreads = pd.DataFrame({m: long_short_spread(oos[m], label) for m in _SCORES})
+    spreads = pd.DataFrame({m: scores.long_short_spread(m) for m in _SCORES})
     periods = spreads.iloc[::horizon]
     long_short = (1.0 + periods.fillna(0.0)).cumprod() - 1.0
     return {"cumulative_ic": cumulative, "quantile_returns": quantiles,
