@@ -69,7 +69,7 @@ BASELINE_COLUMNS: dict[str, str] = {
 
 def baseline_scores(bars: pd.DataFrame, lag: int, index: pd.MultiIndex | None = None
                     ) -> pd.DataFrame:
-    """The price baselines on the ``(date, ticker)`` rows of ``index``.
+    """Compute the price baselines on the ``(date, ticker)`` rows of ``index``.
 
     Parameters
     ----------
@@ -105,7 +105,7 @@ def baseline_scores(bars: pd.DataFrame, lag: int, index: pd.MultiIndex | None = 
 
 
 def plain_lightgbm(seed: int = 0, n_jobs: int = 1):
-    """The plain LightGBM baseline: library defaults, seeded, quiet."""
+    """Build the plain LightGBM baseline: library defaults, seeded, quiet."""
     import lightgbm as lgb
 
     return lgb.LGBMRegressor(random_state=int(seed), n_jobs=int(n_jobs), verbose=-1)

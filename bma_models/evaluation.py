@@ -247,7 +247,7 @@ class DateRanks:
                    columns=frame.columns)
 
     def column(self, name) -> np.ndarray:
-        """The float64 ranks of one column (rows in the frame's order)."""
+        """Return the float64 ranks of one column (rows in the frame's order)."""
         return self.ranks[:, self.columns.get_loc(name)].astype(float)
 
     def percentiles(self, index: pd.MultiIndex, signs: dict | None = None) -> pd.DataFrame:

@@ -155,6 +155,27 @@ class ResearchPipeline:
         self.factors = factors
 
     def run(self, market: MarketData) -> ResearchResult:
+        """Run every stage on ``market``: features, train, fusion, evaluate, risk, optimize.
+
+        Parameters
+        ----------
+        market : MarketData
+            Bars and reference data of the universe (any source).
+
+        Returns
+        -------
+        ResearchResult
+            Predictions, OOS frame, metrics, risk model, portfolio plan and the
+            timings of every stage; nothing is written (see
+            :func:`bma_models.report.run.run_and_report`).
+
+        Raises
+        ------
+        PipelineCancelled
+            When the ``cancel`` event is set between stages or tasks.
+        bma_models.errors.BMAError
+            Bad data or settings, or an infeasible portfolio setting.
+        """
         s = self.settings
         timings: dict[str, float] = {}
         factor_set = self.factors or DEFAULT_FACTOR_SET
@@ -230,7 +251,7 @@ class ResearchPipeline:
             n_jobs=max(1, int(s.jobs)), factors=raw, entry=s.labels.entry)
 
     def _regimes(self, market: MarketData) -> pd.DataFrame:
-        """The market's regime per date (:func:`~bma_models.regime.detect_regimes`)."""
+        """Detect the market's regime per date (:func:`~bma_models.regime.detect_regimes`)."""
         s = self.settings
         return detect_regimes(market_index(market.bars, market.reference),
                               vol_window=s.regime.vol_window,
@@ -285,7 +306,7 @@ class ResearchPipeline:
 
     def _fusion(self, X: pd.DataFrame, factor_ics: pd.DataFrame, oos: pd.DataFrame,
                 specs: Mapping[str, FactorSpec]):
-        """The fusion with factor signs learned strictly before the first OOS date.
+        """Fuse the stack with the factors, their signs learned strictly before the first OOS date.
 
         Why: a factor's direction (does a high value predict a high or a low
         return?) differs between markets. It is estimated from the mean rank IC
@@ -305,7 +326,7 @@ class ResearchPipeline:
         return fusion, signs
 
     def _check_plan_feasible(self, market: MarketData) -> pd.DataFrame:
-        """The last session's prices, ADV and ATR, after the rulebook's pre-training check."""
+        """Return the last session's prices, ADV and ATR after the rulebook's pre-training check."""
         rules = self.rules or Rulebook()
         snapshot = market_snapshot(market.bars, rules.atr_window)
         check_plan_feasibility(snapshot, _sectors(market), rules=rules,
@@ -378,7 +399,7 @@ def check_regime_weights(weights: Mapping[str, Mapping[str, float]],
 
 
 def _factor_inputs(market: MarketData, factors: Mapping[str, FactorSpec]):
-    """Reference data and factor list the dataset can actually use.
+    """Select the reference data and the factors the dataset can actually use.
 
     Turnover needs shares outstanding. A user's sectors file often has market
     caps but no share counts: the shares are then derived as ``market_cap /
@@ -424,7 +445,7 @@ def _oos_frame(model: StackedModel) -> pd.DataFrame:
 
 
 def stored_precision(oos: pd.DataFrame) -> pd.DataFrame:
-    """The OOS frame with every score and the label rounded to :data:`OOS_FLOAT`.
+    """Round every score and the label of the OOS frame to :data:`OOS_FLOAT`.
 
     Why: ``predictions_oos`` is by far the largest output of a run, and its
     float64 mantissas do not compress; float32 halves it and lets Parquet's

@@ -43,7 +43,7 @@ _SCORES = ("stack", "fused")
 
 
 def chart_data(result) -> dict[str, pd.DataFrame]:
-    """The numbers behind the charts (also handy in a notebook).
+    """Return the numbers behind the charts (also handy in a notebook).
 
     Returns
     -------
