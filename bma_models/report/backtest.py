@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from bma_models.backtest import BacktestResult, backtest_metrics, drawdown, rolling_sharpe
+from bma_models.report.charts import render_chart
 from bma_models.schema import to_dict
 
 logger = logging.getLogger(__name__)
@@ -141,13 +140,7 @@ def _charts(directory: Path, result: BacktestResult, title_prefix: str) -> list[
     )
     paths = []
     for name, draw in zip(BACKTEST_CHARTS, drawers):
-        fig = Figure(figsize=(9, 5), dpi=100)
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        subtitle = draw(ax)
-        ax.set_title(f"{title_prefix}\n{subtitle}", fontsize=10)
-        ax.grid(True, alpha=0.3)
-        fig.tight_layout()
+        fig = render_chart(draw, title_prefix)
         path = directory / name
         with _atomic(path) as tmp:
             fig.savefig(tmp, format="png")

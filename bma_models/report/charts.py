@@ -97,18 +97,36 @@ def write_charts(directory: str | Path, result, title_prefix: str) -> list[Path]
     )
     paths = []
     for name, draw in zip(CHART_FILES, drawers):
-        fig = Figure(figsize=(9, 5), dpi=100)
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        subtitle = draw(ax)
-        ax.set_title(f"{title_prefix}\n{subtitle}", fontsize=10)
-        ax.grid(True, alpha=0.3)
-        fig.tight_layout()
         path = directory / name
-        fig.savefig(path, format="png")
+        render_chart(draw, title_prefix).savefig(path, format="png")
         paths.append(path)
     logger.info("charts written: %s", [p.name for p in paths])
     return paths
+
+
+def render_chart(draw, title_prefix: str) -> Figure:
+    """Draw one chart of a run on a new 900 x 500 px figure, with the run's title prefix.
+
+    Parameters
+    ----------
+    draw : callable
+        ``draw(ax) -> str`` plots on the axes and returns the chart's subtitle.
+    title_prefix : str
+        Put in front of the title (``"DEMO - ..."`` for demo data).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The laid-out figure, on an Agg canvas (no GUI backend), ready to ``savefig``.
+    """
+    fig = Figure(figsize=(9, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    subtitle = draw(ax)
+    ax.set_title(f"{title_prefix}\n{subtitle}", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def _cumulative_ic(ax, cumulative: pd.DataFrame) -> str:

@@ -533,20 +533,21 @@ def _backtest(s: Settings):
 def _backtest_charts(tmp_root: Path):
     """The lines of the backtest charts (``write_backtest``; recorded, not rendered)."""
     from bma_models.report import backtest as report
+    from bma_models.report import charts
 
     def observe(s: Settings):
         out = tmp_root / f"bt{len(list(tmp_root.iterdir()))}"
         out.mkdir()
         plotted: list = []
 
-        class Figure(report.Figure):
+        class Figure(charts.Figure):
             def savefig(self, fname, **kwargs):  # record the lines instead of rendering
                 plotted.extend(tuple(np.round(np.nan_to_num(np.asarray(line.get_ydata(),
                                                                          dtype=float)), 9))
                                for ax in self.axes for line in ax.get_lines())
 
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(report, "Figure", Figure)
+            patch.setattr(charts, "Figure", Figure)
             report.write_backtest(out, _backtest_run(s), "t", "demo", True)
         return plotted
     return observe
