@@ -16,8 +16,7 @@ import pandas as pd
 from bma_models.data.protocol import to_panel
 from bma_models.errors import DataError, SettingsError
 from bma_models.evaluation import DateRanks, within_date_ranks
-from bma_models.factors.registry import CATEGORIES
-from bma_models.settings import DEFAULT_REGIME_WEIGHTS, REGIMES, regime_row_problem
+from bma_models.settings import CATEGORIES, DEFAULT_REGIME_WEIGHTS, REGIMES, regime_row_problem
 
 logger = logging.getLogger(__name__)
 

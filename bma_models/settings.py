@@ -31,8 +31,12 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from bma_models.errors import SettingsError
-from bma_models.factors.registry import CATEGORIES
 from bma_models.schema import FieldError, Section, build, setting, to_dict
+
+#: The factor categories the regime weights and the fusion composite are keyed by
+#: (each factor family of :mod:`bma_models.factors.registry` belongs to one). Defined
+#: here, not in the registry, so reading settings never imports the numba factor engine.
+CATEGORIES: tuple[str, ...] = ("momentum", "reversion", "volatility", "liquidity")
 
 __all__ = [
     "MODEL_NAMES",

@@ -9,7 +9,6 @@ replaces it (:func:`load_factor_set`).
 from bma_models.factors.cross_section import cross_sectional_process
 from bma_models.factors.engine import compute_factors, resolve_specs
 from bma_models.factors.registry import (
-    CATEGORIES,
     DEFAULT_FACTOR_SET,
     FACTORS,
     FAMILIES,
@@ -21,6 +20,7 @@ from bma_models.factors.registry import (
     load_alphas_config,
     load_factor_set,
 )
+from bma_models.settings import CATEGORIES
 
 __all__ = [
     "CATEGORIES",

@@ -26,10 +26,6 @@ from bma_models.panel.frames import Panel
 
 logger = logging.getLogger(__name__)
 
-#: Factor categories; every one has registered families (the regime weights of
-#: ``research.regime.weights`` are per category).
-CATEGORIES: tuple[str, ...] = ("momentum", "reversion", "volatility", "liquidity")
-
 
 @dataclass(frozen=True)
 class FactorSpec:
