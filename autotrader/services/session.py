@@ -4,6 +4,9 @@ Both composition roots use it: the headless ``autotrader run`` (``autotrader.cli
 and the GUI's trader worker (:mod:`autotrader.services.trader_worker`). From the
 settings and a :class:`SessionOptions` record, :func:`build_session` builds
 
+* the state directory's trader lock (:mod:`autotrader.services.state_lock`: one
+  trader per state directory, taken before the journal opens, held until
+  :meth:`TraderSession.close`),
 * the journal (``<state_dir>/journal.db``),
 * the broker (:func:`autotrader.services.brokers.make_broker`: the paper broker
   with simulated prices, or IB with the journal's reconcile after every reconnect
@@ -46,6 +49,7 @@ from autotrader.services.recommendations import (
     latest_run_dir,
     load_recommendations,
 )
+from autotrader.services.state_lock import StateLock, acquire_state_lock
 from autotrader.services.trading import (
     TraderSettings,
     TradingRunner,
@@ -110,6 +114,7 @@ class TraderSession:
     closes: Callable[[], dict[str, float]]
     runner: TradingRunner
     clock: Callable[[], dt.datetime] = field(repr=False)
+    state_lock: StateLock | None = field(default=None, repr=False)
 
     def start(self) -> ReconcileReport:
         """Connect, check the session and run :meth:`TradingRunner.start`.
@@ -148,11 +153,15 @@ class TraderSession:
         self.runner.run_loop(interval_s, max_cycles, sleep=pause)
 
     def close(self) -> None:
-        """Disconnect the broker and close the journal (idempotent)."""
+        """Disconnect the broker, close the journal, release the lock (idempotent)."""
         try:
             self.runner.stop()
         finally:
-            self.journal.close()
+            try:
+                self.journal.close()
+            finally:
+                if self.state_lock is not None:
+                    self.state_lock.release()
 
 
 def build_session(settings: Settings, options: SessionOptions,
@@ -168,11 +177,24 @@ def build_session(settings: Settings, options: SessionOptions,
 
     Raises
     ------
+    StateDirBusy
+        Another trader runs on ``options.state_dir`` (nothing was opened).
     TraderError
         The broker cannot be built (unknown kind, IB adapter missing); the journal
-        is closed again.
+        is closed and the lock released again.
     """
     options.state_dir.mkdir(parents=True, exist_ok=True)
+    state_lock = acquire_state_lock(options.state_dir, broker=options.broker)
+    try:
+        return _build_locked_session(settings, options, settings_source, state_lock)
+    except BaseException:
+        state_lock.release()
+        raise
+
+
+def _build_locked_session(settings: Settings, options: SessionOptions,
+                          settings_source: Callable[[], TraderSettings] | None,
+                          state_lock: StateLock) -> TraderSession:
     clock = options.clock or (lambda: dt.datetime.now(dt.timezone.utc))
     last_closes: dict[str, float] = {}  # every run seen: names dropped later keep a price
     broker: Broker | None = None  # bound below; read when a run is loaded
@@ -207,7 +229,8 @@ def build_session(settings: Settings, options: SessionOptions,
     runner = TradingRunner(broker, journal, recommendations, clock=clock,
                            market_open=options.market_open,
                            settings_source=settings_source or (lambda: trader_settings(settings)))
-    return TraderSession(options, journal, broker, recommendations, closes, runner, clock)
+    return TraderSession(options, journal, broker, recommendations, closes, runner, clock,
+                         state_lock)
 
 
 def kill_switch(state_dir: Path, state: TradingState | None = None) -> TradingState:

@@ -135,3 +135,21 @@ def test_preview_without_a_run_says_why_and_keeps_the_session(make_app, tmp_path
     assert view.preview.rows == () and view.preview.failures
     assert "recommendations:" in view.message.get()
     assert view.worker.alive  # the session survived the failed preview
+
+
+def test_start_while_another_trader_holds_the_state_dir_says_who(trading_app, tmp_path,
+                                                                  screenshots):
+    from autotrader.services.state_lock import acquire_state_lock
+
+    app, view, cycles = trading_app
+    lock = acquire_state_lock(tmp_path / "trader", broker="ib")  # e.g. a headless trader
+    try:
+        view.broker.set("paper")
+        view.start_button.invoke()
+        pump_until(app, lambda: "another trader is running" in view.message.get(), timeout=30)
+        assert str(tmp_path / "trader") in view.message.get()
+        assert cycles == []
+        pump_until(app, lambda: not view.start_button.instate(["disabled"]), timeout=10)
+        screenshot(app, "trading", screenshots, "state-dir-busy")
+    finally:
+        lock.release()
