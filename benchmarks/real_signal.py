@@ -137,8 +137,14 @@ def summarise(metrics: dict) -> dict:
                       "fused_minus_this": versus.get("mean"), "paired_t": versus.get("nw_t")}
     rows["best_member"]["model"] = report["best_member"]
     plain = report["scores"]["lightgbm_plain"]["vs_reference"]
+    by_year = {str(y["year"]): {"fused": y["rank_ic"]["fused"],
+                                "lightgbm_plain": y["rank_ic"]["lightgbm_plain"],
+                                "paired_t": y["vs_reference"]["lightgbm_plain"]["nw_t"]}
+               for y in report["by_year"]}
     return {"scores": rows, "fused_beats_all": report["beats_all_baselines"],
             "beaten_by": report["beaten_by"], "fused_vs_plain_lightgbm_t": plain["nw_t"],
+            "fused_vs_plain_lightgbm_by_year": by_year,
+            "years_fused_beats_plain": report["years_won"]["lightgbm_plain"],
             "nw_lags": report["nw_lags"], "n_dates": report["scores"]["fused"]["n_dates"],
             "canaries": {name: {"rank_ic": c.get("rank_ic"), "passed": c.get("passed")}
                          for name, c in metrics["canaries"].items()}}

@@ -50,6 +50,7 @@ __all__ = [
     "baseline_report",
     "baseline_scores",
     "describe_verdict",
+    "figures_by_year",
     "plain_lightgbm",
 ]
 
@@ -150,10 +151,14 @@ def baseline_report(
         ``{"scores": {row: {"role", "column", "rank_ic", "rank_icir", "nw_t",
         "long_short_mean", "n_dates", "vs_reference": {"mean", "nw_t",
         "n_dates"} or None}}, "reference", "best_member", "nw_lags",
-        "beats_all_baselines", "beaten_by"}``. Rows are ``fused``, ``stack``,
-        ``best_member`` and the baselines; ``beats_all_baselines`` is True when
-        the reference's mean rank IC exceeds every *baseline's* (the stack and
-        best member are shown for diagnosis, not part of the verdict).
+        "beats_all_baselines", "beaten_by", "by_year", "years_won"}``. Rows are
+        ``fused``, ``stack``, ``best_member`` and the baselines;
+        ``beats_all_baselines`` is True when the reference's mean rank IC exceeds
+        every *baseline's* (the stack and best member are shown for diagnosis,
+        not part of the verdict). ``by_year`` repeats the comparison per calendar
+        year (see :func:`figures_by_year`); ``years_won`` counts, per row, the
+        years in which the reference's mean rank IC was higher (``{"won",
+        "years"}``): an edge that holds in one year only is not an edge.
     """
     if reference not in scores.columns:
         raise DataError(f"scores have no {reference!r} column to compare with")
@@ -185,8 +190,48 @@ def baseline_report(
         }
     beaten_by = [row for row in baselines
                  if not table[reference]["rank_ic"] > table[row]["rank_ic"]]
+    by_year = figures_by_year({row: ics[column] for row, column in rows.items()},
+                              reference, horizon)
+    years_won = {row: {"won": sum(year["vs_reference"][row]["mean"] > 0 for year in by_year),
+                       "years": len(by_year)}
+                 for row in rows if row != reference}
     return {"scores": table, "reference": reference, "best_member": best, "nw_lags": lags,
-            "beats_all_baselines": not beaten_by, "beaten_by": beaten_by}
+            "beats_all_baselines": not beaten_by, "beaten_by": beaten_by,
+            "by_year": by_year, "years_won": years_won}
+
+
+def figures_by_year(ics: Mapping[str, pd.Series], reference: str, horizon: int) -> list[dict]:
+    """Mean rank IC of every row and its paired difference vs ``reference``, per year.
+
+    Parameters
+    ----------
+    ics : mapping of row name to per-date rank IC (index: dates)
+    reference : str
+        The row every other row is compared with.
+    horizon : int
+        Label horizon (the Newey-West lags of each year's figures).
+
+    Returns
+    -------
+    list of dict
+        One ``{"year", "n_dates", "rank_ic": {row: mean}, "vs_reference": {row:
+        {"mean", "nw_t", "n_dates"}}}`` per calendar year of the reference's
+        dates, in order; ``n_dates`` counts the reference's dates.
+    """
+    years = {row: pd.DatetimeIndex(ic.index).year for row, ic in ics.items()}
+    out = []
+    for year in sorted(set(years[reference])):
+        in_year = {row: ic[years[row] == year].dropna() for row, ic in ics.items()}
+        ref = in_year[reference]
+        lags = newey_west_lags(max(len(ref), 1), horizon)
+        out.append({
+            "year": int(year), "n_dates": int(len(ref)),
+            "rank_ic": {row: float(ic.mean()) if len(ic) else float("nan")
+                        for row, ic in in_year.items()},
+            "vs_reference": {row: paired_difference(ref, ic, lags)
+                             for row, ic in in_year.items() if row != reference},
+        })
+    return out
 
 
 def _role(row: str, column: str) -> str:
@@ -205,10 +250,15 @@ def describe_verdict(report: Mapping) -> str:
     ref = report["reference"]
     table = report["scores"]
     if report["beats_all_baselines"]:
-        return (f"{ref} beats every baseline: rank IC {table[ref]['rank_ic']:.4f} vs "
-                + ", ".join(f"{row} {table[row]['rank_ic']:.4f}" for row in table
-                            if row in BASELINE_COLUMNS))
-    return (f"{ref} does NOT beat every baseline: rank IC {table[ref]['rank_ic']:.4f} vs "
-            + ", ".join(f"{row} {table[row]['rank_ic']:.4f} (paired t "
-                        f"{table[row]['vs_reference']['nw_t']:.2f})"
-                        for row in report["beaten_by"]))
+        sentence = (f"{ref} beats every baseline: rank IC {table[ref]['rank_ic']:.4f} vs "
+                    + ", ".join(f"{row} {table[row]['rank_ic']:.4f}" for row in table
+                                if row in BASELINE_COLUMNS))
+    else:
+        sentence = (f"{ref} does NOT beat every baseline: rank IC {table[ref]['rank_ic']:.4f} vs "
+                    + ", ".join(f"{row} {table[row]['rank_ic']:.4f} (paired t "
+                                f"{table[row]['vs_reference']['nw_t']:.2f})"
+                                for row in report["beaten_by"]))
+    won = (report.get("years_won") or {}).get(PLAIN_LIGHTGBM)
+    if won:
+        sentence += f"; {ref} beats {PLAIN_LIGHTGBM} in {won['won']} of {won['years']} years"
+    return sentence

@@ -22,7 +22,9 @@ Model metrics       per first-layer model, ``stack`` and ``fused``: OOS IC, rank
 Baselines           fused score, stack, best member and the simple baselines on
                     the same OOS rows: rank IC, ICIR, Newey-West t, long-short,
                     paired difference vs fused with its t; the verdict (red when
-                    the fused score does not beat every baseline) and a bar chart
+                    the fused score does not beat every baseline), a bar chart,
+                    and the same per calendar year (fused minus the plain
+                    LightGBM with its t, and in how many years fused won)
 Factor IC           per-factor OOS rank IC / ICIR, category, sign used
 Portfolio & risk    sector weight vs limit and holdings per sector; solver,
                     status, fallback, ex-ante vol; the rulebook (each rule, its
@@ -56,11 +58,13 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bma_models.baselines import PLAIN_LIGHTGBM
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["BACKTEST_SHEET", "HEADER_ROW", "SHEETS", "add_backtest_sheet", "baseline_verdict",
-           "baselines_frame", "model_metrics_frame", "sector_exposure", "workbook_title",
-           "write_workbook"]
+           "baselines_by_year_frame", "baselines_frame", "model_metrics_frame",
+           "sector_exposure", "workbook_title", "write_workbook"]
 
 SHEETS: tuple[str, ...] = ("Recommendations", "Trades", "Model metrics", "Baselines",
                            "Factor IC", "Portfolio & risk", "Regime", "Run info")
@@ -342,6 +346,32 @@ def baselines_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[key for key, _, _ in _BASELINE_COLUMNS])
 
 
+def baselines_by_year_frame(metrics: dict[str, Any]) -> tuple[pd.DataFrame, list]:
+    """Per-year rank IC of every row and fused minus the plain LightGBM (with its t).
+
+    Returns the frame (one row per calendar year of the OOS dates) and its
+    column specs for the workbook; empty for runs without ``by_year``.
+    """
+    report = metrics.get("baselines") or {}
+    years = report.get("by_year") or []
+    rows = list(report.get("scores", {}))
+    columns = [("year", "Year", "0"), ("n_dates", "Dates", _INT)]
+    columns += [(f"ic_{row}", f"{row} rank IC", _NUM4) for row in rows]
+    records = []
+    for year in years:
+        record = {"year": year["year"], "n_dates": year["n_dates"]}
+        record.update({f"ic_{row}": year["rank_ic"].get(row) for row in rows})
+        versus = year["vs_reference"].get(PLAIN_LIGHTGBM)
+        if versus is not None:
+            record.update(diff_plain=versus["mean"], diff_plain_t=versus["nw_t"])
+        records.append(record)
+    if any("diff_plain" in r for r in records):
+        reference = report.get("reference", "fused")
+        columns += [("diff_plain", f"{reference} minus {PLAIN_LIGHTGBM}", _NUM4),
+                    ("diff_plain_t", "Year's paired t", "0.00")]
+    return pd.DataFrame(records, columns=[key for key, _, _ in columns]), columns
+
+
 def baseline_verdict(metrics: dict[str, Any]) -> tuple[str, bool]:
     """Return the baseline sentence the workbook shows and whether it is good news."""
     report = metrics.get("baselines") or {}
@@ -376,6 +406,7 @@ def _baselines_sheet(ws, banner: _Banner, metrics: dict[str, Any], horizon: int)
             f"{horizon}-session labels); paired = per-date difference fused minus the row, "
             "same dates. |t| < 2 is not a finding.")
     ws.cell(row=last_row + 3, column=1, value=note).font = Font(italic=True)
+    _baselines_by_year(ws, metrics, first_col=len(_BASELINE_COLUMNS) + 2)
     if len(frame):
         chart = BarChart()
         chart.type = "bar"
@@ -388,6 +419,20 @@ def _baselines_sheet(ws, banner: _Banner, metrics: dict[str, Any], horizon: int)
         chart.legend = None
         chart.height, chart.width = 7.5, 16
         ws.add_chart(chart, f"A{last_row + 5}")
+
+
+def _baselines_by_year(ws, metrics: dict[str, Any], first_col: int) -> None:
+    by_year, columns = baselines_by_year_frame(metrics)
+    if not len(by_year):
+        return
+    ws.cell(row=HEADER_ROW - 1, column=first_col, value="By calendar year").font = Font(bold=True)
+    last_row, _ = _table(ws, by_year, columns, first_col=first_col, filter_=False)
+    won = (metrics["baselines"].get("years_won") or {}).get(PLAIN_LIGHTGBM)
+    if won:
+        reference = metrics["baselines"]["reference"]
+        ws.cell(row=last_row + 2, column=first_col,
+                value=(f"{reference} beats {PLAIN_LIGHTGBM} in {won['won']} of {won['years']} "
+                       "years (a year's paired t below 2 is noise)")).font = Font(italic=True)
 
 
 def _factor_sheet(ws, banner: _Banner, factor_ic: pd.DataFrame) -> None:

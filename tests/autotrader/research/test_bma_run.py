@@ -241,5 +241,13 @@ def test_baselines_are_recomputable_from_predictions_and_input_data(demo_run):
                  if not ics["fused"].mean() > ics[n].mean()]
     assert report["beaten_by"] == beaten_by
     assert report["beats_all_baselines"] == (not beaten_by)
+    years = ics["fused"].index.year
+    assert [y["year"] for y in report["by_year"]] == sorted(set(years))
+    for entry in report["by_year"]:
+        in_year = {name: ic[ic.index.year == entry["year"]] for name, ic in ics.items()}
+        assert entry["rank_ic"]["fused"] == pytest.approx(in_year["fused"].mean(), abs=1e-12)
+        diff = (in_year["fused"] - in_year["lightgbm_plain"]).dropna()
+        assert entry["vs_reference"]["lightgbm_plain"]["nw_t"] == pytest.approx(
+            newey_west_tstat(diff.to_numpy(), newey_west_lags(len(diff), horizon)), rel=1e-9)
     canaries = metrics["canaries"]
     assert canaries["future_label"]["passed"] and canaries["shuffled_label"]["passed"]

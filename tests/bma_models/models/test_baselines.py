@@ -6,10 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bma_models.baselines import BASELINE_COLUMNS, baseline_report, baseline_scores
+from bma_models.baselines import (
+    BASELINE_COLUMNS,
+    baseline_report,
+    baseline_scores,
+    describe_verdict,
+)
 from bma_models.data.demo import demo_market
 from bma_models.errors import SettingsError
-from bma_models.evaluation import newey_west_lags, newey_west_tstat, rank_ic
+from bma_models.evaluation import (
+    newey_west_lags,
+    newey_west_tstat,
+    paired_difference,
+    rank_ic,
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +115,28 @@ def test_report_names_the_baselines_that_the_fused_score_does_not_beat():
     assert not report["beats_all_baselines"]
     assert report["beaten_by"] == ["reversal_5"]
     assert report["scores"]["reversal_5"]["vs_reference"]["nw_t"] < -5
+
+
+def test_by_year_repeats_the_comparison_in_every_calendar_year():
+    label, strong, weak, noise = _scores_frame(seed=2, n_dates=600)
+    # fused is the strong score in the first year only, noise afterwards
+    first_year = label.index.get_level_values("date").year == 2022
+    fused = strong.where(first_year, noise)
+    frame = pd.DataFrame({"ridge": weak, "stack": weak, "fused": fused,
+                          BASELINE_COLUMNS["lightgbm_plain"]: weak})
+    report = baseline_report(frame, label, horizon=5, members=["ridge"])
+    years = [entry["year"] for entry in report["by_year"]]
+    assert years == [2022, 2023, 2024]
+    fused_ic, plain_ic = rank_ic(fused, label), rank_ic(weak, label)
+    for entry in report["by_year"]:
+        in_year = fused_ic.index.year == entry["year"]
+        assert entry["n_dates"] == in_year.sum()
+        assert entry["rank_ic"]["fused"] == pytest.approx(fused_ic[in_year].mean())
+        assert entry["rank_ic"]["lightgbm_plain"] == pytest.approx(plain_ic[in_year].mean())
+        expected = paired_difference(fused_ic[in_year], plain_ic[in_year],
+                                     newey_west_lags(int(in_year.sum()), 5))
+        assert entry["vs_reference"]["lightgbm_plain"] == pytest.approx(expected)
+    # pooled, fused beats the plain score; by year only in 2022
+    assert report["scores"]["lightgbm_plain"]["vs_reference"]["mean"] > 0
+    assert report["years_won"]["lightgbm_plain"] == {"won": 1, "years": 3}
+    assert "beats lightgbm_plain in 1 of 3 years" in describe_verdict(report)

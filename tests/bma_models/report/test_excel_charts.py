@@ -191,6 +191,29 @@ def test_baselines_sheet_agrees_with_metrics_json_and_has_a_chart(tiny_run):
         "OK:" if metrics["baselines"]["beats_all_baselines"] else "WARNING:")
 
 
+def test_baselines_sheet_has_the_comparison_per_calendar_year(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    by_year = metrics["baselines"]["by_year"]
+    assert [y["year"] for y in by_year] == sorted({y["year"] for y in by_year}) and by_year
+    ws = load_workbook(tiny_run / WORKBOOK)["Baselines"]
+    title = next(c for row in ws.iter_rows(max_row=HEADER_ROW - 1) for c in row
+                 if c.value == "By calendar year")
+    col = title.column
+    header = [ws.cell(row=HEADER_ROW, column=col + j).value for j in range(20)]
+    header = header[:header.index(None)] if None in header else header
+    for i, expected in enumerate(by_year, start=1):
+        row = {h: ws.cell(row=HEADER_ROW + i, column=col + j).value
+               for j, h in enumerate(header)}
+        assert row["Year"] == expected["year"] and row["Dates"] == expected["n_dates"]
+        assert row["fused rank IC"] == pytest.approx(expected["rank_ic"]["fused"], abs=1e-12)
+        versus = expected["vs_reference"]["lightgbm_plain"]
+        assert row["fused minus lightgbm_plain"] == pytest.approx(versus["mean"], abs=1e-12)
+        assert row["Year's paired t"] == pytest.approx(versus["nw_t"], abs=1e-12)
+    won = metrics["baselines"]["years_won"]["lightgbm_plain"]
+    note = ws.cell(row=HEADER_ROW + len(by_year) + 2, column=col).value
+    assert note.startswith(f"fused beats lightgbm_plain in {won['won']} of {won['years']} years")
+
+
 def test_a_fused_score_that_loses_to_a_baseline_is_flagged_red(tiny_run, tmp_path):
     from bma_models.report.excel import write_workbook
 
