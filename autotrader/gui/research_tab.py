@@ -30,7 +30,12 @@ from autotrader.gui.charts import DPI as CHART_DPI
 from autotrader.gui.charts import IMAGE_FORMAT, research_image
 from autotrader.gui.progress import RunClock
 from autotrader.gui.research_form import check_form
-from autotrader.gui.runfiles import RECOMMENDATION_COLUMNS, RunSummary, load_summary
+from autotrader.gui.runfiles import (
+    RECOMMENDATION_COLUMNS,
+    RunSummary,
+    SignalCheck,
+    load_summary,
+)
 from autotrader.gui.state import ago_text, duration_text
 from autotrader.gui.widgets import Form, StripImage, Table
 from autotrader.services.recommendations import RunInfo, latest_run_dir, run_info
@@ -169,6 +174,9 @@ class ResearchView(ttk.Frame):
         self.results_title.pack(side="left")
         self.stale = ttk.Label(self, text="", style="Warn.TLabel", wraplength=1000)
         self.stale.pack(fill="x", padx=8)
+        # does the fused score beat the simple baselines? red when it does not
+        self.signal_line = ttk.Label(self, text="", wraplength=1000)
+        self.signal_line.pack(fill="x", padx=8)
         self.table = Table(self, RECOMMENDATION_COLUMNS, height=9, widths=TABLE_WIDTHS,
                            timer=self.app.stall,
                            numeric=("rank", "score", "weight", "last_close", "target_shares"))
@@ -484,11 +492,20 @@ class ResearchView(ttk.Frame):
                  f"{ago_text(time.time() - info.finished_at)}")
         if self.job is None or not self.job.running:
             self.stale.configure(text="")
+        self._show_signal(summary.signal)
         state = self.app.state
         state.run_id, state.run_finished_at = info.run_id, info.finished_at
         state.demo_run = summary.is_demo
         self.app.refresh_header()
         self.app.bus.post(RunShown(summary.run_dir))
+
+    def _show_signal(self, signal: SignalCheck | None) -> None:
+        if signal is None:
+            self.signal_line.configure(text="", style="TLabel")
+            return
+        style = {True: "Good.TLabel", False: "Error.TLabel"}.get(signal.good, "Warn.TLabel")
+        text = signal.text if signal.good is not False else f"WARNING: {signal.text}"
+        self.signal_line.configure(text=text, style=style)
 
     def _filled(self, summary: RunSummary) -> None:
         self.summary = summary  # the table now holds every row of the run

@@ -45,6 +45,41 @@ class RunSummary:
     quantile_returns: dict[str, float]
     stack_weights: dict[str, float]
     is_demo: bool
+    signal: SignalCheck | None = None
+
+
+@dataclass(frozen=True)
+class SignalCheck:
+    """Does the run's fused score beat the simple baselines? (``metrics.json`` ``baselines``).
+
+    ``good`` is True when it beats every baseline, False when it does not, None
+    when the run has no baselines table (written before they existed).
+    """
+
+    text: str
+    good: bool | None
+
+
+def signal_check(metrics: dict) -> SignalCheck:
+    """Return the one line the Research tab shows about the signal against its baselines.
+
+    The sentence is :func:`bma_models.baselines.describe_verdict` (the run's log
+    line), plus the paired t against the plain LightGBM, which says how sure
+    the comparison with the model that costs nothing to build is.
+    """
+    from bma_models.baselines import PLAIN_LIGHTGBM, describe_verdict
+
+    report = metrics.get("baselines") or {}
+    if not report.get("scores"):
+        return SignalCheck("signal check: this run has no baselines table (written before "
+                           "baselines were computed)", None)
+    text = f"Signal check (out of sample): {describe_verdict(report)}"
+    plain = (report["scores"].get(PLAIN_LIGHTGBM) or {}).get("vs_reference")
+    if plain:
+        sure = "" if abs(plain["nw_t"]) >= 2 else ", not significant"
+        text += (f"; {report['reference']} minus {PLAIN_LIGHTGBM} {plain['mean']:+.4f} "
+                 f"(paired t {plain['nw_t']:.2f}{sure})")
+    return SignalCheck(text, bool(report["beats_all_baselines"]))
 
 
 @dataclass(frozen=True)
@@ -137,7 +172,8 @@ def load_summary(run_dir: str | Path) -> RunSummary:
         model_ic={m: v.get("rank_ic") or 0.0 for m, v in oos.items()},
         quantile_returns={m: v.get("long_short_mean") or 0.0 for m, v in oos.items()},
         stack_weights={k: float(v or 0.0) for k, v in metrics.get("stack_weights", {}).items()},
-        is_demo=bool(metrics.get("run", {}).get("is_demo", False)))
+        is_demo=bool(metrics.get("run", {}).get("is_demo", False)),
+        signal=signal_check(metrics))
 
 
 def oos_series(run_dir: str | Path, model: str = "fused", quantiles: int = 5

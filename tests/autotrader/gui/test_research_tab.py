@@ -163,3 +163,40 @@ def test_a_csv_run_takes_a_sectors_file_from_the_research_tab(make_app, tmp_path
     metrics = json.loads((view.run_dir / "metrics.json").read_text())
     assert not any("no sector data" in note for note in metrics["portfolio"]["notes"])
     assert metrics["run"]["source"] == "csv"
+
+
+def test_the_signal_check_line_is_red_when_the_fused_score_loses_to_a_baseline(
+        make_app, demo_result, tmp_path, screenshots):
+    import shutil
+
+    source = sorted(p for p in demo_result.iterdir() if p.is_dir())[-1]
+    root = tmp_path / "result"
+    run = shutil.copytree(source, root / source.name)
+    metrics = json.loads((run / "metrics.json").read_text())
+    report = metrics["baselines"]
+    app = make_app(result_root=root)
+    view = app.views["research"]
+    pump_until(app, lambda: view.summary is not None, timeout=60)
+    good = report["beats_all_baselines"]
+    text = view.signal_line.cget("text")
+    assert text.startswith("Signal check (out of sample)" if good else "WARNING: Signal check")
+    assert str(view.signal_line.cget("style")) == ("Good.TLabel" if good else "Error.TLabel")
+    plain_t = report["scores"]["lightgbm_plain"]["vs_reference"]["nw_t"]
+    assert f"paired t {plain_t:.2f}" in text
+
+    report.update(beats_all_baselines=False, beaten_by=["reversal_5"])
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    view.summary = None
+    view.show_run(run)
+    pump_until(app, lambda: view.summary is not None, timeout=60)
+    text = view.signal_line.cget("text")
+    assert text.startswith("WARNING: Signal check (out of sample): fused does NOT beat")
+    assert "reversal_5" in text and str(view.signal_line.cget("style")) == "Error.TLabel"
+    screenshot(app, "research", screenshots, "signal-warning")
+
+
+def test_an_older_run_without_baselines_says_so_instead_of_a_verdict():
+    from autotrader.gui.runfiles import signal_check
+
+    check = signal_check({"oos": {}})
+    assert check.good is None and "no baselines table" in check.text
