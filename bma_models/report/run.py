@@ -196,7 +196,7 @@ def rule_attribution(market: MarketData, predictions: pd.DataFrame,
                               risk_cache=cache)
         stats = backtest_metrics(result)
         rows.append({"variant": name,
-                     "relaxed": "; ".join(f"{k} = {v}" for k, v in relaxed.items()),
+                     "relaxed": "; ".join(f"{k} = {json.dumps(v)}" for k, v in relaxed.items()),
                      **{key: stats[key] for key in ATTRIBUTION_STATS},
                      "avg_holdings": float(result.daily["holdings_count"].iloc[1:].mean())})
         if progress is not None:

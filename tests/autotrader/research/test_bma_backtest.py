@@ -148,6 +148,8 @@ def test_bma_backtest_attribution_switches_off_one_rule_per_row(backtested_run, 
         assert table[stat].to_numpy() == pytest.approx([r[stat] for r in rows.values()],
                                                        rel=1e-9)
     assert table["relaxed"].iloc[1] == "signals.acceptance_threshold = 0.0"
+    assert rows["without volatility"]["relaxed"] == (
+        'execution.allowed_volatility_buckets = ["low", "medium", "high"]')
     assert attribution["is_demo"] and "do not add up" in attribution["note"]
     assert "backtest_attribution.csv" in json.loads((ours / "manifest.json").read_text())["files"]
     # a row is exactly the backtest of the configuration with that one key changed
