@@ -14,7 +14,7 @@ the store or a file path. Secrets come from the environment only
 """
 
 from autotrader.config.errors import ConfigError
-from autotrader.config.rules import trading_rules
+from autotrader.config.rules import NOT_ATTRIBUTED, relaxed_rules, trading_rules
 from autotrader.config.secrets import polygon_api_key, redact_secrets, register_secret
 from autotrader.config.sections import (
     AppConfig,
@@ -40,6 +40,7 @@ from bma_models.settings import ResearchSettings
 
 __all__ = [
     "DEFAULT_CONFIG_DIR",
+    "NOT_ATTRIBUTED",
     "AppConfig",
     "CapitalConfig",
     "ConfigError",
@@ -59,6 +60,7 @@ __all__ = [
     "polygon_api_key",
     "redact_secrets",
     "register_secret",
+    "relaxed_rules",
     "trading_rules",
     "resolve_config_dir",
 ]

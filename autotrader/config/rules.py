@@ -9,10 +9,18 @@ changed in the GUI's Risk tab moves the plan and the orders together.
 
 from __future__ import annotations
 
-from autotrader.config.sections import Settings
-from bma_models.rules import Rulebook
+from typing import Any
 
-__all__ = ["trading_rules"]
+from autotrader.config.sections import Settings
+from bma_models.rules import CONFIG_KEYS, Rulebook
+
+__all__ = ["NOT_ATTRIBUTED", "relaxed_rules", "trading_rules"]
+
+#: Checks the rule attribution leaves alone, and why (``bma backtest --attribution``).
+NOT_ATTRIBUTED = {
+    "cash_reserve": "sets how much is invested, not which names: relaxing it would measure "
+                    "leverage, not a rule",
+}
 
 
 def trading_rules(settings: Settings) -> Rulebook:
@@ -33,3 +41,27 @@ def trading_rules(settings: Settings) -> Rulebook:
         atr_window=settings.risk_controls.stops.atr_window, order_type=execution.order_type,
         per_trade_risk_pct=settings.sizing.per_trade_risk_pct,
         stop_atr_multiple=execution.stop_atr_multiple)
+
+
+def relaxed_rules(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Return the configuration overrides that switch off one rule each, by check name.
+
+    Used by ``bma backtest --attribution``: each entry is applied alone on top of
+    ``settings`` (through the config store, so the relaxed settings are
+    validated like any others). Every check of
+    :data:`bma_models.rules.CHECK_KEYS` has an entry except those in
+    :data:`NOT_ATTRIBUTED`. The position cap is relaxed to the portfolio's
+    maximum exposure (the validated upper bound).
+    """
+    k = CONFIG_KEYS
+    return {
+        "signal_threshold": {k["acceptance_threshold"]: 0.0},
+        "price_band": {k["min_price"]: 0.0, k["max_price"]: 1e9},
+        "liquidity": {k["min_adv_usd"]: 0.0},
+        "volatility": {k["allowed_volatility_buckets"]: ["low", "medium", "high"]},
+        "expected_alpha": {k["min_expected_alpha_bps"]: -10_000.0},
+        "min_order_value": {k["min_order_value_usd"]: 0.0},
+        "max_single_position": {k["max_position"]: settings.capital.max_portfolio_exposure},
+        "sector_exposure": {k["sector_limit"]: 1.0},
+    }
+

@@ -114,6 +114,10 @@ def _backtest_parser(sub) -> None:
                     help="predictions_oos column to rank by (default: fused)")
     bt.add_argument("--config", default=None,
                     help="config directory layered on the packaged defaults")
+    bt.add_argument("--attribution", action="store_true",
+                    help="also backtest once per rule with that rule switched off, and write "
+                         "what each rule costs or earns to backtest_attribution.csv "
+                         "(docs/backtest.md)")
     bt.add_argument("--jobs", type=int, default=None, help="processes for the risk-model fits")
     bt.add_argument("--log-level", default="INFO")
 

@@ -268,7 +268,32 @@ def backtest_command(ns: argparse.Namespace, environ: dict[str, str]) -> Path:
                 _fmt(block["sharpe"]), _fmt(block["max_drawdown"]),
                 _fmt(block["turnover_annual"]), _fmt(block["cost_drag_annual"]),
                 _fmt(block["benchmark"]["sharpe"]), _fmt(block["benchmark"]["max_drawdown"]))
+    if getattr(ns, "attribution", False):
+        _attribution(ns, source, settings, run_dir, market)
     return run_dir
+
+
+def _attribution(ns: argparse.Namespace, source: str, settings, run_dir: Path,
+                 market) -> None:
+    """``bma backtest --attribution``: the run's backtest once per rule switched off."""
+    import json
+
+    from autotrader.config import relaxed_rules, trading_rules
+    from bma_models.report.run import attribution_and_report
+
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    base = _backtest_overrides(ns, manifest, source)
+    variants = {"as configured": (trading_rules(settings), trader_rule(settings), {})}
+    for check, relaxed in relaxed_rules(settings).items():
+        variant = load_settings(ns, source, {**base, **relaxed})
+        variants[f"without {check}"] = (trading_rules(variant), trader_rule(variant), relaxed)
+    table = attribution_and_report(run_dir, market, settings.research, variants,
+                                   progress=_tqdm_progress())
+    for row in table.itertuples(index=False):
+        logger.info("attribution %-28s annual return %s (%+.4f), Sharpe %s (%+.3f), "
+                    "turnover %s/yr, avg %.1f names", row.variant, _fmt(row.annual_return),
+                    row.delta_annual_return, _fmt(row.sharpe), row.delta_sharpe,
+                    _fmt(row.turnover_annual), row.avg_holdings)
 
 
 def _backtest_overrides(ns: argparse.Namespace, manifest: dict, source: str) -> dict[str, Any]:

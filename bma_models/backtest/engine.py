@@ -177,12 +177,18 @@ class Backtest:
     progress : callable, optional
         ``progress(stage, done, total)``: ``"backtest:risk"`` and ``"backtest:rebalances"``
         (a task-style stage name: the CLI shows it as its own bar).
+    risk_cache : dict, optional
+        Point-in-time risk models by refit sessions, shared by backtests of the
+        SAME market panels that differ in rules or sizing only (the risk models
+        depend on the market and the rebalance dates, not on the rules): the
+        first backtest fills it, the others reuse it (rule attribution).
     """
 
     def __init__(self, settings: BacktestSettings, portfolio: PortfolioSettings,
                  rules: Rulebook, order_rule: OrderRule, horizon: int = 5,
                  initial_capital: float | None = None, n_jobs: int = 1,
-                 progress: Callable[[str, int, int], None] | None = None) -> None:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 risk_cache: dict | None = None) -> None:
         self.settings = settings
         self.portfolio = portfolio
         self.rules = rules
@@ -191,6 +197,7 @@ class Backtest:
         self.initial_capital = initial_capital
         self.n_jobs = n_jobs
         self.progress = progress
+        self.risk_cache = risk_cache
 
     def run(self, market: MarketData | MarketPanels, predictions: pd.DataFrame,
             conventions: dict[str, Any] | None = None) -> BacktestResult:
@@ -228,7 +235,14 @@ class Backtest:
                                 f"{panels.dates[end_row].date()}")
         timings["prepare"] = time.perf_counter() - start
         start = time.perf_counter()
-        risk_models = self._risk_models(panels, _refit_rows(rows, s.risk_refit_every))
+        refit = _refit_rows(rows, s.risk_refit_every)
+        cache, key = self.risk_cache, tuple(refit.tolist())
+        if cache is not None and key in cache:
+            risk_models = cache[key]
+        else:
+            risk_models = self._risk_models(panels, refit)
+            if cache is not None:
+                cache[key] = risk_models
         timings["risk_models"] = time.perf_counter() - start
         start = time.perf_counter()
         capital = float(self.initial_capital or s.initial_capital or self.portfolio.capital)

@@ -9,12 +9,19 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from bma_models.backtest import Backtest, BacktestResult, OrderRule
+from bma_models.backtest import (
+    Backtest,
+    BacktestResult,
+    MarketPanels,
+    OrderRule,
+    backtest_metrics,
+)
 from bma_models.data.protocol import MarketData, to_panel
 from bma_models.errors import DataError
 from bma_models.factors import FactorSet
@@ -37,6 +44,14 @@ RECENT_RETURN_SESSIONS = 250
 #: The workbook's stable name (what the GUI opens); demo runs also get :data:`DEMO_WORKBOOK`.
 WORKBOOK = "recommendations.xlsx"
 DEMO_WORKBOOK = "recommendations_DEMO.xlsx"
+#: ``bma backtest --attribution``: one row per rulebook variant (:func:`rule_attribution`)
+ATTRIBUTION_FILE = "backtest_attribution.csv"
+#: The statistics of each variant (keys of the ``backtest`` block) the attribution compares.
+ATTRIBUTION_STATS = ("annual_return", "sharpe", "max_drawdown", "turnover_annual",
+                     "cost_drag_annual", "information_ratio")
+ATTRIBUTION_NOTE = ("Each row backtests the same scores with ONE rule relaxed (the others as "
+                    "configured); delta_* = row minus the 'as configured' row. Rules interact: "
+                    "the rows do not add up, and a rule that costs return may still cut risk.")
 
 
 def chart_title(market: MarketData) -> str:
@@ -112,15 +127,18 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
     return run.final_path
 
 
-def run_backtest(market: MarketData, predictions: pd.DataFrame, settings: ResearchSettings,
-                 rules: Rulebook | None, order_rule: OrderRule,
-                 dataset: dict[str, Any] | None = None, progress=None) -> BacktestResult:
+def run_backtest(market: MarketData | MarketPanels, predictions: pd.DataFrame,
+                 settings: ResearchSettings, rules: Rulebook | None, order_rule: OrderRule,
+                 dataset: dict[str, Any] | None = None, progress=None,
+                 risk_cache: dict | None = None) -> BacktestResult:
     """Backtest ``settings.backtest.score`` of ``predictions`` on ``market``.
 
     The backtest (:class:`bma_models.backtest.Backtest`) holds the portfolio
     ``bma run`` makes: ``rules`` (None: the packaged defaults, as the pipeline)
     and ``settings.portfolio``. ``dataset`` is the run's dataset block (feature
     lag, label horizon and entry), recorded with the result with the rulebook.
+    ``risk_cache``: see :class:`~bma_models.backtest.Backtest` (backtests of
+    one market that differ in rules only).
     """
     dataset = dataset or {}
     rules = rules or Rulebook()
@@ -135,8 +153,59 @@ def run_backtest(market: MarketData, predictions: pd.DataFrame, settings: Resear
         "rules": dataclasses.asdict(rules),
     }
     backtest = Backtest(s, settings.portfolio, rules, order_rule, horizon=horizon,
-                        n_jobs=settings.jobs, progress=progress)
+                        n_jobs=settings.jobs, progress=progress, risk_cache=risk_cache)
     return backtest.run(market, predictions, conventions=conventions)
+
+
+def rule_attribution(market: MarketData, predictions: pd.DataFrame,
+                     settings: ResearchSettings,
+                     variants: Mapping[str, tuple[Rulebook, OrderRule, dict[str, Any]]],
+                     dataset: dict[str, Any] | None = None, progress=None) -> pd.DataFrame:
+    """Backtest the same scores once per rulebook: what each rule costs or earns.
+
+    Parameters
+    ----------
+    market, predictions, settings, dataset
+        As :func:`run_backtest`; every variant backtests the same scores on the
+        same market panels, with the same point-in-time risk models (fitted once).
+    variants : mapping of name to ``(rules, order_rule, relaxed)``
+        The first is the reference (the rules as configured); each other one
+        relaxes one rule (``relaxed``: the configuration keys it changed and
+        their values, recorded in the table).
+
+    Returns
+    -------
+    DataFrame
+        One row per variant: ``variant``, ``relaxed``, :data:`ATTRIBUTION_STATS`
+        and their differences from the reference row (``delta_<stat>``).
+        Rules interact: a rule's row is the effect of relaxing it alone, and the
+        rows do not add up.
+    """
+    s = settings.backtest
+    atr_window = next(iter(variants.values()))[0].atr_window
+    panels = MarketPanels.from_market(
+        market, s.fill_price, adv_window=s.costs.adv_window, atr_window=atr_window,
+        volatility_window=s.costs.volatility_window)
+    cache: dict = {}
+    rows = []
+    for i, (name, (rules, order_rule, relaxed)) in enumerate(variants.items()):
+        if rules.atr_window != atr_window:
+            raise DataError(f"attribution variant {name!r} changes the ATR window, "
+                            "which the shared market panels fix")
+        result = run_backtest(panels, predictions, settings, rules, order_rule, dataset,
+                              risk_cache=cache)
+        stats = backtest_metrics(result)
+        rows.append({"variant": name,
+                     "relaxed": "; ".join(f"{k} = {json.dumps(v)}" for k, v in relaxed.items()),
+                     **{key: stats[key] for key in ATTRIBUTION_STATS},
+                     "avg_holdings": float(result.daily["holdings_count"].iloc[1:].mean())})
+        if progress is not None:
+            progress("backtest:attribution", i + 1, len(variants))
+    table = pd.DataFrame(rows)
+    for key in (*ATTRIBUTION_STATS, "avg_holdings"):
+        table[key] = pd.to_numeric(table[key], errors="coerce")  # a None statistic is NaN
+        table[f"delta_{key}"] = table[key] - table[key].iloc[0]
+    return table
 
 
 def backtest_and_report(run_dir: str | Path, market: MarketData, settings: ResearchSettings,
@@ -160,6 +229,52 @@ def backtest_and_report(run_dir: str | Path, market: MarketData, settings: Resea
         No such run, or market data other than the run's.
     """
     run_dir = Path(run_dir)
+    manifest, metrics, predictions = _committed_run(run_dir, market)
+    result = run_backtest(market, predictions, settings, rules, order_rule,
+                          metrics.get("dataset"), progress)
+    block = backtest_document(result, market.label, market.is_demo)
+    write_backtest(run_dir, result, chart_title(market), market.label, market.is_demo)
+    for name in (WORKBOOK, DEMO_WORKBOOK):
+        if (run_dir / name).is_file():
+            add_backtest_sheet(run_dir / name, block, result.daily)
+    metrics["backtest"] = block
+    _commit_metrics(run_dir, manifest, metrics)
+    return block
+
+
+def attribution_and_report(run_dir: str | Path, market: MarketData,
+                           settings: ResearchSettings,
+                           variants: Mapping[str, tuple[Rulebook, OrderRule, dict[str, Any]]],
+                           progress=None) -> pd.DataFrame:
+    """Rule attribution of a committed run (``bma backtest --attribution``), written to it.
+
+    Writes :data:`ATTRIBUTION_FILE` and the ``backtest_attribution`` block of
+    ``metrics.json`` (``{"rows": [...], "note": ...}``) and refreshes the
+    manifest's file inventory. See :func:`rule_attribution`.
+
+    Raises
+    ------
+    bma_models.errors.DataError
+        No such run, or market data other than the run's.
+    """
+    run_dir = Path(run_dir)
+    manifest, metrics, predictions = _committed_run(run_dir, market)
+    table = rule_attribution(market, predictions, settings, variants,
+                             metrics.get("dataset"), progress)
+    tmp = run_dir / (ATTRIBUTION_FILE + ".tmp")
+    table.to_csv(tmp, index=False, float_format="%.10g")
+    tmp.replace(run_dir / ATTRIBUTION_FILE)
+    metrics["backtest_attribution"] = {
+        "source_label": market.label, "is_demo": bool(market.is_demo),
+        "score": settings.backtest.score, "note": ATTRIBUTION_NOTE,
+        "rows": [{k: _jsonable(v) for k, v in row.items()}
+                 for row in table.to_dict(orient="records")]}
+    _commit_metrics(run_dir, manifest, metrics)
+    return table
+
+
+def _committed_run(run_dir: Path, market: MarketData) -> tuple[dict, dict, pd.DataFrame]:
+    """Manifest, metrics and OOS predictions of a complete run made on ``market``'s data."""
     manifest_path, metrics_path = run_dir / "manifest.json", run_dir / "metrics.json"
     if not manifest_path.is_file() or not metrics_path.is_file():
         raise DataError(f"{run_dir}: not a complete run directory (no manifest.json/metrics.json)")
@@ -172,18 +287,13 @@ def backtest_and_report(run_dir: str | Path, market: MarketData, settings: Resea
                         f"{actual[:12]}... vs {expected[:12]}... in manifest.json): load the "
                         "same source, file and dates")
     predictions, _ = read_predictions(run_dir)
-    result = run_backtest(market, predictions, settings, rules, order_rule,
-                          metrics.get("dataset"), progress)
-    block = backtest_document(result, market.label, market.is_demo)
-    write_backtest(run_dir, result, chart_title(market), market.label, market.is_demo)
-    for name in (WORKBOOK, DEMO_WORKBOOK):
-        if (run_dir / name).is_file():
-            add_backtest_sheet(run_dir / name, block, result.daily)
-    metrics["backtest"] = block
-    write_json_atomic(metrics_path, metrics)
+    return manifest, metrics, predictions
+
+
+def _commit_metrics(run_dir: Path, manifest: dict, metrics: dict) -> None:
+    write_json_atomic(run_dir / "metrics.json", metrics)
     manifest["files"] = file_inventory(run_dir)
-    write_json_atomic(manifest_path, manifest)
-    return block
+    write_json_atomic(run_dir / "manifest.json", manifest)
 
 
 def write_tables(run: RunDirectory, result: ResearchResult) -> None:

@@ -122,3 +122,48 @@ def test_bma_backtest_takes_the_runs_own_sectors_file():
                                  "sectors=/x/sectors.csv", "source=csv"]}
     assert _run_argument(manifest, "sectors") == "/x/sectors.csv"
     assert _run_argument({"command_line": ["bma"]}, "sectors") is None
+
+
+def test_bma_backtest_attribution_switches_off_one_rule_per_row(backtested_run, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from autotrader.config import Settings, relaxed_rules
+
+    run, config = backtested_run
+    ours = shutil.copytree(run, tmp_path / "ours" / run.name)
+    assert main(["backtest", "--run", str(ours), "--config", str(config), "--attribution"]) == 0
+    table = pd.read_csv(ours / "backtest_attribution.csv")
+    checks = list(relaxed_rules(Settings()))
+    assert list(table["variant"]) == ["as configured", *[f"without {c}" for c in checks]]
+    metrics = json.loads((ours / "metrics.json").read_text())
+    block, attribution = metrics["backtest"], metrics["backtest_attribution"]
+    # the reference row is the run's own backtest; deltas are against it
+    rows = {r["variant"]: r for r in attribution["rows"]}
+    assert list(rows) == list(table["variant"])
+    for stat in ("annual_return", "sharpe", "max_drawdown", "turnover_annual"):
+        assert rows["as configured"][stat] == pytest.approx(block[stat], rel=1e-12)
+        assert rows["as configured"][f"delta_{stat}"] == 0
+        assert table[stat].to_numpy() == pytest.approx([r[stat] for r in rows.values()],
+                                                       rel=1e-9)
+    assert table["relaxed"].iloc[1] == "signals.acceptance_threshold = 0.0"
+    assert rows["without volatility"]["relaxed"] == (
+        'execution.allowed_volatility_buckets = ["low", "medium", "high"]')
+    assert attribution["is_demo"] and "do not add up" in attribution["note"]
+    assert "backtest_attribution.csv" in json.loads((ours / "manifest.json").read_text())["files"]
+    # a row is exactly the backtest of the configuration with that one key changed
+    # (same risk models reused, nothing else moved)
+    relaxed = tmp_path / "relaxed-config"
+    shutil.copytree(config, relaxed)
+    overrides = json.loads((relaxed / "config.json").read_text())
+    overrides["capital"]["max_single_position_pct"] = 0.95  # the relaxed position cap
+    (relaxed / "config.json").write_text(json.dumps(overrides))
+    theirs = shutil.copytree(run, tmp_path / "theirs" / run.name)
+    assert main(["backtest", "--run", str(theirs), "--config", str(relaxed)]) == 0
+    direct = json.loads((theirs / "metrics.json").read_text())["backtest"]
+    row = rows["without max_single_position"]
+    assert row["relaxed"] == "capital.max_single_position_pct = 0.95"
+    for stat in ("annual_return", "sharpe", "turnover_annual", "cost_drag_annual"):
+        assert row[stat] == pytest.approx(direct[stat], rel=1e-12)
+    assert row["annual_return"] != pytest.approx(block["annual_return"], rel=1e-6)  # it binds
