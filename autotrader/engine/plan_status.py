@@ -16,6 +16,12 @@ under other limits), ``order_limit`` (waiting for the per-cycle or daily order
 limit), ``market_closed``, ``not_filled`` (an order is working), ``no_price``
 or ``no_order`` (the last cycle sent nothing for it). An exit of a name no
 longer planned is a gap until it is sold, whatever its size.
+
+A gap carries machine-readable codes (``kind``, the denying ``check`` or ``""``,
+and ``reason``, the check name with its own reason) and ``reason_text``, the
+same in a trader's words from :mod:`autotrader.engine.reasons` (e.g. "order
+limit per cycle reached: 10 orders this cycle (limit 10); waits for a later
+cycle"), which the CLI table and the GUI show.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from autotrader.engine.reasons import denial_text, gap_phrase
 
 __all__ = ["BookPosition", "BookSnapshot", "Outcome", "format_status", "plan_vs_book"]
 
@@ -143,29 +151,41 @@ def _gap(snapshot: BookSnapshot, held: Mapping[str, BookPosition], symbol: str, 
         return None  # at plan up to what the trader would act on (a share, the minimum order)
     target = snapshot.targets.get(symbol, plan)
     if target < plan - step and abs(weight - target) <= step + 1e-12:
-        return {"symbol": symbol, "weight": _round(weight, 6), "planned_weight": _round(plan, 6),
-                "kind": "capped", "reason": f"the trader's target is {target:.2%}: the plan is "
-                "scaled to the cash reserve or capped at the position limit (a run made under "
-                "other limits)"}
-    kind, reason = _reason(snapshot.outcomes.get(symbol), price)
+        reason = (f"the trader's target is {target:.2%}: the plan is scaled to the cash reserve "
+                  "or capped at the position limit (a run made under other limits)")
+        return _gap_row(symbol, weight, plan, "capped", "", reason,
+                        f"{gap_phrase('capped')}: {reason}")
+    kind, check, reason, text = _reason(snapshot.outcomes.get(symbol), price)
+    return _gap_row(symbol, weight, plan, kind, check, reason, text)
+
+
+def _gap_row(symbol: str, weight: float, plan: float, kind: str, check: str, reason: str,
+             text: str) -> dict[str, Any]:
+    # kind, check and reason are the codes consumers parse; reason_text is the trader's words
     return {"symbol": symbol, "weight": _round(weight, 6), "planned_weight": _round(plan, 6),
-            "kind": kind, "reason": reason}
+            "kind": kind, "reason": reason, "check": check, "reason_text": text}
 
 
-def _reason(outcome: Outcome | None, price: float) -> tuple[str, str]:
+def _reason(outcome: Outcome | None, price: float) -> tuple[str, str, str, str]:
+    """``(kind, check, reason, reason_text)`` of a name off its plan."""
     if outcome is None:
         if not price > 0:
-            return "no_price", "no price in the last cycle"
-        return "no_order", "the last cycle sent no order for it"
+            return "no_price", "", "no price in the last cycle", "no price in the last cycle"
+        return ("no_order", "", "the last cycle sent no order for it",
+                "the last cycle sent no order for it")
     if outcome.status == "denied":
-        if outcome.check == "market_hours":
-            return "market_closed", outcome.reason
-        if outcome.check in ORDER_LIMIT_CHECKS:
-            return "order_limit", f"waiting for the {outcome.check}: {outcome.reason}"
-        return "denied", f"{outcome.check}: {outcome.reason}"
+        check, text = outcome.check, denial_text(outcome.check, outcome.reason)
+        if check == "market_hours":
+            return "market_closed", check, outcome.reason, text
+        if check in ORDER_LIMIT_CHECKS:
+            return ("order_limit", check, f"waiting for the {check}: {outcome.reason}",
+                    f"{text}; waits for a later cycle")
+        return "denied", check, f"{check}: {outcome.reason}", text
     if outcome.status in ("submitted", "working"):
-        return "not_filled", "an order is working, not yet (fully) filled"
-    return "no_order", f"last cycle: {outcome.status}"
+        return ("not_filled", "", "an order is working, not yet (fully) filled",
+                "an order is working, not yet (fully) filled")
+    return ("no_order", "", f"last cycle: {outcome.status}",
+            f"last cycle: order {outcome.status}, the name is still off its plan")
 
 
 def _round(value: float, digits: int) -> float | None:
@@ -181,12 +201,13 @@ def format_status(status: Mapping[str, Any], max_rows: int = 60) -> str:
             + ("n/a" if coverage is None else f"{coverage:.2%}")
             + f", {len(status['gaps'])} gaps")
     gaps = {g["symbol"]: g for g in status["gaps"]}
-    lines = [head, f"{'symbol':<8} {'qty':>8} {'value':>14} {'weight':>8} {'plan':>8}  gap"]
+    lines = [head, f"{'symbol':<8} {'qty':>8} {'value':>14} {'weight':>8} {'plan':>8}  "
+                   "off plan because"]
     for row in status["positions"][:max_rows]:
         gap = gaps.get(row["symbol"])
         lines.append(f"{row['symbol']:<8} {row['quantity']:>8} {row['market_value'] or 0:>14,.2f} "
                      f"{row['weight'] or 0:>8.2%} {row['planned_weight']:>8.2%}  "
-                     + (f"{gap['kind']}: {gap['reason']}" if gap else ""))
+                     + (gap["reason_text"] if gap else ""))
     if len(status["positions"]) > max_rows:
         lines.append(f"... {len(status['positions']) - max_rows} more (autotrader status --json)")
     return "\n".join(lines)

@@ -33,6 +33,42 @@ SOURCE_NOTE = ("Realized returns: the label column of predictions_oos.parquet (r
                "by this build, any source: csv, polygon, demo; older runs: predictions_oos.csv)."
                " Older runs without it: a demo run is rebuilt from its demo market; a "
                "csv/polygon run must be run again.")
+#: the explanation line before a run is loaded
+WAITING_NOTE = ("Shows the newest run's strategy backtest (equity after costs against the "
+                "equal-weight benchmark) when it has one, else its IC view (signal quality, no "
+                "costs).")
+IC_NOTE = ("IC view, no strategy backtest in this run (tick \"Backtest the strategy (with "
+           "costs)\" on the Research tab, or run bma backtest): top, the cumulative "
+           "top-minus-bottom quintile return of the fused score (no costs, no trading rules); "
+           "bottom, its rank IC per date. ")
+
+
+def explanation(shown: OosSeries | StrategyBacktest) -> str:
+    """Return the line under the buttons: what the charts show, for the view on screen.
+
+    A strategy backtest: the strategy's equity after costs against the
+    equal-weight benchmark, with its span, rebalancing, capital and costs
+    (DEMO first for a demo run); the IC view: what its two charts are and where
+    the realized returns come from.
+    """
+    if isinstance(shown, OosSeries):
+        return IC_NOTE + SOURCE_NOTE
+    stats = shown.stats
+    every = (stats.get("settings") or {}).get("rebalance_every")
+    capital = stats.get("initial_capital")
+    costs = stats.get("total_costs")
+    parts = [f"Strategy backtest of run {shown.run_dir.name}"
+             + (f", {stats['start']} to {stats['end']}" if stats.get("start") else "") + ":",
+             "top, the strategy's equity after costs (commission, half spread, market impact: "
+             "research.backtest.costs)"
+             + (f", USD {costs:,.0f} in all" if costs is not None else "")
+             + " against the equal-weight universe (rebalanced daily, no costs), both from "
+             + (f"USD {capital:,.0f}" if capital is not None else "the same capital")
+             + (f", the strategy rebalanced every {every} sessions" if every else "")
+             + "; bottom, both drawdowns."]
+    if shown.is_demo:
+        parts.insert(0, "DEMO DATA (a simulated market, not a track record).")
+    return " ".join(parts)
 
 
 class BacktestView(ttk.Frame):
@@ -49,8 +85,8 @@ class BacktestView(ttk.Frame):
         bar.pack(fill="x", padx=6, pady=4)
         ttk.Button(bar, text=app.t("backtest.load"), command=self.load_newest).pack(side="left")
         ttk.Label(bar, textvariable=self.message, wraplength=900).pack(side="left", padx=8)
-        ttk.Label(self, text=SOURCE_NOTE, foreground="#555555", wraplength=1100).pack(
-            fill="x", padx=6)
+        self.note = ttk.Label(self, text=WAITING_NOTE, foreground="#555555", wraplength=1100)
+        self.note.pack(fill="x", padx=6)
         self.chart_image: StripImage | None = None
         self.chart = StripImage(self, timer=app.stall)
         self.chart.pack(fill="both", expand=True, padx=6, pady=4)
@@ -73,19 +109,23 @@ class BacktestView(ttk.Frame):
     def _on_series(self, outcome) -> None:
         if outcome.error is not None:
             self.message.set(f"cannot compute the backtest: {outcome.error}")
+            self.note.configure(text=WAITING_NOTE)
             return
         series, reason, image = outcome.value
         if isinstance(series, StrategyBacktest):
             self.strategy, self.series = series, None
             self.message.set(series.summary)
+            self.note.configure(text=explanation(series))
             self.chart.show(image, IMAGE_FORMAT)
             self.chart_image = self.chart
             return
         if series is None:
             self.message.set(reason)
+            self.note.configure(text=SOURCE_NOTE)
             return
         self.strategy = None
         self.series = series
+        self.note.configure(text=explanation(series))
         cumulative = series.cumulative
         self.message.set(
             f"{self.run_dir.name}: model {series.model}, {len(series.ic)} OOS dates, mean rank "

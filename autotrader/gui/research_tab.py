@@ -35,6 +35,7 @@ from autotrader.gui.runfiles import (
     RunSummary,
     SignalCheck,
     load_summary,
+    recommendation_rows,
 )
 from autotrader.gui.state import ago_text, duration_text
 from autotrader.gui.widgets import Form, StripImage, Table
@@ -56,8 +57,10 @@ TABLE_CHUNK = 50
 #: milliseconds between two refreshes of the elapsed times while a run is in progress
 CLOCK_MS = 500
 SOURCES = ("auto", "demo", "csv", "polygon")
-TABLE_WIDTHS = {"rank": 50, "ticker": 80, "sector": 210, "score": 110, "weight": 90,
-                "last_close": 100, "target_shares": 110}
+TABLE_WIDTHS = {"rank": 50, "ticker": 75, "sector": 190, "score": 90, "weight": 70,
+                "current_weight": 70, "trade_weight": 70, "last_close": 85, "target_shares": 95}
+TABLE_HEADINGS = {"weight": "weight", "current_weight": "current", "trade_weight": "trade",
+                  "last_close": "last close", "target_shares": "target shares"}
 DASK_KEY = "research.dask.scheduler"
 #: The "Backtest" check box: the run also backtests the strategy (``bma run --backtest``)
 BACKTEST_KEY = "research.backtest.enabled"
@@ -178,8 +181,10 @@ class ResearchView(ttk.Frame):
         self.signal_line = ttk.Label(self, text="", wraplength=1000)
         self.signal_line.pack(fill="x", padx=8)
         self.table = Table(self, RECOMMENDATION_COLUMNS, height=9, widths=TABLE_WIDTHS,
-                           timer=self.app.stall,
-                           numeric=("rank", "score", "weight", "last_close", "target_shares"))
+                           timer=self.app.stall, headings=TABLE_HEADINGS,
+                           numeric=tuple(c for c in RECOMMENDATION_COLUMNS
+                                         if c not in ("ticker", "sector")),
+                           stretch=RECOMMENDATION_COLUMNS[1:])  # the rank stays by its ticker
         self.table.pack(fill="x", padx=6, pady=4)
         self.chart_image: StripImage | None = None
         self.chart = StripImage(self, text="charts appear after a run", timer=self.app.stall)
@@ -482,7 +487,7 @@ class ResearchView(ttk.Frame):
             return
         summary, image, info = outcome.value
         self.shown = info
-        self.table.set_rows(summary.recommendations.itertuples(index=False, name=None),
+        self.table.set_rows(recommendation_rows(summary.recommendations),
                             chunk=TABLE_CHUNK, on_done=lambda: self._filled(summary))
         self.chart.show(image, IMAGE_FORMAT)
         self.chart_image = self.chart

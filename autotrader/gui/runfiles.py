@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +27,12 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-RECOMMENDATION_COLUMNS = ("rank", "ticker", "sector", "score", "weight", "last_close",
-                          "target_shares")
+RECOMMENDATION_COLUMNS = ("rank", "ticker", "sector", "score", "weight", "current_weight",
+                          "trade_weight", "last_close", "target_shares")
+#: how the Research tab shows a number column: weights (fractions of equity) in percent, the
+#: trade signed (+ buys, - sells)
+CELL_FORMATS = {"score": ".4f", "weight": ".2%", "current_weight": ".2%", "trade_weight": "+.2%",
+                "last_close": ".2f"}
 
 
 #: where :attr:`OosSeries.label_source` says the realized returns came from (a run
@@ -37,7 +43,11 @@ LABEL_REBUILT = "rebuilt from the demo market (older run without a label column)
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What the Research tab shows for one run."""
+    """What the Research tab shows for one run.
+
+    ``recommendations`` holds every column of :data:`RECOMMENDATION_COLUMNS`
+    (a column an older run does not have is empty: NaN).
+    """
 
     run_dir: Path
     recommendations: pd.DataFrame
@@ -168,12 +178,42 @@ def load_summary(run_dir: str | Path) -> RunSummary:
     oos = metrics.get("oos", {})
     return RunSummary(
         run_dir=run_dir,
-        recommendations=recs[[c for c in RECOMMENDATION_COLUMNS if c in recs.columns]],
+        recommendations=recs.reindex(columns=list(RECOMMENDATION_COLUMNS)),
         model_ic={m: v.get("rank_ic") or 0.0 for m, v in oos.items()},
         quantile_returns={m: v.get("long_short_mean") or 0.0 for m, v in oos.items()},
         stack_weights={k: float(v or 0.0) for k, v in metrics.get("stack_weights", {}).items()},
         is_demo=bool(metrics.get("run", {}).get("is_demo", False)),
         signal=signal_check(metrics))
+
+
+def recommendation_rows(recommendations: pd.DataFrame) -> Iterator[tuple[object, ...]]:
+    """Yield the table rows of ``recommendations``: weights in percent, empty cells blank.
+
+    ``weight`` and ``current_weight`` read ``3.00%``, ``trade_weight`` is signed
+    (``+3.00%`` a buy, ``-1.25%`` a sale), the score has four decimals and the
+    last close two; a missing value (an older run without ``current_weight``
+    and ``trade_weight``) is an empty cell.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rank": [1], "ticker": ["AAA"], "score": [0.87619],
+    ...                       "weight": [0.03], "trade_weight": [float("nan")],
+    ...                       "last_close": [35.1233]})
+    >>> next(recommendation_rows(frame))
+    (1, 'AAA', '0.8762', '3.00%', '', '35.12')
+    """
+    formats = {i: CELL_FORMATS[column] for i, column in enumerate(recommendations.columns)
+               if column in CELL_FORMATS}
+    for row in recommendations.itertuples(index=False, name=None):
+        cells = ["" if _missing(v) else v for v in row]
+        for i, spec in formats.items():
+            if cells[i] != "":
+                cells[i] = format(float(cells[i]), spec)
+        yield tuple(cells)
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def oos_series(run_dir: str | Path, model: str = "fused", quantiles: int = 5

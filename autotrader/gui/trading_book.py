@@ -91,7 +91,7 @@ class BookPanel(ttk.Frame):
                                widths={"symbol": 80, "qty": 60, "avg_cost": 85, "last": 85,
                                        "market_value": 110, "unrealised": 120, "day_pnl": 95,
                                        "weight": 70, "planned": 70},
-                               numeric=POSITION_COLUMNS[1:])
+                               numeric=POSITION_COLUMNS[1:], stretch=POSITION_COLUMNS)
         self.positions.tag("gain", foreground=COLOURS["good"])
         self.positions.tag("loss", foreground=COLOURS["bad"])
         self.positions.tag("planned", foreground=COLOURS["muted"])
@@ -110,7 +110,7 @@ class BookPanel(ttk.Frame):
                             widths={"order_ref": 250, "symbol": 70, "side": 50, "qty": 55,
                                     "type": 65, "limit": 75, "stop": 75, "status": 105,
                                     "filled": 55},
-                            numeric=("qty", "limit", "stop", "filled"))
+                            numeric=("qty", "limit", "stop", "filled"), stretch=ORDER_COLUMNS)
         self.orders.grid(row=4, column=0, sticky="ew")
 
     def _build_gaps_and_fills(self) -> None:
@@ -119,9 +119,11 @@ class BookPanel(ttk.Frame):
             row=5, column=0, sticky="w", pady=(6, 0))
         self.gap_note = ttk.Label(self, text="", style="Small.TLabel", wraplength=900)
         self.gap_note.grid(row=6, column=0, sticky="w")
+        # the reason is the sentence to read: it takes the spare width
         self.gaps = Table(self, ("symbol", "weight", "planned", "gap", "reason"), height=5,
-                          widths={"symbol": 70, "weight": 65, "planned": 70, "gap": 110,
-                                  "reason": 460}, numeric=("weight", "planned"))
+                          widths={"symbol": 70, "weight": 65, "planned": 70, "gap": 160,
+                                  "reason": 460}, numeric=("weight", "planned"),
+                          stretch=("reason",))
         self.gaps.grid(row=7, column=0, sticky="ew")
         self._heading(8, "Recent fills")
         self.fills = Table(self, ("time", "symbol", "side", "qty", "price", "order_ref"),
@@ -173,8 +175,8 @@ class BookPanel(ttk.Frame):
             self.gap_note.configure(text=plan.note if plan is not None else
                                     "no session: plan versus book is read after a cycle")
             return
-        self.gaps.set_rows((g.symbol, pct(g.weight), pct(g.planned_weight),
-                            g.kind.replace("_", " "), g.reason) for g in plan.gaps)
+        self.gaps.set_rows((g.symbol, pct(g.weight), pct(g.planned_weight), g.kind_text,
+                            g.reason_text) for g in plan.gaps)
         self.gap_note.configure(text=plan_line(plan))
 
     def _tiles(self, figures: BookFigures, plan: PlanView | None) -> None:

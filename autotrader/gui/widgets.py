@@ -40,8 +40,7 @@ class ScrollablePage(ttk.Frame):
         self.canvas.bind("<Configure>", self._on_canvas)
 
     def _on_body(self, _event: tk.Event) -> None:
-        self._fit(self.canvas.winfo_width())
-        self.canvas.configure(scrollregion=self.canvas.bbox("all"))
+        self.refit()
 
     def _on_canvas(self, event: tk.Event) -> None:
         self._fit(event.width)
@@ -55,6 +54,17 @@ class ScrollablePage(ttk.Frame):
         else:
             self.xscrollbar.grid_remove()
             self.canvas.xview_moveto(0)
+
+    def refit(self) -> None:
+        """Fit the body to the window again after its content changed width.
+
+        Tk reports no change of a widget's requested width, so a page whose
+        content got narrower (a chart redrawn for a narrower window) kept its
+        old width and its horizontal scrollbar until the window was resized;
+        content that changes width calls this (:class:`StripImage` does).
+        """
+        self._fit(self.canvas.winfo_width())
+        self.canvas.configure(scrollregion=self.canvas.bbox("all"))
 
     @property
     def clipped(self) -> bool:
@@ -88,7 +98,11 @@ class Table(ttk.Frame):
 
     Columns keep at least their configured width (the horizontal scrollbar
     shows the rest) instead of being squeezed unreadable; ``numeric`` columns
-    are right-aligned. :meth:`set_rows` with
+    are right-aligned, headings included. The ``stretch`` columns share the
+    spare width of a wide window evenly and give it back when the window
+    narrows (default: the last column, when it is text); the table's requested
+    width stays the sum of the configured widths, so a stretched table never
+    makes its page scroll sideways. :meth:`set_rows` with
     ``chunk`` inserts that many rows per ``after`` tick, so a long table never
     blocks the Tk thread in one piece; ``timer`` (the app's
     :class:`~autotrader.gui.app.StallMeter`) times every chunk.
@@ -97,7 +111,7 @@ class Table(ttk.Frame):
     def __init__(self, master: tk.Misc, columns: Sequence[str], height: int = 10,
                  widths: dict[str, int] | None = None, timer: Any = None,
                  numeric: Sequence[str] = (), headings: dict[str, str] | None = None,
-                 selectmode: str = "extended") -> None:
+                 selectmode: str = "extended", stretch: Sequence[str] | None = None) -> None:
         super().__init__(master)
         self.timer = timer
         self._fill: Iterator[Sequence[object]] | None = None
@@ -107,12 +121,17 @@ class Table(ttk.Frame):
         self._reselect: set[str] = set()
         self.tree = ttk.Treeview(self, columns=list(columns), show="headings", height=height,
                                  selectmode=selectmode)
-        for name in columns:  # a text last column takes any spare width; none shrinks
+        if stretch is None:  # a text last column takes any spare width; none shrinks
+            stretch = () if columns[-1] in numeric else (columns[-1],)
+        unknown = set(stretch) - set(columns)
+        if unknown:
+            raise ValueError(f"stretch names columns the table does not have: {sorted(unknown)}")
+        for name in columns:
             width = (widths or {}).get(name, 90)
-            self.tree.heading(name, text=(headings or {}).get(name, name))
-            self.tree.column(name, width=width, minwidth=width,
-                             anchor="e" if name in numeric else "w",
-                             stretch=name == columns[-1] and name not in numeric)
+            anchor = "e" if name in numeric else "w"
+            self.tree.heading(name, text=(headings or {}).get(name, name), anchor=anchor)
+            self.tree.column(name, width=width, minwidth=width, anchor=anchor,
+                             stretch=name in stretch)
         yscroll = ttk.Scrollbar(self, orient="vertical", command=self.tree.yview)
         xscroll = ttk.Scrollbar(self, orient="horizontal", command=self.tree.xview)
         self.tree.configure(yscrollcommand=yscroll.set, xscrollcommand=xscroll.set)
@@ -380,6 +399,10 @@ class StripImage(ttk.Frame):
 
     def _show_strip(self, strips: list[bytes], image_format: str, index: int) -> None:
         self._after_id = None
+        if index in (1, len(strips)):
+            # a tick after the first strip (the new width) and after the last one (the older,
+            # perhaps wider image is gone), once Tk has passed the new size up: the page fits it
+            self._refit_page()
         if index >= len(strips):
             return
         timing = self.timer.timed("chart strip") if self.timer is not None else nullcontext()
@@ -393,6 +416,14 @@ class StripImage(ttk.Frame):
             self.images.append(image)
         self._after_id = self.after(STRIP_INTERVAL_MS, self._show_strip, strips, image_format,
                                     index + 1)
+
+
+    def _refit_page(self) -> None:
+        widget = self.master
+        while widget is not None and not isinstance(widget, ScrollablePage):
+            widget = widget.master
+        if widget is not None:
+            widget.refit()
 
 
 def _ppm_size(data: bytes) -> tuple[int, int]:

@@ -2,11 +2,12 @@
 
 A cycle that sends nothing is normal (market closed, kill switch, limits
 reached), but "0 submitted, 34 intents" alone reads like a fault. The line
-names the denials by plain reason, most frequent first, and when the market is
+names the denials by plain reason (the phrases of
+:mod:`autotrader.engine.reasons`), most frequent first, and when the market is
 closed it says when it opens::
 
     34 denied: market closed; next open Mon 09:30 ET
-    3 submitted; 12 denied: 8 score below threshold, 4 cash reserve; plan coverage 61.0%
+    3 submitted; 12 denied: 8 score below threshold, 4 cash reserve reached; plan coverage 61.0%
     no orders: recommendations: no complete run under result
 
 The plan's coverage after the cycle (``autotrader status``) ends the line when
@@ -19,57 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from autotrader.engine.reasons import check_phrase
 from autotrader.services.market_session import MarketSession
 from autotrader.services.trading import CycleReport
 
-__all__ = ["CHECK_WORDS", "cycle_summary", "denial_words"]
-
-#: risk/planner check name -> what a trader calls it
-CHECK_WORDS: dict[str, str] = {
-    "trading_state": "kill switch",
-    "market_hours": "market closed",
-    "duplicate_intent": "order already working",
-    "daily_order_limit": "daily order limit reached",
-    "per_cycle_order_limit": "per-cycle order limit reached",
-    "daily_loss": "daily loss limit",
-    "stopped_out": "stopped out today",
-    "signal_threshold": "score below threshold",
-    "price_band": "price outside band",
-    "min_order_value": "order below minimum value",
-    "max_single_position": "position limit",
-    "sector_exposure": "sector limit",
-    "max_correlation": "too correlated with a holding",
-    "max_portfolio_exposure": "exposure limit",
-    "cash_reserve": "cash reserve",
-    "exit_orders_working": "exit orders being cancelled first",
-    "nothing_to_sell": "shares already being sold",
-    "liquidity": "too little volume",
-    "spread": "spread too wide",
-    "volatility": "volatility bucket not allowed",
-    "expected_alpha": "expected return too small",
-    "throttle": "ordered recently",
-    "no_price": "no price",
-    "per_trade_risk": "stop risk too small to size",
-}
-
-
-def denial_words(check: str, reason: str = "") -> str:
-    """Plain words for a denial (``market_hours`` outside the window: "outside trading hours").
-
-    Examples
-    --------
-    >>> denial_words("market_hours", "NYSE is closed")
-    'market closed'
-    >>> denial_words("market_hours", "08:15 America/New_York is outside the trading window")
-    'outside trading hours'
-    >>> denial_words("adv")
-    'adv'
-    """
-    if check == "market_hours" and "window" in reason:
-        return "outside trading hours"
-    if check == "market_hours" and "calendar" in reason:
-        return "market calendar unavailable"
-    return CHECK_WORDS.get(check, check.replace("_", " "))
+__all__ = ["cycle_summary"]
 
 
 def cycle_summary(report: CycleReport, session: MarketSession | None = None) -> str:
@@ -116,6 +71,6 @@ def _reasons(denials: Mapping[str, int], reasons: Mapping[str, str]) -> str:
     ranked = sorted(denials.items(), key=lambda item: (-item[1], item[0]))
     if len(ranked) == 1:
         check = ranked[0][0]
-        return denial_words(check, reasons.get(check, ""))
-    return ", ".join(f"{count} {denial_words(check, reasons.get(check, ''))}"
+        return check_phrase(check, reasons.get(check, ""))
+    return ", ".join(f"{count} {check_phrase(check, reasons.get(check, ''))}"
                      for check, count in ranked)

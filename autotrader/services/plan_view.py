@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autotrader.engine.reasons import gap_phrase
 from autotrader.services.book import BOOK_FILE, BookError, read_status
 
 logger = logging.getLogger(__name__)
@@ -26,13 +27,24 @@ __all__ = ["Gap", "PlanView", "load_plan_view", "plan_view"]
 
 @dataclass(frozen=True)
 class Gap:
-    """One name off its plan: ``kind`` (denied, market_closed, ...) and the reason in words."""
+    """One name off its plan: ``kind`` and ``reason`` (codes) and the same in a trader's words.
+
+    ``kind_text`` and ``reason_text`` are the phrases of
+    :mod:`autotrader.engine.reasons` (the ``reason_text`` of ``autotrader
+    status --json``); the Trading tab shows them.
+    """
 
     symbol: str
     weight: float | None
     planned_weight: float | None
     kind: str
     reason: str
+    reason_text: str
+
+    @property
+    def kind_text(self) -> str:
+        """The gap's kind in words ("waiting for the open", "refused", ...)."""
+        return gap_phrase(self.kind)
 
 
 @dataclass(frozen=True)
@@ -63,14 +75,16 @@ def plan_view(status: Mapping[str, Any]) -> PlanView:
     ...                   "positions": [{"symbol": "AAA", "planned_weight": 0.5},
     ...                                 {"symbol": "OLD", "planned_weight": 0.0}],
     ...                   "gaps": [{"symbol": "BBB", "weight": 0.0, "planned_weight": 0.4,
-    ...                             "kind": "denied", "reason": "volatility: high"}]})
-    >>> dict(view.planned), view.gaps[0].reason
-    ({'AAA': 0.5}, 'volatility: high')
+    ...                             "kind": "denied", "reason": "volatility: high",
+    ...                             "reason_text": "volatility bucket refused: high"}]})
+    >>> dict(view.planned), view.gaps[0].kind_text, view.gaps[0].reason_text
+    ({'AAA': 0.5}, 'refused', 'volatility bucket refused: high')
     """
     planned = {row["symbol"]: float(row["planned_weight"]) for row in status["positions"]
                if row.get("planned_weight")}
     gaps = tuple(Gap(g["symbol"], g.get("weight"), g.get("planned_weight"), g["kind"],
-                     g["reason"]) for g in status.get("gaps", ()))
+                     g["reason"], g["reason_text"])
+                 for g in status.get("gaps", ()))
     return PlanView(str(status.get("run_id", "")), planned, gaps, status.get("coverage"),
                     status.get("invested"), status.get("planned_invested"),
                     str(status.get("as_of", "")))

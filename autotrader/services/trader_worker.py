@@ -41,6 +41,7 @@ from typing import Any
 from autotrader.config import Settings
 from autotrader.domain.orders import Order
 from autotrader.domain.records import Account, Fill, Position, Quote
+from autotrader.engine.reasons import denial_text
 from autotrader.engine.risk import TradingState
 from autotrader.services.cycle_summary import cycle_summary
 from autotrader.services.market_session import market_session
@@ -49,6 +50,7 @@ from autotrader.services.session import SessionOptions, TraderSession, build_ses
 from autotrader.services.trading import (
     CycleReport,
     ManualResult,
+    PreviewLine,
     TraderSettings,
     TradingRunner,
 )
@@ -127,7 +129,11 @@ class ActionDone:
 
 @dataclass(frozen=True)
 class PreviewRow:
-    """One line of the order preview: the intent and what the engine would do with it."""
+    """One line of the order preview: the intent and what the engine would do with it.
+
+    ``outcome`` is ``SEND`` or ``DENY <the check in words>: <its reason>``
+    (:func:`autotrader.engine.reasons.denial_text`).
+    """
 
     symbol: str
     side: str
@@ -150,6 +156,13 @@ class PreviewReady:
     rows: tuple[PreviewRow, ...]
     failures: tuple[str, ...] = ()
     at: dt.datetime | None = None  # the session's clock when it was computed
+
+
+def _outcome_words(line: PreviewLine) -> str:
+    # SEND, or DENY with the check's phrase and its own reason (the trader's words, not the code)
+    if line.denial is None:
+        return line.outcome
+    return f"DENY {denial_text(line.denial.check, line.denial.reason)}"
 
 
 class TraderWorker:
@@ -292,7 +305,8 @@ class TraderWorker:
         preview = runner.preview()
         rows = tuple(PreviewRow(line.symbol, line.side.value, line.quantity, line.current,
                                 line.order_type.value if line.order_type else "-",
-                                line.limit_price, line.outcome) for line in preview.lines)
+                                line.limit_price, _outcome_words(line))
+                     for line in preview.lines)
         return PreviewReady(preview.run_id, rows, preview.failures, at=runner.clock())
 
     def _publish(self, message: str) -> None:

@@ -96,6 +96,26 @@ def test_status_json_is_one_object_with_the_plan_versus_the_book(tmp_path, capsy
     assert "PLAN vs BOOK run 20260301-run" in capsys.readouterr().out
 
 
+def test_status_names_every_gap_in_words_and_keeps_the_codes_in_json(tmp_path, capsys):
+    # one order per cycle: three planned names wait for the per-cycle order limit
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "local.yaml").write_text("orders: {per_cycle_order_limit: 1}\n")
+    assert _paper_cycles(tmp_path, "--once") == 0
+    capsys.readouterr()
+    assert main(["status", "--json", "--state-dir", str(tmp_path / "state")]) == 0
+    gaps = [g for g in json.loads(capsys.readouterr().out)["gaps"] if g["kind"] == "order_limit"]
+    assert len(gaps) == 3
+    for gap in gaps:  # the codes stay as they were; the words are beside them
+        assert gap["check"] == "per_cycle_order_limit"
+        assert gap["reason"].startswith("waiting for the per_cycle_order_limit: ")
+        assert gap["reason_text"].startswith("order limit per cycle reached: 1 orders this "
+                                             "cycle (limit 1)")
+    assert main(["status", "--state-dir", str(tmp_path / "state")]) == 0
+    table = capsys.readouterr().out
+    assert table.count("order limit per cycle reached") == 3
+    assert "per_cycle_order_limit" not in table and "order_limit" not in table
+
+
 def test_status_without_a_book_exits_1_naming_the_file(tmp_path, caplog):
     assert main(["status", "--json", "--state-dir", str(tmp_path)]) == 1
     assert "book.json: no book snapshot" in caplog.text

@@ -36,23 +36,29 @@ def test_coverage_is_the_held_part_of_the_plan_over_the_plan():
     assert [r["symbol"] for r in status["positions"]] == ["CCC", "AAA", "BBB"]
 
 
-@pytest.mark.parametrize(("outcome", "kind", "text"), [
+@pytest.mark.parametrize(("outcome", "kind", "text", "words"), [
     (Outcome("denied", "volatility", "ATR volatility bucket 'high' not allowed"), "denied",
-     "volatility: ATR volatility bucket 'high' not allowed"),
+     "volatility: ATR volatility bucket 'high' not allowed",
+     "volatility bucket refused: ATR volatility bucket 'high' not allowed"),
     (Outcome("denied", "per_cycle_order_limit", "10 orders this cycle (limit 10)"),
-     "order_limit", "waiting for the per_cycle_order_limit"),
+     "order_limit", "waiting for the per_cycle_order_limit",
+     "order limit per cycle reached: 10 orders this cycle (limit 10); waits for a later "
+     "cycle"),
     (Outcome("denied", "daily_order_limit", "20 orders today (limit 20)"), "order_limit",
-     "waiting for the daily_order_limit"),
-    (Outcome("denied", "market_hours", "NYSE is closed"), "market_closed", "NYSE is closed"),
-    (Outcome("working"), "not_filled", "not yet (fully) filled"),
-    (Outcome("submitted"), "not_filled", "not yet (fully) filled"),
-    (None, "no_order", "sent no order"),
+     "waiting for the daily_order_limit", "daily order limit reached: 20 orders today"),
+    (Outcome("denied", "market_hours", "NYSE is closed"), "market_closed", "NYSE is closed",
+     "market closed: NYSE is closed"),
+    (Outcome("working"), "not_filled", "not yet (fully) filled", "not yet (fully) filled"),
+    (Outcome("submitted"), "not_filled", "not yet (fully) filled", "not yet (fully) filled"),
+    (None, "no_order", "sent no order", "sent no order"),
 ])
-def test_every_gap_names_why_the_name_is_not_at_plan(outcome, kind, text):
+def test_every_gap_names_why_the_name_is_not_at_plan(outcome, kind, text, words):
     outcomes = {} if outcome is None else {"CCC": outcome}
     status = plan_vs_book(_snapshot({}, {"CCC": 0.4}, outcomes, prices={"CCC": 50.0}))
     (gap,) = status["gaps"]
     assert gap["symbol"] == "CCC" and gap["kind"] == kind and text in gap["reason"]
+    assert words in gap["reason_text"]  # the same reason in a trader's words
+    assert gap["check"] == (outcome.check if outcome is not None else "")
 
 
 def test_a_difference_the_trader_would_not_trade_is_not_a_gap_but_an_exit_always_is():
@@ -71,7 +77,8 @@ def test_the_table_shows_the_coverage_and_each_gap():
                                     prices={"AAA": 100.0, "BBB": 10.0}))
     text = format_status(status)
     assert "coverage 50.00%" in text and "1 gaps" in text
-    assert "BBB" in text and "denied: liquidity: ADV 5 USD below 9" in text
+    assert "BBB" in text and "volume too low: ADV 5 USD below 9" in text
+    assert "liquidity" not in text  # the trader reads words, not check names
 
 
 def test_a_plan_above_the_traders_target_is_named_capped_not_a_missing_order():

@@ -85,7 +85,7 @@ def test_cycle_summary_wording():
                        denials=Counter(signal_threshold=8, cash_reserve=4),
                        denial_reasons={"signal_threshold": "x", "cash_reserve": "y"})
     assert cycle_summary(sent) == \
-        "3 submitted; 12 denied: 8 score below threshold, 4 cash reserve"
+        "3 submitted; 12 denied: 8 score below threshold, 4 cash reserve reached"
     window = CycleReport(at, run_id="r1", intents=2, denials=Counter(market_hours=2),
                          denial_reasons={"market_hours": "08:15 America/New_York is outside "
                                                          "the trading window 09:30-16:00"})

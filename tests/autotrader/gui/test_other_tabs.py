@@ -138,6 +138,8 @@ def test_backtest_tab_ic_matches_the_run_metrics(make_app, demo_result, screensh
     assert view.series.ic.mean() == pytest.approx(metrics["oos"]["fused"]["rank_ic"], abs=1e-9)
     assert len(view.series.ic) == metrics["oos"]["fused"]["n_dates"]
     assert view.chart_image is not None and view.chart_image.height() > 300
+    note = view.note.cget("text")  # the explanation says what is drawn: the IC view
+    assert note.startswith("IC view, no strategy backtest") and "label column" in note
     screenshot(app, "backtest", screenshots)
 
 
@@ -156,6 +158,16 @@ def test_backtest_tab_shows_the_strategy_equity_curve_when_the_run_has_one(
     assert text.startswith("DEMO - ") and f"Sharpe {block['sharpe']:.2f}" in text
     assert f"Sharpe {block['benchmark']['sharpe']:.2f}" in text and "equal-weight" in text
     assert view.chart_image is not None and view.chart_image.height() > 300
+    # the explanation line describes the strategy backtest on screen, not the IC view
+    note = view.note.cget("text")
+    assert note.startswith(f"DEMO DATA (a simulated market, not a track record). Strategy "
+                           f"backtest of run {view.run_dir.name}, {block['start']} to "
+                           f"{block['end']}:")
+    assert "equity after costs" in note and "equal-weight universe" in note
+    assert f"USD {block['total_costs']:,.0f} in all" in note
+    assert f"rebalanced every {block['settings']['rebalance_every']} sessions" in note
+    assert "IC" not in note and "label column" not in note
+    pump_until(app, lambda: not view.chart.pending, timeout=30)  # every strip drawn
     shot = screenshot(app, "backtest", screenshots)
     shot.replace(shot.with_name("backtest_strategy.png"))
 

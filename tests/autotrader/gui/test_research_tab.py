@@ -32,6 +32,10 @@ def test_run_bma_in_a_subprocess_fills_the_results_table_and_charts(make_app, tm
     rows = view.table.rows()
     assert len(rows) == len(recs) > 0
     assert [r[1] for r in rows] == list(recs["ticker"])
+    # the plan's weight next to what is held and what the run trades, in percent
+    assert [r[4:7] for r in rows] == [(f"{w:.2%}", f"{c:.2%}", f"{t:+.2%}") for w, c, t in zip(
+        recs["weight"], recs["current_weight"], recs["trade_weight"], strict=True)]
+    assert [r[7] for r in rows] == [f"{c:.2f}" for c in recs["last_close"]]
     assert all(bar["value"] == 1.0 for bar in view.bars.values())
     assert "done in" in view.message.get()
     assert view.chart_image is not None and view.chart_image.width() > 500
@@ -200,3 +204,25 @@ def test_an_older_run_without_baselines_says_so_instead_of_a_verdict():
 
     check = signal_check({"oos": {}})
     assert check.good is None and "no baselines table" in check.text
+
+
+def test_an_older_run_without_current_and_trade_weights_shows_blank_cells(make_app, demo_result,
+                                                                          tmp_path):
+    import shutil
+
+    from autotrader.services.recommendations import latest_run_dir
+
+    old = tmp_path / "older" / latest_run_dir(demo_result).name
+    shutil.copytree(latest_run_dir(demo_result), old)
+    recs = pd.read_csv(old / "recommendations.csv")
+    recs.drop(columns=["current_weight", "trade_weight"]).to_csv(old / "recommendations.csv",
+                                                                 index=False)
+    app = make_app(result_root=tmp_path / "older")
+    view = app.views["research"]
+    pump_until(app, lambda: view.summary is not None and view.summary.run_dir == old
+               or "cannot" in view.message.get(), timeout=60)
+    rows = view.table.rows()
+    assert len(rows) == len(recs) and view.summary.run_dir == old, view.message.get()
+    assert [r[4:7] for r in rows] == [(f"{w:.2%}", "", "") for w in recs["weight"]]
+    assert [r[1] for r in rows] == list(recs["ticker"])  # the other columns stay in place
+    assert [r[8] for r in rows] == [str(n) for n in recs["target_shares"]]

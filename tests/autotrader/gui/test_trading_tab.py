@@ -67,6 +67,9 @@ def test_preview_lists_the_orders_and_send_submits_them(trading_app, screenshots
     pump_until(app, lambda: view.preview_table.rows(), timeout=30)
     to_send = [r for r in view.preview_table.rows() if r[-1] == "SEND"]
     assert to_send and not cycles  # nothing was sent by the preview
+    # beyond the per-cycle order limit the preview says so in words, not as a check code
+    denied = [r[-1] for r in view.preview_table.rows() if r[-1] != "SEND"]
+    assert denied and all(o.startswith("DENY order limit per cycle reached: ") for o in denied)
     view.send_button.invoke()
     pump_until(app, lambda: cycles, timeout=30)
     sent_symbols = {ref.split("-")[-2] for ref in cycles[0].report.submitted}

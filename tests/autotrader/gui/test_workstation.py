@@ -126,7 +126,8 @@ def test_market_closed_cycle_says_why_and_when_it_opens(make_app, demo_result, t
     assert status["gaps"] and {g["kind"] for g in status["gaps"]} == {"market_closed"}
     pump_until(app, lambda: len(view.book.gaps.rows()) == len(status["gaps"]), timeout=10)
     assert [(r[0], r[3], r[4]) for r in view.book.gaps.rows()] == \
-        [(g["symbol"], "market closed", g["reason"]) for g in status["gaps"]]
+        [(g["symbol"], "waiting for the open", g["reason_text"]) for g in status["gaps"]]
+    assert {r[4] for r in view.book.gaps.rows()} == {"market closed: NYSE is closed"}
     assert view.book.tiles["coverage"].cget("text") == f"{status['coverage']:.1%}"
     assert f"coverage {status['coverage']:.1%}" in view.book.gap_note.cget("text")
     app.refresh_header()
@@ -252,6 +253,17 @@ def test_blotter_cancel_flatten_and_cancel_all_ask_and_go_through_the_journal(
     row = view.positions.rows()[0]
     assert row[3] != "-" and row[4] != "-" and row[7].endswith("%") and row[8].endswith("%")
     assert view.book.tiles["equity"].cget("text") != "-"
+    # the names beyond the per-cycle order limit wait, said in words (the summary and the gaps)
+    status = read_status(tmp_path / "trader")
+    waiting = [g for g in status["gaps"] if g["kind"] == "order_limit"]
+    assert waiting and "order limit per cycle reached" in view.summary.get()
+    pump_until(app, lambda: len(view.book.gaps.rows()) == len(status["gaps"]), timeout=10)
+    words = {r[0]: (r[3], r[4]) for r in view.book.gaps.rows()}
+    for gap in waiting:
+        assert words[gap["symbol"]] == ("waiting for order limit", gap["reason_text"])
+        assert gap["reason_text"].startswith("order limit per cycle reached: ")
+    assert not any("_" in text for row in view.book.gaps.rows() for text in row[3:])
+    assert "_" not in view.summary.get().split("plan coverage")[0]
     pump_until(app, lambda: "intents" in view.book.preview_note.cget("text"), timeout=20)
     # cancel one working order
     orders = view.orders.rows()
@@ -344,9 +356,36 @@ def test_every_tab_fits_the_window_or_scrolls(make_app, demo_result, size, scree
         app.pump(0.3)
         page = app.pages[key]
         assert not page.clipped, (key, page.body.winfo_reqwidth(), page.canvas.winfo_width())
+        # no stale sideways scrollbar either (the research charts were first drawn wider)
+        assert not page.xscrollbar.winfo_ismapped(), key
+        assert page.body.winfo_width() == page.canvas.winfo_width(), key
     for cell in app.strip.cells.values():  # the strip wraps instead of clipping
         assert cell.winfo_x() + cell.winfo_width() <= app.strip.winfo_width() <= width
     screenshot(app, "trading", screenshots, f"window-{size}")
+    _tables_fill_their_width(app)
+    screenshot(app, "research", screenshots, f"research-{size}")
+    # narrower and back: the stretched columns give the width back (the research page's charts
+    # keep the width they were drawn for, so only the trading page is checked for clipping)
+    other = "1024x640" if size == "1280x800" else "1280x800"
+    for geometry in (other, size):
+        app.root.geometry(f"{geometry}+0+0")
+        app.pump(0.5)
+        _tables_fill_their_width(app, pages=("trading",))
+
+
+def _tables_fill_their_width(app, pages=("trading", "research")) -> None:
+    """Positions, blotter, gaps and research results use their width; ``pages`` fit the window."""
+    trading, research = app.views["trading"], app.views["research"]
+    for key, table in (("trading", trading.book.positions), ("trading", trading.book.orders),
+                       ("trading", trading.book.gaps), ("research", research.table)):
+        app.show_tab(key)
+        app.pump(0.3)
+        tree = table.tree
+        widths = [tree.column(c, "width") for c in tree["columns"]]
+        assert abs(sum(widths) - tree.winfo_width()) <= 4, (key, widths, tree.winfo_width())
+        assert all(w >= tree.column(c, "minwidth") for c, w in zip(tree["columns"], widths,
+                                                                   strict=True))
+        assert key not in pages or not app.pages[key].clipped, key
 
 
 def test_shortcuts_and_menus(make_app):
