@@ -34,6 +34,8 @@ Run info            run id, source, dates, config/data hashes, timings, versions
 Backtest            only with a backtest (docs/backtest.md): the daily equity,
                     benchmark, drawdown, cash, exposure, turnover, costs and
                     holdings; strategy vs equal-weight statistics
+Rule attribution    only after ``bma backtest --attribution``: the backtest once
+                    per rule switched off, and the differences
 ==================  ============================================================
 
 Why a fixed banner + header row 3 on every sheet: readers (people and the
@@ -62,7 +64,8 @@ from bma_models.baselines import PLAIN_LIGHTGBM
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BACKTEST_SHEET", "HEADER_ROW", "SHEETS", "add_backtest_sheet", "baseline_verdict",
+__all__ = ["ATTRIBUTION_SHEET", "BACKTEST_SHEET", "HEADER_ROW", "SHEETS", "add_attribution_sheet",
+           "add_backtest_sheet", "baseline_verdict",
            "baselines_by_year_frame", "baselines_frame", "model_metrics_frame",
            "sector_exposure", "workbook_title", "write_workbook"]
 
@@ -593,6 +596,47 @@ def add_backtest_sheet(path: str | Path, block: dict[str, Any], daily: pd.DataFr
     title = wb.properties.title or workbook_title(block["source_label"], block["is_demo"])
     banner = _Banner(title, wb.properties.subject or "", bool(block["is_demo"]))
     _backtest_sheet(wb.create_sheet(BACKTEST_SHEET), banner, block, daily)
+    tmp = path.with_name(f".{path.name}.tmp")
+    wb.save(tmp)
+    tmp.replace(path)
+    return path
+
+
+#: The sheet ``bma backtest --attribution`` adds (one row per rulebook variant)
+ATTRIBUTION_SHEET = "Rule attribution"
+_ATTRIBUTION_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("variant", "Variant", None), ("relaxed", "Keys changed", None),
+    ("annual_return", "Annual return", _PCT), ("delta_annual_return", "Delta return", _PCT),
+    ("sharpe", "Sharpe", _NUM3), ("delta_sharpe", "Delta Sharpe", _NUM3),
+    ("max_drawdown", "Max drawdown", _PCT), ("delta_max_drawdown", "Delta drawdown", _PCT),
+    ("turnover_annual", "Turnover /yr", "0.00"), ("cost_drag_annual", "Cost drag /yr", _PCT3),
+    ("information_ratio", "Information ratio", _NUM3), ("avg_holdings", "Avg names", "0.0"),
+)
+
+
+def add_attribution_sheet(path: str | Path, table: pd.DataFrame, note: str,
+                          source_label: str, is_demo: bool) -> Path:
+    """Add (or replace) the :data:`ATTRIBUTION_SHEET` sheet of an existing workbook.
+
+    ``table`` is :func:`bma_models.report.run.rule_attribution`'s; the first
+    row (the rules as configured) is bold, ``note`` is written under the
+    table. Saved under a temporary name and renamed onto ``path``.
+    """
+    from openpyxl import load_workbook
+
+    path = Path(path)
+    wb = load_workbook(path)
+    if ATTRIBUTION_SHEET in wb.sheetnames:
+        del wb[ATTRIBUTION_SHEET]
+    title = wb.properties.title or workbook_title(source_label, is_demo)
+    banner = _Banner(title, wb.properties.subject or "", bool(is_demo))
+    ws = wb.create_sheet(ATTRIBUTION_SHEET)
+    banner.write(ws, "Rule attribution: the backtest with one rule switched off per row")
+    last_row, _ = _table(ws, table, _ATTRIBUTION_COLUMNS)
+    for j in range(1, len(_ATTRIBUTION_COLUMNS) + 1):
+        ws.cell(row=HEADER_ROW + 1, column=j).font = Font(bold=True)
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=2)
+    ws.cell(row=last_row + 2, column=1, value=note).font = Font(italic=True)
     tmp = path.with_name(f".{path.name}.tmp")
     wb.save(tmp)
     tmp.replace(path)

@@ -29,7 +29,7 @@ from bma_models.pipeline import ResearchPipeline, ResearchResult
 from bma_models.portfolio import Holdings, trade_list
 from bma_models.report.backtest import backtest_document, write_backtest, write_json_atomic
 from bma_models.report.charts import write_charts
-from bma_models.report.excel import add_backtest_sheet, write_workbook
+from bma_models.report.excel import add_attribution_sheet, add_backtest_sheet, write_workbook
 from bma_models.report.manifest import build_manifest, data_fingerprint, file_inventory
 from bma_models.report.predictions import read_predictions, write_predictions
 from bma_models.report.rundir import RunDirectory, clean_stale_staging
@@ -269,6 +269,10 @@ def attribution_and_report(run_dir: str | Path, market: MarketData,
         "score": settings.backtest.score, "note": ATTRIBUTION_NOTE,
         "rows": [{k: _jsonable(v) for k, v in row.items()}
                  for row in table.to_dict(orient="records")]}
+    for name in (WORKBOOK, DEMO_WORKBOOK):
+        if (run_dir / name).is_file():
+            add_attribution_sheet(run_dir / name, table, ATTRIBUTION_NOTE, market.label,
+                                  market.is_demo)
     _commit_metrics(run_dir, manifest, metrics)
     return table
 

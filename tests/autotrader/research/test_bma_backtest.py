@@ -152,6 +152,17 @@ def test_bma_backtest_attribution_switches_off_one_rule_per_row(backtested_run, 
         'execution.allowed_volatility_buckets = ["low", "medium", "high"]')
     assert attribution["is_demo"] and "do not add up" in attribution["note"]
     assert "backtest_attribution.csv" in json.loads((ours / "manifest.json").read_text())["files"]
+    for workbook in ("recommendations.xlsx", "recommendations_DEMO.xlsx"):
+        ws = load_workbook(ours / workbook)["Rule attribution"]
+        assert "DEMO" in str(ws["A1"].value)
+        header = [c.value for c in ws[3]]
+        sheet = {r[0]: dict(zip(header, r)) for r in ws.iter_rows(min_row=4, values_only=True)
+                 if r[0] in rows}
+        assert list(sheet) == list(rows)
+        for name, row in rows.items():
+            assert sheet[name]["Sharpe"] == pytest.approx(row["sharpe"], rel=1e-12)
+            assert sheet[name]["Delta return"] == pytest.approx(row["delta_annual_return"],
+                                                                abs=1e-15)
     # a row is exactly the backtest of the configuration with that one key changed
     # (same risk models reused, nothing else moved)
     relaxed = tmp_path / "relaxed-config"
