@@ -41,6 +41,14 @@ def _empty_trader_state(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_account_locks(tmp_path_factory):
+    """Point ``$BMA_LOCK_DIR`` (the broker-account locks) away from the user's home."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BMA_LOCK_DIR", str(tmp_path_factory.mktemp("account-locks")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _drop_installed_log_handlers():
     """After each test, undo a CLI ``main()``'s ``configure_logging``: handlers, root level."""

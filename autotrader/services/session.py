@@ -49,7 +49,12 @@ from autotrader.services.recommendations import (
     latest_run_dir,
     load_recommendations,
 )
-from autotrader.services.state_lock import StateLock, acquire_state_lock
+from autotrader.services.state_lock import (
+    StateLock,
+    acquire_account_lock,
+    acquire_state_lock,
+    default_lock_dir,
+)
 from autotrader.services.trading import (
     TraderSettings,
     TradingRunner,
@@ -91,6 +96,8 @@ class SessionOptions:
         real time may drive orders.
     initial_cash : starting cash of a new paper account.
     market_open : ``now -> bool``; None = the NYSE calendar.
+    lock_dir : the per-user directory of the broker-account locks; None =
+        :func:`~autotrader.services.state_lock.default_lock_dir`.
     """
 
     state_dir: Path
@@ -101,6 +108,7 @@ class SessionOptions:
     simulated_clock: bool = False
     initial_cash: float = 100_000.0
     market_open: Callable[[dt.datetime], bool] | None = None
+    lock_dir: Path | None = None
 
 
 @dataclass
@@ -115,12 +123,17 @@ class TraderSession:
     runner: TradingRunner
     clock: Callable[[], dt.datetime] = field(repr=False)
     state_lock: StateLock | None = field(default=None, repr=False)
+    account_lock: StateLock | None = field(default=None, repr=False)
 
     def start(self) -> ReconcileReport:
         """Connect, check the session and run :meth:`TradingRunner.start`.
 
         Raises
         ------
+        AccountBusy
+            Another trader trades the broker account this session connected to
+            (a paper-broker account lives in the state directory, whose lock
+            :func:`build_session` already holds).
         TraderError
             A simulated clock on a live session, a broker that cannot be reached,
             or a journal whose working orders belong to another client id.
@@ -128,6 +141,11 @@ class TraderSession:
         self.broker.connect()
         if self.broker.is_live and self.options.simulated_clock:
             raise TraderError("a simulated clock (--sim-time) is refused on a live IB session")
+        identity = self.broker.session()
+        if identity.broker != "paper" and identity.account and self.account_lock is None:
+            self.account_lock = acquire_account_lock(
+                self.options.lock_dir or default_lock_dir(), broker=identity.broker,
+                account=identity.account, state_dir=self.options.state_dir)
         logger.info("%r (%s), live armed: %s", self.broker,
                     "LIVE" if self.broker.is_live else "paper",
                     getattr(self.broker, "live_armed", False))
@@ -160,8 +178,9 @@ class TraderSession:
             try:
                 self.journal.close()
             finally:
-                if self.state_lock is not None:
-                    self.state_lock.release()
+                for lock in (self.account_lock, self.state_lock):
+                    if lock is not None:
+                        lock.release()
 
 
 def build_session(settings: Settings, options: SessionOptions,

@@ -128,3 +128,33 @@ def test_a_file_system_without_locks_is_refused_not_worked_around(tmp_path, monk
         acquire_state_lock(tmp_path, broker="paper")
     assert not isinstance(refused.value, StateDirBusy)
     assert not (tmp_path / OWNER_FILE).exists()
+
+
+def test_account_locks_are_per_account_and_named_safely(tmp_path):
+    from autotrader.services.state_lock import AccountBusy, acquire_account_lock
+
+    first = acquire_account_lock(tmp_path / "locks", broker="ib", account="DU1/2",
+                                 state_dir=tmp_path / "a")
+    try:
+        other = acquire_account_lock(tmp_path / "locks", broker="ib", account="DU3",
+                                     state_dir=tmp_path / "b")  # another account: free
+        other.release()
+        with pytest.raises(AccountBusy, match="ib account DU1/2") as refused:
+            acquire_account_lock(tmp_path / "locks", broker="ib", account="DU1/2",
+                                 state_dir=tmp_path / "b")
+        assert f"state directory {tmp_path / 'a'}" in str(refused.value)
+        assert (tmp_path / "locks" / "account-ib-DU1_2.lock").is_file()  # no "/" in a name
+    finally:
+        first.release()
+    assert not list((tmp_path / "locks").glob("*.owner.json"))
+
+
+def test_the_lock_directory_comes_from_the_environment_or_the_home(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from autotrader.services.state_lock import default_lock_dir
+
+    monkeypatch.setenv("BMA_LOCK_DIR", str(tmp_path))
+    assert default_lock_dir() == tmp_path
+    monkeypatch.delenv("BMA_LOCK_DIR")
+    assert default_lock_dir() == Path.home() / ".bma-workstation" / "locks"

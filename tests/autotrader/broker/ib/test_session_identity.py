@@ -150,3 +150,26 @@ def test_a_new_client_id_with_nothing_working_is_accepted_and_recorded(tmp_path,
         assert journal.recorded_session().client_id == 8
         assert {f.exec_id for f in journal.fills()} == {e.exec_id for e in gateway.executions()}
     assert all(n == 1 for n in refs_at_gateway(gateway).values())
+
+
+# -- one trader per IB account, whatever the state directory ------------------------------------
+def test_a_second_trader_on_the_same_ib_account_is_refused_before_any_order(tmp_path, gateway,
+                                                                          caplog):
+    from autotrader.services.state_lock import acquire_account_lock, default_lock_dir
+
+    run_dir = write_run(tmp_path / "result", "20260301-run", RECOMMENDATIONS)
+    config = _config(tmp_path, gateway.port, 7)
+    # e.g. the GUI, started in another folder, trading DU1234567 from its own ./state
+    other = acquire_account_lock(default_lock_dir(), broker="ib", account="DU1234567",
+                                 state_dir=tmp_path / "gui-state")
+    try:
+        with caplog.at_level(logging.ERROR):
+            assert main(_args(tmp_path, run_dir, config)) == 1
+        message = " ".join(r.getMessage() for r in caplog.records)
+        assert "another trader is trading ib account DU1234567" in message
+        assert f"state directory {tmp_path / 'gui-state'}" in message
+        assert gateway.orders() == []  # refused after connecting, before the first cycle
+    finally:
+        other.release()
+    assert main(_args(tmp_path, run_dir, config)) == 0  # the account is free again
+    assert gateway.orders()
