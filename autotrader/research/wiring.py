@@ -261,20 +261,22 @@ def backtest_command(ns: argparse.Namespace, environ: dict[str, str]) -> Path:
     ns.data = ns.data or settings.research.data.csv_path
     ns.sectors = ns.sectors or _run_argument(manifest, "sectors")
     market = load_market_data(source, settings, dates, ns, environ)
+    risk_cache: dict = {}  # the point-in-time risk models, reused by --attribution
     block = backtest_and_report(run_dir, market, settings.research, trading_rules(settings),
-                                trader_rule(settings), progress=_tqdm_progress())
+                                trader_rule(settings), progress=_tqdm_progress(),
+                                risk_cache=risk_cache)
     logger.info("backtest of %s: Sharpe %s, max drawdown %s, turnover %s/yr, cost drag %s/yr "
                 "(equal-weight: Sharpe %s, max drawdown %s)", run_dir.name,
                 _fmt(block["sharpe"]), _fmt(block["max_drawdown"]),
                 _fmt(block["turnover_annual"]), _fmt(block["cost_drag_annual"]),
                 _fmt(block["benchmark"]["sharpe"]), _fmt(block["benchmark"]["max_drawdown"]))
     if getattr(ns, "attribution", False):
-        _attribution(ns, source, settings, run_dir, market)
+        _attribution(ns, source, settings, run_dir, market, risk_cache)
     return run_dir
 
 
 def _attribution(ns: argparse.Namespace, source: str, settings, run_dir: Path,
-                 market) -> None:
+                 market, risk_cache: dict) -> None:
     """``bma backtest --attribution``: the run's backtest once per rule switched off."""
     import json
 
@@ -288,7 +290,7 @@ def _attribution(ns: argparse.Namespace, source: str, settings, run_dir: Path,
         variant = load_settings(ns, source, {**base, **relaxed})
         variants[f"without {check}"] = (trading_rules(variant), trader_rule(variant), relaxed)
     table = attribution_and_report(run_dir, market, settings.research, variants,
-                                   progress=_tqdm_progress())
+                                   progress=_tqdm_progress(), risk_cache=risk_cache)
     for row in table.itertuples(index=False):
         logger.info("attribution %-28s annual return %s (%+.4f), Sharpe %s (%+.3f), "
                     "turnover %s/yr, avg %.1f names", row.variant, _fmt(row.annual_return),

@@ -160,7 +160,8 @@ def run_backtest(market: MarketData | MarketPanels, predictions: pd.DataFrame,
 def rule_attribution(market: MarketData, predictions: pd.DataFrame,
                      settings: ResearchSettings,
                      variants: Mapping[str, tuple[Rulebook, OrderRule, dict[str, Any]]],
-                     dataset: dict[str, Any] | None = None, progress=None) -> pd.DataFrame:
+                     dataset: dict[str, Any] | None = None, progress=None,
+                     risk_cache: dict | None = None) -> pd.DataFrame:
     """Backtest the same scores once per rulebook: what each rule costs or earns.
 
     Parameters
@@ -186,7 +187,7 @@ def rule_attribution(market: MarketData, predictions: pd.DataFrame,
     panels = MarketPanels.from_market(
         market, s.fill_price, adv_window=s.costs.adv_window, atr_window=atr_window,
         volatility_window=s.costs.volatility_window)
-    cache: dict = {}
+    cache: dict = {} if risk_cache is None else risk_cache
     rows = []
     for i, (name, (rules, order_rule, relaxed)) in enumerate(variants.items()):
         if rules.atr_window != atr_window:
@@ -210,7 +211,7 @@ def rule_attribution(market: MarketData, predictions: pd.DataFrame,
 
 def backtest_and_report(run_dir: str | Path, market: MarketData, settings: ResearchSettings,
                         rules: Rulebook, order_rule: OrderRule,
-                        progress=None) -> dict[str, Any]:
+                        progress=None, risk_cache: dict | None = None) -> dict[str, Any]:
     """Backtest a committed run and add the backtest to its directory (``bma backtest``).
 
     The market must be the one the run was made on (its content hash is
@@ -231,7 +232,7 @@ def backtest_and_report(run_dir: str | Path, market: MarketData, settings: Resea
     run_dir = Path(run_dir)
     manifest, metrics, predictions = _committed_run(run_dir, market)
     result = run_backtest(market, predictions, settings, rules, order_rule,
-                          metrics.get("dataset"), progress)
+                          metrics.get("dataset"), progress, risk_cache=risk_cache)
     block = backtest_document(result, market.label, market.is_demo)
     write_backtest(run_dir, result, chart_title(market), market.label, market.is_demo)
     for name in (WORKBOOK, DEMO_WORKBOOK):
@@ -245,12 +246,13 @@ def backtest_and_report(run_dir: str | Path, market: MarketData, settings: Resea
 def attribution_and_report(run_dir: str | Path, market: MarketData,
                            settings: ResearchSettings,
                            variants: Mapping[str, tuple[Rulebook, OrderRule, dict[str, Any]]],
-                           progress=None) -> pd.DataFrame:
+                           progress=None, risk_cache: dict | None = None) -> pd.DataFrame:
     """Rule attribution of a committed run (``bma backtest --attribution``), written to it.
 
     Writes :data:`ATTRIBUTION_FILE` and the ``backtest_attribution`` block of
     ``metrics.json`` (``{"rows": [...], "note": ...}``) and refreshes the
-    manifest's file inventory. See :func:`rule_attribution`.
+    manifest's file inventory. See :func:`rule_attribution`; ``risk_cache`` is
+    the one :func:`backtest_and_report` filled for the same market, if any.
 
     Raises
     ------
@@ -260,7 +262,7 @@ def attribution_and_report(run_dir: str | Path, market: MarketData,
     run_dir = Path(run_dir)
     manifest, metrics, predictions = _committed_run(run_dir, market)
     table = rule_attribution(market, predictions, settings, variants,
-                             metrics.get("dataset"), progress)
+                             metrics.get("dataset"), progress, risk_cache=risk_cache)
     tmp = run_dir / (ATTRIBUTION_FILE + ".tmp")
     table.to_csv(tmp, index=False, float_format="%.10g")
     tmp.replace(run_dir / ATTRIBUTION_FILE)
