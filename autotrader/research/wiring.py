@@ -255,7 +255,8 @@ def backtest_command(ns: argparse.Namespace, environ: dict[str, str]) -> Path:
         raise DataError(f"no complete run to backtest ({ns.run or ns.output})")
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     source = ns.source or manifest.get("source", "demo")
-    settings = load_settings(ns, source, _backtest_overrides(ns, manifest, source))
+    overrides = _backtest_overrides(ns, manifest, source)
+    settings = load_settings(ns, source, overrides)
     data = manifest.get("data") or {}
     dates = DateRange(_timestamp(data.get("first_date")), _timestamp(data.get("last_date")))
     ns.data = ns.data or settings.research.data.csv_path
@@ -271,23 +272,22 @@ def backtest_command(ns: argparse.Namespace, environ: dict[str, str]) -> Path:
                 _fmt(block["turnover_annual"]), _fmt(block["cost_drag_annual"]),
                 _fmt(block["benchmark"]["sharpe"]), _fmt(block["benchmark"]["max_drawdown"]))
     if getattr(ns, "attribution", False):
-        _attribution(ns, source, settings, run_dir, market, risk_cache)
+        _attribution(ns, source, settings, overrides, run_dir, market, risk_cache)
     return run_dir
 
 
-def _attribution(ns: argparse.Namespace, source: str, settings, run_dir: Path,
-                 market, risk_cache: dict) -> None:
-    """``bma backtest --attribution``: the run's backtest once per rule switched off."""
-    import json
+def _attribution(ns: argparse.Namespace, source: str, settings, overrides: dict[str, Any],
+                 run_dir: Path, market, risk_cache: dict) -> None:
+    """``bma backtest --attribution``: the run's backtest once per rule switched off.
 
+    ``overrides`` are the backtest's own (on top of which each rule is relaxed).
+    """
     from autotrader.config import relaxed_rules, trading_rules
     from bma_models.report.run import attribution_and_report
 
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    base = _backtest_overrides(ns, manifest, source)
     variants = {"as configured": (trading_rules(settings), trader_rule(settings), {})}
     for check, relaxed in relaxed_rules(settings).items():
-        variant = load_settings(ns, source, {**base, **relaxed})
+        variant = load_settings(ns, source, {**overrides, **relaxed})
         variants[f"without {check}"] = (trading_rules(variant), trader_rule(variant), relaxed)
     table = attribution_and_report(run_dir, market, settings.research, variants,
                                    progress=_tqdm_progress(), risk_cache=risk_cache)

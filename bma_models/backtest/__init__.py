@@ -16,6 +16,7 @@ from bma_models.backtest.engine import (
     BacktestError,
     BacktestResult,
     OrderRule,
+    backtest_panels,
     rebalance_rows,
 )
 from bma_models.backtest.market import FILL_PRICES, MarketPanels
@@ -31,6 +32,7 @@ __all__ = [
     "OrderCosts",
     "OrderRule",
     "backtest_metrics",
+    "backtest_panels",
     "drawdown",
     "order_costs",
     "performance",

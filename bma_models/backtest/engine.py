@@ -54,7 +54,7 @@ from bma_models.settings import BacktestSettings, PortfolioSettings
 logger = logging.getLogger(__name__)
 
 __all__ = ["DAILY_COLUMNS", "RISK_HISTORY", "Backtest", "BacktestResult", "OrderRule",
-           "rebalance_rows"]
+           "backtest_panels", "rebalance_rows"]
 
 #: Sessions of history handed to each point-in-time risk-model fit: the model's
 #: ``lookback`` (252) plus the warm-up of its style factors (momentum 126 + 21
@@ -221,9 +221,8 @@ class Backtest:
         s = self.settings
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        panels = market if isinstance(market, MarketPanels) else MarketPanels.from_market(
-            market, s.fill_price, adv_window=s.costs.adv_window, atr_window=self.rules.atr_window,
-            volatility_window=s.costs.volatility_window)
+        panels = market if isinstance(market, MarketPanels) else backtest_panels(
+            market, s, self.rules.atr_window)
         scores = _scores_by_date(predictions, s.score)
         end_row = _end_row(panels.dates, s.end)
         start_ts = pd.Timestamp(s.start) if s.start else None
@@ -283,6 +282,17 @@ class Backtest:
         if self.progress is not None:
             self.progress("backtest:risk", len(refit), len(refit))
         return dict(zip(refit.tolist(), fitted))
+
+
+def backtest_panels(market: MarketData, settings: BacktestSettings,
+                    atr_window: int) -> MarketPanels:
+    """Pivot ``market`` with the backtest's fill price, cost windows and ``atr_window``.
+
+    Backtests of one market whose rules share the ATR window can share these panels.
+    """
+    return MarketPanels.from_market(
+        market, settings.fill_price, adv_window=settings.costs.adv_window,
+        atr_window=atr_window, volatility_window=settings.costs.volatility_window)
 
 
 def _same_universe(panels: MarketPanels, refit: np.ndarray) -> list[list[int]]:

@@ -21,6 +21,7 @@ from bma_models.backtest import (
     MarketPanels,
     OrderRule,
     backtest_metrics,
+    backtest_panels,
 )
 from bma_models.data.protocol import MarketData, to_panel
 from bma_models.errors import DataError
@@ -182,11 +183,8 @@ def rule_attribution(market: MarketData, predictions: pd.DataFrame,
         Rules interact: a rule's row is the effect of relaxing it alone, and the
         rows do not add up.
     """
-    s = settings.backtest
     atr_window = next(iter(variants.values()))[0].atr_window
-    panels = MarketPanels.from_market(
-        market, s.fill_price, adv_window=s.costs.adv_window, atr_window=atr_window,
-        volatility_window=s.costs.volatility_window)
+    panels = backtest_panels(market, settings.backtest, atr_window)
     cache: dict = {} if risk_cache is None else risk_cache
     rows = []
     for i, (name, (rules, order_rule, relaxed)) in enumerate(variants.items()):
