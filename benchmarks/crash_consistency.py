@@ -230,7 +230,8 @@ def _workspace(root: Path, gateway: FakeGateway, order_type: str) -> tuple[Path,
     run_dir = root / "result" / "20260301-run"
     run_dir.mkdir(parents=True)
     (run_dir / "recommendations.csv").write_text(RECOMMENDATIONS, encoding="utf-8")
-    (run_dir / "manifest.json").write_text(json.dumps({"run": {"source": "polygon"}}))
+    (run_dir / "manifest.json").write_text(json.dumps(
+        {"run": {"source": "polygon"}, "data": {"last_date": "2026-02-27"}}))  # 0 sessions old
     config = root / "config"
     config.mkdir()
     (config / "connection.json").write_text(json.dumps({"connection": {

@@ -125,6 +125,8 @@ class SignalsConfig(Section):
 
     acceptance_threshold: float = setting(0.6, ge=0.0, le=1.0,
                                           doc="min score percentile (0..1) to trade")
+    max_run_age_sessions: int | None = setting(
+        2, ge=0, le=250, doc="oldest run (sessions since its last bar) that may open positions")
 
 
 @dataclasses.dataclass(frozen=True)

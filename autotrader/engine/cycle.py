@@ -127,8 +127,13 @@ def decide(
     trading_state: TradingState = TradingState.ACTIVE,
     last_order_at: Mapping[str, dt.datetime] | None = None,
     returns: ReturnHistory | None = None,
+    run_age_sessions: int | None = 0,
 ) -> list[Decision]:
     """Rebalance, run the risk chain and plan every intent of one cycle (sells first).
+
+    ``run_age_sessions`` is the age of the run's data in NYSE sessions (None:
+    unknown); the risk chain's ``run_age`` check compares it with
+    ``limits.max_run_age_sessions``.
 
     A sell of a symbol that still has live exit orders is denied with check
     ``exit_orders_working``: the runner cancels those first, so the book never
@@ -150,7 +155,7 @@ def decide(
     decisions: list[Decision] = []
     for intent in intents:
         ctx = RiskContext(now, limits, portfolio, trading_state, market_open, daily, cycle,
-                          keys, book.stopped_out, returns)
+                          keys, book.stopped_out, returns, run_age_sessions)
         denial = check_order(intent, ctx)
         if (denial is None and intent.side is Side.SELL
                 and intent.symbol in book.exit_order_symbols):

@@ -19,6 +19,8 @@ class RiskLimits:
 
     ``acceptance_threshold`` is a score *percentile* in 0..1 within the run
     (1 = the top-ranked name), matching ``signals.acceptance_threshold``.
+    ``max_run_age_sessions`` is the oldest run (NYSE sessions completed since
+    its last bar) whose plan may still open or add to positions; None = any age.
     """
 
     cash_reserve_pct: float = 0.05
@@ -28,6 +30,7 @@ class RiskLimits:
     daily_order_limit: int = 50
     per_cycle_order_limit: int = 20
     acceptance_threshold: float = 0.0
+    max_run_age_sessions: int | None = None
     sector_exposure_limit: float = 0.35
     max_correlation: float = 0.7
     correlation_window: int = 60

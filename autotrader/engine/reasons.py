@@ -24,6 +24,7 @@ CHECK_PHRASES: dict[str, str] = {
     # risk chain (autotrader/engine/risk.py), in chain order
     "trading_state": "kill switch",
     "market_hours": "market closed",
+    "run_age": "research run too old",
     "duplicate_intent": "order already working",
     "daily_order_limit": "daily order limit reached",
     "per_cycle_order_limit": "order limit per cycle reached",

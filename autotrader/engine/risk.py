@@ -88,7 +88,9 @@ class RiskContext:
     ``(symbol, side)`` of working orders (the duplicate-intent guard);
     ``stopped_out`` the symbols whose protective stop filled today;
     ``returns`` the run's trailing daily returns (None: the correlation check
-    cannot run, which the runner records as a fallback).
+    cannot run, which the runner records as a fallback); ``run_age_sessions``
+    the NYSE sessions completed since the traded run's last bar (None: unknown,
+    which fails closed when ``limits.max_run_age_sessions`` is set).
     """
 
     now: dt.datetime
@@ -101,6 +103,7 @@ class RiskContext:
     open_order_keys: AbstractSet[tuple[str, str]] = frozenset()
     stopped_out: AbstractSet[str] = frozenset()
     returns: ReturnHistory | None = None
+    run_age_sessions: int | None = 0
 
 
 def _is_entry(intent: OrderIntent) -> bool:
@@ -127,6 +130,21 @@ def check_market_hours(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
     if not lim.trading_start <= local < lim.trading_end:
         return Denial("market_hours", f"{local:%H:%M} {lim.timezone} is outside the trading "
                                       f"window {lim.trading_start:%H:%M}-{lim.trading_end:%H:%M}")
+    return None
+
+
+def check_run_age(intent: OrderIntent, ctx: RiskContext) -> Denial | None:
+    # a plan made from old bars opens nothing; its exits still go (blocking one adds no safety)
+    limit = ctx.limits.max_run_age_sessions
+    if limit is None or not _is_entry(intent):
+        return None
+    age = ctx.run_age_sessions
+    if age is None:
+        return Denial("run_age", "the run's last data session is unknown (fail closed): "
+                                 "no new buys until research runs again")
+    if age > limit:
+        return Denial("run_age", f"the run's data are {age} sessions old (limit {limit}): "
+                                 "no new buys until research runs again")
     return None
 
 
@@ -246,6 +264,7 @@ RiskCheck = Callable[[OrderIntent, RiskContext], "Denial | None"]
 RISK_CHECKS: tuple[RiskCheck, ...] = (
     check_trading_state,
     check_market_hours,
+    check_run_age,
     check_duplicate_intent,
     check_daily_order_limit,
     check_per_cycle_limit,

@@ -175,6 +175,8 @@ def _research_text(state: WorkstationState, now: float) -> tuple[str, str]:
     if not state.run_id:
         return "no run yet (Research tab: Run BMA model, F5)", "Warn"
     demo = " (DEMO data)" if state.demo_run and "DEMO" not in state.run_id else ""
+    data = "" if state.run_last_date is None else f", data to {state.run_last_date:%a %Y-%m-%d}"
     if state.run_finished_at is None:
-        return f"run {state.run_id}{demo}", ""
-    return f"run {state.run_id}{demo}, finished {ago_text(now - state.run_finished_at)}", ""
+        return f"run {state.run_id}{demo}{data}", ""
+    return (f"run {state.run_id}{demo}{data}, finished "
+            f"{ago_text(now - state.run_finished_at)}"), ""

@@ -465,6 +465,7 @@ class ResearchView(ttk.Frame):
         state = self.app.state
         state.run_id, state.run_finished_at, state.demo_run = \
             info.run_id, info.finished_at, info.is_demo
+        state.run_last_date = info.last_date
         self.app.refresh_header()
         self.show_run(info.run_dir)
 
@@ -500,7 +501,7 @@ class ResearchView(ttk.Frame):
         self._show_signal(summary.signal)
         state = self.app.state
         state.run_id, state.run_finished_at = info.run_id, info.finished_at
-        state.demo_run = summary.is_demo
+        state.run_last_date, state.demo_run = info.last_date, summary.is_demo
         self.app.refresh_header()
         self.app.bus.post(RunShown(summary.run_dir))
 

@@ -40,6 +40,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "orders.daily_order_limit": ("Max orders per day", "orders"),
     "orders.per_cycle_order_limit": ("Max orders per cycle", "orders"),
     "signals.acceptance_threshold": ("Min score percentile to buy", PCT),
+    "signals.max_run_age_sessions": ("Oldest research run that may buy", "sessions"),
     "sizing.per_trade_risk_pct": ("Risk per trade (entry to stop)", EQUITY),
     "sizing.max_position_pct_of_equity": ("Position cap when sizing", EQUITY),
     "sizing.notional_round_lots": ("Round to 100-share lots", ""),
@@ -80,7 +81,8 @@ class FieldInfo:
 
     ``kind`` is ``bool``, ``int``, ``float``, ``text``, ``choice`` (one of
     ``choices``) or ``choices`` (any subset of ``choices``); ``percent`` shows a
-    fraction multiplied by 100.
+    fraction multiplied by 100. An ``optional`` field (``X | None`` in the
+    configuration) shows None as an empty box, and an empty box means None.
     """
 
     key: str
@@ -90,11 +92,20 @@ class FieldInfo:
     kind: str
     help: str
     choices: tuple[str, ...] = ()
+    optional: bool = False
 
     @property
     def percent(self) -> bool:
         """Return True when the form shows the value as a percentage (unit ``%...``)."""
         return self.unit.startswith("%")
+
+
+def _optional(hint: Any) -> tuple[Any, bool]:
+    """``(X, True)`` for ``X | None``, else ``(hint, False)``."""
+    args = typing.get_args(hint)
+    if type(None) in args and len(args) == 2:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
 
 
 def _kind(hint: Any) -> tuple[str, tuple[str, ...]]:
@@ -139,13 +150,16 @@ def field_infos(settings: Settings | None = None) -> list[FieldInfo]:
                 walk(f"{key}.", value, key)
                 continue
             label, unit = LABELS.get(key, (f.name.replace("_", " ").capitalize(), ""))
-            kind, choices = _kind(hints[f.name])
+            hint, optional = _optional(hints[f.name])
+            kind, choices = _kind(hint)
             doc = f.metadata.get("doc", "")
             help_text = " ".join(part for part in (
                 (doc[0].upper() + doc[1:] + ".") if doc else "",
                 _bounds(dict(f.metadata), unit.startswith("%")),
+                "Empty: no limit." if optional else "",
                 f"Config key: {key} (risk_config.json).") if part)
-            out.append(FieldInfo(key, section, label, unit, kind, help_text, choices))
+            out.append(FieldInfo(key, section, label, unit, kind, help_text, choices,
+                                 optional))
 
     for name in SECTIONS:
         walk(f"{name}.", getattr(settings, name), name)
@@ -170,6 +184,8 @@ def to_text(info: FieldInfo, value: Any) -> str:
     >>> to_text(info, 0.07)
     '7'
     """
+    if value is None and info.optional:
+        return ""
     if isinstance(value, tuple):
         return ", ".join(str(v) for v in value)
     if isinstance(value, dt.time):
@@ -198,6 +214,8 @@ def parse(info: FieldInfo, text: str) -> Any:
     ValueError: Cash reserve: 'abc' is not a number
     """
     text = text.strip()
+    if info.optional and not text:
+        return None
     if info.kind == "choices":
         return tuple(part.strip() for part in text.split(",") if part.strip())
     if info.kind == "bool":

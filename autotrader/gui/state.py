@@ -18,6 +18,7 @@ Mode rules (money safety first):
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 __all__ = ["MODE_LIVE_ARMED", "MODE_LIVE_NOT_ARMED", "MODE_PAPER", "WorkstationState",
@@ -42,6 +43,7 @@ class WorkstationState:
     auto: bool = False
     run_id: str = ""
     run_finished_at: float | None = None  # epoch seconds of the run shown / traded
+    run_last_date: dt.date | None = None  # session of that run's last bar
     demo_run: bool = False
     research: str = ""  # "train 12/40 tasks, ETA 1:10" while a run is in progress
 

@@ -4,12 +4,15 @@ A run directory is *complete* when it has ``manifest.json`` (written last by
 the pipeline) and ``recommendations.csv``. The newest complete run is the one
 whose manifest was written last (directory name breaks ties). The manifest's
 ``run.source`` (or a top-level ``source``, or ``metrics.json``'s) says where the
-data came from; ``"demo"`` runs are refused when the broker is live.
+data came from; ``"demo"`` runs are refused when the broker is live. Its
+``data.last_date`` is the session of the run's last bar, from which the trader
+tells how old the plan is (``signals.max_run_age_sessions``).
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import logging
 import math
@@ -39,6 +42,7 @@ class RecommendationSet:
     run_dir: Path
     source: str
     rows: tuple[Recommendation, ...]
+    last_date: dt.date | None = None  # session of the run's last bar (None: not recorded)
 
     @property
     def is_demo(self) -> bool:
@@ -74,6 +78,7 @@ class RunInfo:
     run_dir: Path
     source: str
     finished_at: float
+    last_date: dt.date | None = None
 
     @property
     def is_demo(self) -> bool:
@@ -94,10 +99,13 @@ def run_info(run_dir: str | Path) -> RunInfo:
         finished = (run_dir / "manifest.json").stat().st_mtime
     except OSError as e:
         raise RecommendationsError(f"{run_dir}: no manifest.json ({e})") from e
-    return RunInfo(run_dir.name, run_dir, _run_source(run_dir), finished)
+    source, last_date = _run_origin(run_dir)
+    return RunInfo(run_dir.name, run_dir, source, finished, last_date)
 
 
-def _run_source(run_dir: Path) -> str:
+def _run_origin(run_dir: Path) -> tuple[str, dt.date | None]:
+    """Return the run's data source and the session of its last bar, from its JSON files."""
+    source, last_date = "unknown", None
     for name in ("manifest.json", "metrics.json"):
         path = run_dir / name
         if not path.is_file():
@@ -107,10 +115,20 @@ def _run_source(run_dir: Path) -> str:
         except (OSError, json.JSONDecodeError) as e:
             raise RecommendationsError(f"{path} is not readable JSON: {e}") from e
         run = meta.get("run") if isinstance(meta.get("run"), dict) else {}
-        source = run.get("source") or meta.get("source")
-        if source:
-            return str(source)
-    return "unknown"
+        found = run.get("source") or meta.get("source")
+        if found and source == "unknown":
+            source = str(found)
+        data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+        if data.get("last_date") and last_date is None:
+            last_date = _date(data["last_date"], path)
+    return source, last_date
+
+
+def _date(value: object, path: Path) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError as e:
+        raise RecommendationsError(f"{path}: data.last_date {value!r} is not a date") from e
 
 
 def _optional(row: dict[str, str], column: str) -> float:
@@ -142,7 +160,7 @@ def load_recommendations(run_dir: str | Path, *, broker_is_live: bool) -> Recomm
     """
     run_dir = Path(run_dir)
     path = run_dir / "recommendations.csv"
-    source = _run_source(run_dir)
+    source, last_date = _run_origin(run_dir)
     if broker_is_live and source.lower() == "demo":
         raise RecommendationsError(f"run {run_dir.name} was built from demo data; refusing "
                                    "to trade it on a live broker")
@@ -159,7 +177,7 @@ def load_recommendations(run_dir: str | Path, *, broker_is_live: bool) -> Recomm
     if len(set(tickers)) != len(tickers):
         raise RecommendationsError(f"{path}: duplicate tickers")
     logger.info("recommendations: run %s (source %s), %d rows", run_dir.name, source, len(rows))
-    return RecommendationSet(run_dir.name, run_dir, source, rows)
+    return RecommendationSet(run_dir.name, run_dir, source, rows, last_date)
 
 
 def load_recent_returns(run_dir: str | Path, window: int | None = None) -> ReturnHistory | None:

@@ -280,6 +280,7 @@ def trader_settings(settings: Settings) -> TraderSettings:
             daily_order_limit=orders.daily_order_limit,
             per_cycle_order_limit=orders.per_cycle_order_limit,
             acceptance_threshold=settings.signals.acceptance_threshold,
+            max_run_age_sessions=settings.signals.max_run_age_sessions,
             sector_exposure_limit=controls.sector_exposure_limit,
             max_correlation=controls.max_correlation,
             correlation_window=controls.correlation_window,

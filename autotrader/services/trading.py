@@ -261,6 +261,12 @@ def _default_market_open(now: dt.datetime) -> bool:
     return calendar.is_open(now)
 
 
+def _default_run_age(last_date: dt.date, now: dt.datetime) -> int:
+    from bma_models.data import calendar
+
+    return calendar.sessions_completed_after(last_date, now)
+
+
 class TradingRunner:
     """Drive trading cycles against one broker and one journal.
 
@@ -273,6 +279,9 @@ class TradingRunner:
     clock : returns the current timezone-aware time (inject a fake one in tests).
     market_open : ``now -> bool``; default is the NYSE calendar. An exception
         counts as "unknown" and the risk chain fails closed.
+    run_age : ``(run's last bar date, now) -> int``, the NYSE sessions completed
+        since the run's data; default is the NYSE calendar. An exception counts as
+        "unknown" and the risk chain's ``run_age`` check fails closed.
     settings_source : optional ``() -> TraderSettings`` called at the start of
         every cycle (hot reload: a new config applies from the next cycle).
     checkpoint : optional ``stage -> None`` called at ``"after-journal"`` and
@@ -285,13 +294,16 @@ class TradingRunner:
                  clock: Callable[[], dt.datetime] | None = None,
                  market_open: Callable[[dt.datetime], bool] | None = None,
                  settings_source: Callable[[], TraderSettings] | None = None,
-                 checkpoint: Callable[[str], None] | None = None) -> None:
+                 checkpoint: Callable[[str], None] | None = None,
+                 run_age: Callable[[dt.date, dt.datetime], int] | None = None) -> None:
         self.broker = broker
         self.journal = journal
         self.recommendations = recommendations
         self.settings = settings or TraderSettings()
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.market_open = market_open or _default_market_open
+        self.run_age = run_age or _default_run_age
+        self._stale_runs_warned: set[str] = set()
         self.settings_source = settings_source
         self.checkpoint = checkpoint or _no_checkpoint
         self.health = HealthMetrics()
@@ -537,6 +549,26 @@ class TradingRunner:
             report.failures.append(f"calendar: {e}")
             return None
 
+    def _run_age(self, recs: RecommendationSet, now: dt.datetime,
+                  report: CycleReport) -> int | None:
+        """Sessions completed since the run's last bar; None when unknown (fails closed)."""
+        age = None
+        if recs.last_date is not None:
+            try:
+                age = int(self.run_age(recs.last_date, now))
+            except Exception as e:  # noqa: BLE001 - any calendar failure: "unknown" -> closed
+                logger.error("run age unknown, failing closed: %s", e)
+                report.failures.append(f"calendar: {e}")
+        limit = self.settings.risk.max_run_age_sessions
+        stale = limit is not None and (age is None or age > limit)
+        if stale and recs.run_id not in self._stale_runs_warned:
+            self._stale_runs_warned.add(recs.run_id)  # once per run, not every cycle
+            logger.warning("run %s (data to %s) is %s sessions old (limit %s): no new buys "
+                           "until research runs again", recs.run_id,
+                           recs.last_date or "an unrecorded date",
+                           "an unknown number of" if age is None else age, limit)
+        return age
+
     def _book(self, prices: dict[str, float]) -> BookState:
         account = self.broker.account()
         positions = self.broker.positions()
@@ -577,7 +609,8 @@ class TradingRunner:
             recs.rows, book, inputs, now=now, market_open=self._market_open(now, report),
             limits=self.settings.risk, sizing=self.settings.sizing,
             planner=self.settings.planner, trading_state=self.trading_state,
-            last_order_at=self.journal.last_order_times(), returns=returns)
+            last_order_at=self.journal.last_order_times(), returns=returns,
+            run_age_sessions=self._run_age(recs, now, report))
 
     def _trade(self, recs: RecommendationSet, now: dt.datetime, report: CycleReport) -> None:
         decisions = self._decisions(recs, now, report)

@@ -66,6 +66,27 @@ def last_completed_session(now: dt.datetime | None = None) -> pd.Timestamp:
     raise ValueError(f"no completed NYSE session in the 14 days before {ts}")
 
 
+def sessions_completed_after(day: str | dt.date | pd.Timestamp, now: dt.datetime) -> int:
+    """Count the sessions after ``day`` whose regular close is at or before ``now``.
+
+    The age of data whose last bar is ``day``, in sessions: 0 until the next
+    session closes (and when ``day`` lies after ``now``, as with a simulated
+    clock behind the data).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> tuesday_10am = dt.datetime(2026, 3, 10, 14, 0, tzinfo=dt.timezone.utc)
+    >>> sessions_completed_after("2026-03-09", tuesday_10am)  # Monday's bars
+    0
+    >>> sessions_completed_after("2026-03-05", tuesday_10am)  # Thursday's: Fri, Mon
+    2
+    """
+    last = last_completed_session(now)
+    first = pd.Timestamp(day).normalize() + pd.Timedelta(days=1)
+    return 0 if first > last else len(sessions(first, last))
+
+
 def is_open(now: dt.datetime) -> bool:
     """Tell whether ``now`` is within a regular NYSE session (early closes honoured).
 

@@ -28,6 +28,8 @@ END_DATE = "2025-06-30"
 
 # Monday 2 March 2026, 10:00 New York (EST, UTC-5): a regular NYSE session.
 SESSION_OPEN = dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.timezone.utc)
+# the session before it: the last bar of a run traded then (0 sessions old)
+LAST_BAR = "2026-02-27"
 
 RECOMMENDATIONS = """rank,ticker,sector,score,expected_return,weight,last_close,adv,atr
 1,AAA,Tech,0.95,0.020,0.05,50.00,50000000,1.0
@@ -38,12 +40,12 @@ RECOMMENDATIONS = """rank,ticker,sector,score,expected_return,weight,last_close,
 
 
 def write_run(root: Path, name: str, csv_text: str = RECOMMENDATIONS,
-              source: str = "polygon") -> Path:
+              source: str = "polygon", last_date: str | None = LAST_BAR) -> Path:
     run = root / name
     run.mkdir(parents=True)
     (run / "recommendations.csv").write_text(csv_text, encoding="utf-8")
-    (run / "manifest.json").write_text(json.dumps({"run": {"source": source}}),
-                                       encoding="utf-8")
+    manifest = {"run": {"source": source}, "data": {"last_date": last_date}}
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return run
 
 

@@ -109,7 +109,7 @@ def _rec(ticker="AAA", *, price=50.0, weight=0.03, adv=5e6, atr=0.75, alpha=0.01
 
 
 def _trade(*, recs=(None,), positions=(), cash=EQUITY, spread_bps=2.0, day_start=math.nan,
-           daily_orders=0, last_order_at=None, returns=None, now=NOW):
+           daily_orders=0, last_order_at=None, returns=None, now=NOW, run_age=0):
     """The decisions of one cycle: (symbol, side, quantity, type, limit, stop, take profit,
     denial check) per intent."""
     recs = [r or _rec() for r in recs]
@@ -130,7 +130,8 @@ def _trade(*, recs=(None,), positions=(), cash=EQUITY, spread_bps=2.0, day_start
                          daily_orders=daily_orders, day_start_equity=day_start)
         decisions = decide(recs, book, CycleInputs(quotes, stats), now=now, market_open=True,
                            limits=mapped.risk, sizing=mapped.sizing, planner=mapped.planner,
-                           last_order_at=last_order_at, returns=returns)
+                           last_order_at=last_order_at, returns=returns,
+                           run_age_sessions=run_age)
         return [(d.intent.symbol, d.intent.side.value, d.intent.quantity,
                  None if d.plan is None else (d.plan.order_type.value, d.plan.quantity,
                                               d.plan.limit_price, d.plan.stop_price,
@@ -618,6 +619,7 @@ def _probes(tmp_root: Path) -> dict[str, Probe]:
         "orders.per_cycle_order_limit": Probe(
             5, _trade(recs=[_rec(f"T{i:02d}", weight=0.02) for i in range(12)])),
         "signals.acceptance_threshold": Probe(0.4, _trade(recs=[_rec(percentile=0.5)])),
+        "signals.max_run_age_sessions": Probe(5, _trade(run_age=3)),
         "sizing.per_trade_risk_pct": Probe(0.05, _trade(recs=[_rec(atr=10.0)]), bracket),
         "sizing.notional_round_lots": Probe(True, _trade(recs=[_rec(price=12.0)])),
         "risk_controls.sector_exposure_limit": Probe(

@@ -168,3 +168,16 @@ def test_no_reentry_after_a_stop_out_today():
     assert risk.check_stopped_out(_buy(), ctx).check == "stopped_out"
     assert risk.check_stopped_out(_sell(), ctx) is None
     assert risk.check_stopped_out(_buy(), _ctx()) is None
+
+
+def test_run_age_blocks_entries_of_an_old_run_but_never_an_exit():
+    limits = replace(LIMITS, max_run_age_sessions=2)
+    assert risk.check_run_age(_buy(), _ctx(limits=limits, run_age_sessions=2)) is None
+    old = _ctx(limits=limits, run_age_sessions=3)
+    assert risk.check_run_age(_buy(), old).reason == (
+        "the run's data are 3 sessions old (limit 2): no new buys until research runs again")
+    assert risk.check_run_age(_sell(), old) is None
+    assert check_order(_buy(), old).check == "run_age"
+    unknown = _ctx(limits=limits, run_age_sessions=None)  # fails closed
+    assert "unknown" in risk.check_run_age(_buy(), unknown).reason
+    assert risk.check_run_age(_buy(), replace(unknown, limits=LIMITS)) is None  # no limit

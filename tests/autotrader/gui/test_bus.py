@@ -75,6 +75,9 @@ def test_every_risk_field_reads_back_the_value_it_shows():
     assert (to_text(pct, 0.05), parse(pct, "7.5")) == ("5", 0.075)
     assert parse(infos["risk_controls.stops.trailing"], "false") is False
     assert parse(infos["orders.daily_order_limit"], "30") == 30
+    age = infos["signals.max_run_age_sessions"]  # int | None: an empty box is "no limit"
+    assert (age.kind, age.optional, to_text(age, None), parse(age, "")) == ("int", True, "", None)
+    assert parse(age, "3") == 3 and "Empty: no limit." in age.help
     with pytest.raises(ValueError, match="Max orders per day: '3.5' is not a whole number"):
         parse(infos["orders.daily_order_limit"], "3.5")
     assert nest({"capital.x": 1, "risk_controls.stops.enabled": False}) == {

@@ -52,6 +52,7 @@ def test_paper_mode_with_a_demo_run_is_in_the_banner_and_the_title(make_app, dem
     assert (mode, demo_tag) == ("PAPER", True) and "no real money" in explanation
     pump_until(app, lambda: app.strip.text("kill") == "ACTIVE", timeout=10)  # journal read
     assert app.strip.text("research").startswith(f"run {app.state.run_id}")
+    assert ", data to Mon 2025-06-30, finished " in app.strip.text("research")  # its last bar
     view = app.views["trading"]
     assert view.arm_check.instate(["disabled"])  # nothing to arm on the paper broker
     screenshot(app, "research", screenshots, "mode-paper-demo")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from autotrader.engine.risk import TradingState
 from autotrader.services.recommendations import latest_run_dir, load_recommendations
 from autotrader.services.trading import TraderSettings, TradingRunner
 from bma_models.data.calendar import is_open
-from tests.autotrader.conftest import SESSION_OPEN, write_run
+from tests.autotrader.conftest import RECOMMENDATIONS, SESSION_OPEN, write_run
 
 SETTINGS = TraderSettings(
     risk=RiskLimits(min_order_value_usd=500.0, acceptance_threshold=0.0,
@@ -248,3 +249,90 @@ def test_start_resumes_untransmitted_orders_only_when_safe(broker, journal, run_
     assert journal.untransmitted() == []
     if not sent:
         assert journal.order(ref).status == OrderStatus.CANCELLED
+
+
+# -- the age of the run (signals.max_run_age_sessions) --------------------------------------
+
+STALE_LIMIT = replace(SETTINGS, risk=replace(SETTINGS.risk, max_run_age_sessions=2))
+RECOMMENDATIONS_WITH_EEE = RECOMMENDATIONS + "5,EEE,Energy,0.60,0.010,0.05,25.00,20000000,0.5\n"
+
+
+@pytest.mark.parametrize(("last_bar", "age", "buys"), [
+    ("2026-02-27", 0, 4),  # Friday's bars, Monday 10:00: nothing closed since
+    ("2026-02-25", 2, 4),  # Wednesday's: Thursday and Friday closed since, at the limit
+    ("2026-02-24", 3, 0),  # Tuesday's: one session too old
+])
+def test_a_run_older_than_the_limit_opens_nothing(tmp_path, broker, journal, clock, caplog,
+                                                  last_bar, age, buys):
+    run = write_run(tmp_path / "result", "r", last_date=last_bar)
+    runner = _runner(broker, journal, run, clock, settings=STALE_LIMIT,
+                     market_open=lambda now: True)
+    with caplog.at_level("WARNING"):
+        first, second = runner.run_cycle(), runner.run_cycle()
+    assert len([r for r in first.submitted if "-stop-" not in r]) == buys
+    if buys == 0:
+        assert first.denials == {"run_age": 4} and second.denials == {"run_age": 4}
+        assert first.denial_reasons["run_age"] == (
+            f"the run's data are {age} sessions old (limit 2): no new buys until research "
+            "runs again")
+        warned = [r for r in caplog.records if "sessions old" in r.getMessage()]
+        assert len(warned) == 1 and "data to 2026-02-24" in warned[0].getMessage()  # once
+    else:
+        assert "run_age" not in first.denials
+
+
+def test_a_stale_run_still_sells_what_it_no_longer_plans(tmp_path, broker, journal, clock,
+                                                         prices):
+    prices.prices["EEE"] = 25.0  # Monday: a fresh run buys EEE
+    fresh = write_run(tmp_path / "result", "fresh", RECOMMENDATIONS_WITH_EEE)
+    bought = _runner(broker, journal, fresh, clock, settings=STALE_LIMIT,
+                     market_open=lambda now: True).run_cycle()
+    assert any("EEE" in ref for ref in bought.submitted) and "EEE" in broker.positions()
+    clock.advance(24 * 3600)  # Tuesday: an old plan with FFF instead of EEE, data a week old
+    prices.prices["FFF"] = 20.0
+    stale = write_run(tmp_path / "result", "stale", RECOMMENDATIONS + RECOMMENDATIONS_WITH_EEE
+                      .splitlines()[-1].replace("EEE", "FFF") + "\n", last_date="2026-02-20")
+    runner = _runner(broker, journal, stale, clock, settings=STALE_LIMIT,
+                     market_open=lambda now: True)
+    report = runner.run_cycle()  # cancels EEE's protective stop first
+    sells = {d.intent.symbol: d for d in report.decisions if d.intent.side.value == "SELL"}
+    assert sells["EEE"].intent.closes_position
+    assert sells["EEE"].denial.check == "exit_orders_working"
+    assert all(d.denial is None or d.denial.check != "run_age" for d in sells.values())
+    clock.advance(600)
+    assert any("EEE" in ref for ref in runner.run_cycle().submitted)  # then sells it
+    buys = [d for d in report.decisions if d.intent.side.value == "BUY"]
+    assert "FFF" in [d.intent.symbol for d in buys]
+    assert all(d.denial.check == "run_age" for d in buys)
+
+
+def test_an_unknown_run_age_fails_closed(tmp_path, broker, journal, clock):
+    undated = write_run(tmp_path / "result", "undated", last_date=None)
+    report = _runner(broker, journal, undated, clock, settings=STALE_LIMIT,
+                     market_open=lambda now: True).run_cycle()
+    assert report.submitted == [] and report.denials == {"run_age": 4}
+    assert "unknown" in report.denial_reasons["run_age"]
+
+    def broken(last_date, now):
+        raise ValueError("no completed NYSE session")
+
+    dated = write_run(tmp_path / "result", "dated")
+    runner = TradingRunner(broker, journal,
+                           lambda: load_recommendations(dated, broker_is_live=False),
+                           settings=STALE_LIMIT, clock=clock, market_open=lambda now: True,
+                           run_age=broken)
+    report = runner.run_cycle()
+    assert report.denials == {"run_age": 4} and any(f.startswith("calendar") for f in
+                                                    report.failures)
+    no_limit = replace(STALE_LIMIT, risk=replace(STALE_LIMIT.risk, max_run_age_sessions=None))
+    report = _runner(broker, journal, undated, clock, settings=no_limit,
+                     market_open=lambda now: True).run_cycle()
+    assert "run_age" not in report.denials and len(report.submitted) >= 4
+
+
+def test_the_run_records_its_last_bar_and_a_bad_one_is_named(tmp_path):
+    run = write_run(tmp_path / "result", "r", last_date="2026-02-27")
+    assert load_recommendations(run, broker_is_live=False).last_date == dt.date(2026, 2, 27)
+    bad = write_run(tmp_path / "result", "bad", last_date="27/02/2026")
+    with pytest.raises(RecommendationsError, match=r"manifest.json: data.last_date '27/02/2026'"):
+        load_recommendations(bad, broker_is_live=False)

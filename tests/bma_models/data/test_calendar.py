@@ -4,7 +4,12 @@ import datetime as dt
 
 import pandas as pd
 
-from bma_models.data.calendar import is_open, last_completed_session, sessions
+from bma_models.data.calendar import (
+    is_open,
+    last_completed_session,
+    sessions,
+    sessions_completed_after,
+)
 
 UTC = dt.timezone.utc
 
@@ -34,3 +39,12 @@ def test_market_hours_fail_closed_outside_sessions_and_honour_early_closes():
     assert not is_open(dt.datetime(2026, 11, 26, 15, 0, tzinfo=UTC))  # Thanksgiving
     assert is_open(dt.datetime(2026, 11, 27, 17, 59, tzinfo=UTC))  # early close 13:00 ET
     assert not is_open(dt.datetime(2026, 11, 27, 18, 0, tzinfo=UTC))
+
+
+def test_sessions_completed_after_counts_closes_not_days():
+    thanksgiving_friday_10am = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.timezone.utc)
+    # Tuesday's bars: Wednesday closed since, Thursday was a holiday, Friday is still open
+    assert sessions_completed_after("2026-11-24", thanksgiving_friday_10am) == 1
+    after_close = dt.datetime(2026, 11, 27, 18, 30, tzinfo=dt.timezone.utc)  # early close 13:00
+    assert sessions_completed_after("2026-11-24", after_close) == 2
+    assert sessions_completed_after("2026-12-31", after_close) == 0  # data after the clock
