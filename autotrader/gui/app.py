@@ -385,6 +385,7 @@ class Workstation:
         """Redraw the banner, the strip and the window title from :attr:`state` (Tk thread)."""
         if self.banner is None or self.strip is None:
             return
+        self.state.max_run_age_sessions = self.settings.signals.max_run_age_sessions
         self.banner.render(self.state)
         self.strip.render(self.state, self.calendar_ready)
         title = window_title(self.state)

@@ -15,6 +15,7 @@ microseconds.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import tkinter as tk
 from collections.abc import Callable
@@ -28,7 +29,9 @@ from autotrader.gui.state import (
     trading_mode,
 )
 from autotrader.gui.theme import BANNER, COLOURS
-from autotrader.services.market_session import MarketSession, et_clock
+from autotrader.services.market_session import MarketSession, et_clock, run_age_sessions
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ModeBanner", "StatusStrip"]
 
@@ -90,9 +93,11 @@ class StatusStrip(ttk.Frame):
                 "kill": "Kill switch"}
 
     def __init__(self, master: tk.Misc, clock: Callable[[], dt.datetime],
-                 session_of: Callable[[dt.datetime], MarketSession]) -> None:
+                 session_of: Callable[[dt.datetime], MarketSession],
+                 run_age_of: Callable[[dt.date, dt.datetime], int] = run_age_sessions) -> None:
         super().__init__(master, style="Strip.TFrame", padding=(6, 3))
-        self.clock, self.session_of = clock, session_of
+        self.clock, self.session_of, self.run_age_of = clock, session_of, run_age_of
+        self._age: tuple[object, int | None] | None = None  # ((last bar, session), age)
         self.values: dict[str, ttk.Label] = {}
         self.cells: dict[str, ttk.Frame] = {}
         self.session: MarketSession | None = None
@@ -124,6 +129,25 @@ class StatusStrip(ttk.Frame):
             self.session = self.session_of(now)
         return self.session
 
+    def run_age(self, last_date: dt.date | None, now: dt.datetime,
+                session: MarketSession | None) -> int | None:
+        """Sessions closed since the run's last bar; recomputed only when the session changes.
+
+        (An age changes only at a close, the edge at which :meth:`market` renews the
+        session.) None without a calendar or a last bar, or when the calendar fails.
+        """
+        if last_date is None or session is None:
+            return None
+        key = (last_date, session)
+        if self._age is None or self._age[0] != key:
+            try:
+                age: int | None = self.run_age_of(last_date, now)
+            except Exception as e:  # noqa: BLE001 - shown as unknown; the trader fails closed
+                logger.warning("run age unknown: %s", e)
+                age = None
+            self._age = (key, age)
+        return self._age[1]
+
     def render(self, state: WorkstationState, calendar_ready: bool = True) -> None:
         """Draw every field from ``state`` and the current time."""
         now = self.clock()
@@ -134,7 +158,8 @@ class StatusStrip(ttk.Frame):
         else:
             style = "Good" if session.is_open else ("Bad" if session.is_open is None else "")
             self._set("market", f"{session.describe()}  ·  {et_clock(now)}", style)
-        if self._set("research", *_research_text(state, time.time())):
+        age = self.run_age(state.run_last_date, now, session)
+        if self._set("research", *_research_text(state, time.time(), age)):
             self.after_idle(self._flow)
         kill = state.kill_state
         self._set("kill", kill, {"HALTED": "Bad", "REDUCING": "Warn", "ACTIVE": "Good"}.get(
@@ -169,14 +194,21 @@ def _broker_text(state: WorkstationState) -> tuple[str, str]:
     return f"IB, connected: {account}{kind}{auto}", "Good"
 
 
-def _research_text(state: WorkstationState, now: float) -> tuple[str, str]:
+def _research_text(state: WorkstationState, now: float,
+                   age: int | None = None) -> tuple[str, str]:
     if state.research:
         return state.research, "Warn"
     if not state.run_id:
         return "no run yet (Research tab: Run BMA model, F5)", "Warn"
     demo = " (DEMO data)" if state.demo_run and "DEMO" not in state.run_id else ""
-    data = "" if state.run_last_date is None else f", data to {state.run_last_date:%a %Y-%m-%d}"
+    data, style = "", ""
+    if state.run_last_date is not None:
+        data = f", data to {state.run_last_date:%a %Y-%m-%d}"
+        limit = state.max_run_age_sessions
+        if limit is not None and age is not None and age > limit:
+            data += f" ({age} sessions old, limit {limit}: opens nothing)"
+            style = "Warn"
     if state.run_finished_at is None:
-        return f"run {state.run_id}{demo}{data}", ""
+        return f"run {state.run_id}{demo}{data}", style
     return (f"run {state.run_id}{demo}{data}, finished "
-            f"{ago_text(now - state.run_finished_at)}"), ""
+            f"{ago_text(now - state.run_finished_at)}"), style

@@ -44,6 +44,7 @@ class WorkstationState:
     run_id: str = ""
     run_finished_at: float | None = None  # epoch seconds of the run shown / traded
     run_last_date: dt.date | None = None  # session of that run's last bar
+    max_run_age_sessions: int | None = None  # signals.max_run_age_sessions (None: no limit)
     demo_run: bool = False
     research: str = ""  # "train 12/40 tasks, ETA 1:10" while a run is in progress
 

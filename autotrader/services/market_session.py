@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NEW_YORK", "MarketSession", "et_clock", "market_session"]
+__all__ = ["NEW_YORK", "MarketSession", "et_clock", "market_session", "run_age_sessions"]
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -106,3 +106,19 @@ def market_session(now: dt.datetime) -> MarketSession:
         logger.warning("NYSE calendar unavailable at %s: %s", now, e)
         return MarketSession(now, None, error=f"{type(e).__name__}: {e}")
     return MarketSession(now, is_open, opens.to_pydatetime(), closes.to_pydatetime())
+
+
+def run_age_sessions(last_date: dt.date, now: dt.datetime) -> int:
+    """NYSE sessions closed since a run's last bar (``signals.max_run_age_sessions``).
+
+    Raises whatever the calendar raises; the trader counts that as "unknown" and fails closed.
+
+    Examples
+    --------
+    >>> thursday = dt.datetime(2025, 7, 10, 15, 0, tzinfo=dt.timezone.utc)
+    >>> run_age_sessions(dt.date(2025, 6, 30), thursday)  # Jul 1, 2, 3, 7, 8, 9 (4th: holiday)
+    6
+    """
+    from bma_models.data import calendar
+
+    return calendar.sessions_completed_after(last_date, now)

@@ -79,6 +79,7 @@ from autotrader.engine.risk import Denial, TradingState
 from autotrader.engine.stops import StopAction, plan_stop_update, trailing_stop_price
 from autotrader.journal import Journal, ReconcileReport
 from autotrader.services.book import BOOK_FILE, write_book
+from autotrader.services.market_session import run_age_sessions
 from autotrader.services.recommendations import RecommendationSet, ReturnsForCycles
 
 logger = logging.getLogger(__name__)
@@ -261,12 +262,6 @@ def _default_market_open(now: dt.datetime) -> bool:
     return calendar.is_open(now)
 
 
-def _default_run_age(last_date: dt.date, now: dt.datetime) -> int:
-    from bma_models.data import calendar
-
-    return calendar.sessions_completed_after(last_date, now)
-
-
 class TradingRunner:
     """Drive trading cycles against one broker and one journal.
 
@@ -302,7 +297,7 @@ class TradingRunner:
         self.settings = settings or TraderSettings()
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.market_open = market_open or _default_market_open
-        self.run_age = run_age or _default_run_age
+        self.run_age = run_age or run_age_sessions
         self._stale_runs_warned: set[str] = set()
         self.settings_source = settings_source
         self.checkpoint = checkpoint or _no_checkpoint

@@ -52,7 +52,7 @@ def test_paper_mode_with_a_demo_run_is_in_the_banner_and_the_title(make_app, dem
     assert (mode, demo_tag) == ("PAPER", True) and "no real money" in explanation
     pump_until(app, lambda: app.strip.text("kill") == "ACTIVE", timeout=10)  # journal read
     assert app.strip.text("research").startswith(f"run {app.state.run_id}")
-    assert ", data to Mon 2025-06-30, finished " in app.strip.text("research")  # its last bar
+    assert ", data to Mon 2025-06-30" in app.strip.text("research")  # its last bar
     view = app.views["trading"]
     assert view.arm_check.instate(["disabled"])  # nothing to arm on the paper broker
     screenshot(app, "research", screenshots, "mode-paper-demo")
@@ -138,6 +138,34 @@ def test_market_closed_cycle_says_why_and_when_it_opens(make_app, demo_result, t
     top = view.book.gap_note.winfo_rooty() - page.body.winfo_rooty() - 40
     page.canvas.yview_moveto(top / page.body.winfo_height())
     screenshot(app, "trading", screenshots, "plan-gaps")  # the gaps table and its reasons
+
+
+def test_a_stale_run_buys_nothing_and_the_trader_reads_why(make_app, demo_result, tmp_path,
+                                                          screenshots):
+    # the run's last bar is Mon 2025-06-30; Thu 10 July 11:00 ET six sessions have closed since
+    thursday = dt.datetime(2025, 7, 10, 15, 0, tzinfo=dt.timezone.utc)
+    app, view, cycles = _trading(make_app, demo_result, tmp_path, clock=lambda: thursday)
+    view.send_button.invoke()
+    pump_until(app, lambda: cycles, timeout=30)
+    report = cycles[0].report
+    assert report.submitted == [] and report.denials == {"run_age": report.intents}
+    assert report.intents > 0
+    assert f": {report.intents} denied: research run too old; plan coverage 0.0%" in \
+        view.summary.get()
+    status = read_status(tmp_path / "trader")
+    pump_until(app, lambda: len(view.book.gaps.rows()) == len(status["gaps"]), timeout=10)
+    assert {r[4] for r in view.book.gaps.rows()} == {
+        "research run too old: the run's data are 6 sessions old (limit 2): no new buys until "
+        "research runs again"}
+    app.strip.clock, app.strip.session = (lambda: thursday), None
+    app.refresh_header()
+    assert ", data to Mon 2025-06-30 (6 sessions old, limit 2: opens nothing), finished " in \
+        app.strip.text("research")
+    assert app.strip.values["research"].cget("style") == "StripWarn.TLabel"
+    page = app.pages["trading"]
+    top = view.book.gap_note.winfo_rooty() - page.body.winfo_rooty() - 40
+    page.canvas.yview_moveto(top / page.body.winfo_height())
+    screenshot(app, "trading", screenshots, "stale-run")
 
 
 def test_test_connection_tests_the_selected_broker(make_app, tmp_path):
