@@ -75,7 +75,9 @@ class BookSnapshot:
     run made under other limits); ``prices`` the cycle's prices of every
     planned or held name; ``tolerance_usd`` the
     minimum order value (a difference below it is at plan: the trader would
-    not send such an order).
+    not send such an order); ``run_last_date`` the session of the run's last
+    bar (ISO date, "" when unknown) and ``run_age_sessions`` the NYSE sessions
+    closed since then at the cycle (None: unknown).
     """
 
     as_of: str
@@ -90,6 +92,8 @@ class BookSnapshot:
     lot: int = 1
     tolerance_usd: float = 0.0
     targets: Mapping[str, float] = field(default_factory=dict)
+    run_last_date: str = ""
+    run_age_sessions: int | None = None
 
 
 def plan_vs_book(snapshot: BookSnapshot) -> dict[str, Any]:
@@ -126,7 +130,9 @@ def plan_vs_book(snapshot: BookSnapshot) -> dict[str, Any]:
             gaps.append(gap)
     total_plan = sum(planned.values())
     invested = sum(p.market_value for p in snapshot.positions) / equity
-    return {"run_id": snapshot.run_id, "as_of": snapshot.as_of, "broker": snapshot.broker,
+    return {"run_id": snapshot.run_id, "run_last_date": snapshot.run_last_date or None,
+            "run_age_sessions": snapshot.run_age_sessions,
+            "as_of": snapshot.as_of, "broker": snapshot.broker,
             "equity": _round(snapshot.equity, 2), "cash": _round(snapshot.cash, 2),
             "invested": _round(invested, 4), "planned_invested": _round(total_plan, 4),
             "coverage": _round(covered / total_plan, 4) if total_plan > 0 else None,
@@ -195,7 +201,12 @@ def _round(value: float, digits: int) -> float | None:
 def format_status(status: Mapping[str, Any], max_rows: int = 60) -> str:
     """Format the status as a fixed-width table (the CLI prints it; the runner logs it)."""
     coverage = status["coverage"]
-    head = (f"PLAN vs BOOK run {status['run_id']} ({status['broker']}, {status['as_of']}): "
+    data = ""
+    if status.get("run_last_date"):
+        age = status.get("run_age_sessions")
+        data = f", data to {status['run_last_date']}" + (
+            "" if age is None else f", {age} sessions old")
+    head = (f"PLAN vs BOOK run {status['run_id']} ({status['broker']}, {status['as_of']}{data}): "
             f"equity {status['equity']:,.2f} cash {status['cash']:,.2f} invested "
             f"{status['invested']:.2%} of planned {status['planned_invested']:.2%}, coverage "
             + ("n/a" if coverage is None else f"{coverage:.2%}")

@@ -109,7 +109,9 @@ def read_book(path: str | Path) -> BookSnapshot:
             prices={str(k): _float(v) for k, v in document.get("prices", {}).items()},
             outcomes=outcomes, lot=int(document.get("lot", 1)),
             tolerance_usd=_float(document.get("tolerance_usd", 0.0)),
-            targets={str(k): float(v) for k, v in document.get("targets", {}).items()})
+            targets={str(k): float(v) for k, v in document.get("targets", {}).items()},
+            run_last_date=str(document.get("run_last_date") or ""),
+            run_age_sessions=_optional_int(document.get("run_age_sessions")))
     except (KeyError, TypeError, ValueError) as e:
         raise BookError(f"{path}: bad book snapshot ({type(e).__name__}: {e})") from e
 
@@ -123,6 +125,10 @@ def read_status(state_dir: str | Path) -> dict[str, Any]:
         No snapshot yet (no cycle ran with this state directory) or a bad one.
     """
     return plan_vs_book(read_book(Path(state_dir) / BOOK_FILE))
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _float(value: Any) -> float:

@@ -119,6 +119,8 @@ class CycleReport:
     decisions: list[Decision] = field(default_factory=list)
     prices: dict[str, float] = field(default_factory=dict)
     status: dict | None = None
+    #: NYSE sessions closed since the run's last bar (None: unknown or not traded)
+    run_age_sessions: int | None = None
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,9 @@ def book_snapshot(account: Account, positions: dict[str, Position],
         outcomes=outcomes, lot=100 if sizing.notional_round_lots else 1,
         tolerance_usd=tolerance_usd,
         targets={s: q * prices[s] / account.equity for s, q in targets.items()
-                 if account.equity > 0})
+                 if account.equity > 0},
+        run_last_date=recs.last_date.isoformat() if recs and recs.last_date else "",
+        run_age_sessions=report.run_age_sessions)
 
 
 def _default_market_open(now: dt.datetime) -> bool:
@@ -554,6 +558,7 @@ class TradingRunner:
             except Exception as e:  # noqa: BLE001 - any calendar failure: "unknown" -> closed
                 logger.error("run age unknown, failing closed: %s", e)
                 report.failures.append(f"calendar: {e}")
+        report.run_age_sessions = age
         limit = self.settings.risk.max_run_age_sessions
         stale = limit is not None and (age is None or age > limit)
         if stale and recs.run_id not in self._stale_runs_warned:

@@ -12,7 +12,9 @@ import pytest
 from autotrader.broker.paper import PaperBroker
 from autotrader.domain import OrderStatus, OrderType, RecommendationsError
 from autotrader.engine import PlannerSettings, RiskLimits, SizingSettings, StopSettings
+from autotrader.engine.plan_status import format_status
 from autotrader.engine.risk import TradingState
+from autotrader.services.book import read_status
 from autotrader.services.recommendations import latest_run_dir, load_recommendations
 from autotrader.services.trading import TraderSettings, TradingRunner
 from bma_models.data.calendar import is_open
@@ -270,6 +272,9 @@ def test_a_run_older_than_the_limit_opens_nothing(tmp_path, broker, journal, clo
     with caplog.at_level("WARNING"):
         first, second = runner.run_cycle(), runner.run_cycle()
     assert len([r for r in first.submitted if "-stop-" not in r]) == buys
+    status = read_status(tmp_path)  # book.json next to the journal: `autotrader status`
+    assert (status["run_last_date"], status["run_age_sessions"]) == (last_bar, age)
+    assert f", data to {last_bar}, {age} sessions old): " in format_status(status)
     if buys == 0:
         assert first.denials == {"run_age": 4} and second.denials == {"run_age": 4}
         assert first.denial_reasons["run_age"] == (
