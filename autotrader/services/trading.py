@@ -33,7 +33,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -260,6 +260,16 @@ def book_snapshot(account: Account, positions: dict[str, Position],
         run_age_sessions=report.run_age_sessions)
 
 
+def _another_trader_text(orders: Mapping[str, int]) -> str:
+    refs = sorted(orders)
+    ids = ", ".join(str(i) for i in sorted(set(orders.values())))
+    shown = ", ".join(refs[:3]) + (f" and {len(refs) - 3} more" if len(refs) > 3 else "")
+    return (f"{len(refs)} working order(s) of another trader on this account (client id {ids}: "
+            f"{shown}) are not in this journal: trading now would double them. Stop the other "
+            "trader (another state directory or machine), or cancel its orders in TWS; this "
+            "trader sends no order meanwhile.")
+
+
 def _default_market_open(now: dt.datetime) -> bool:
     from bma_models.data import calendar
 
@@ -347,6 +357,9 @@ class TradingRunner:
         self.broker.connect()
         session = self.broker.session()
         self._refuse_foreign_orders(session)
+        others = self._other_traders_orders()
+        if others:
+            raise SessionError(_another_trader_text(others))
         now = self.clock()
         report = self.journal.reconcile(self.broker, now)
         self.journal.record_session(session)
@@ -355,6 +368,29 @@ class TradingRunner:
             self._resume(report.to_transmit, session, now, cycle)
         self._ingest_events(cycle)
         return report
+
+    def _other_traders_orders(self) -> dict[str, int]:
+        """``order_ref -> client id`` of working orders that another trader of this product placed.
+
+        Refs of this product's scheme (``<order_ref_prefix>-...``) worked by another API
+        client and never written by this journal: a second workstation (another state
+        directory, or another machine, which the account lock cannot see) trading the
+        account. Its working buys are invisible to this trader's rebalance, which would
+        buy the same names again. (A ref this journal wrote but another client id works
+        is a client id change: :meth:`_refuse_foreign_orders`.)
+        """
+        prefix = f"{self.settings.order_ref_prefix}-"
+        return {ref: client for ref, client in self.broker.foreign_working_orders().items()
+                if ref.startswith(prefix) and self.journal.order(ref) is None}
+
+    def _another_trader(self, report: CycleReport) -> bool:
+        """Record and log another trader's working orders; True when this cycle must not trade."""
+        others = self._other_traders_orders()
+        if others:
+            text = _another_trader_text(others)
+            logger.error("%s", text)
+            report.failures.append(f"another trader: {text}")
+        return bool(others)
 
     def _refuse_foreign_orders(self, session: SessionIdentity) -> None:
         foreign = self.broker.foreign_working_orders()
@@ -472,7 +508,7 @@ class TradingRunner:
         try:
             self._ingest_events(report)
             recs = self._load_recommendations(report)
-            if recs is not None:
+            if recs is not None and not self._another_trader(report):
                 held = self.broker.positions()
                 for d in self._decisions(recs, now, report):
                     current = held[d.intent.symbol].quantity if d.intent.symbol in held else 0
@@ -500,7 +536,7 @@ class TradingRunner:
         try:
             self._ingest_events(report)
             recs = self._load_recommendations(report)
-            if recs is not None:
+            if recs is not None and not self._another_trader(report):
                 self._trade(recs, now, report)
             self._ingest_events(report)
             self._update_stops(recs, now, report)

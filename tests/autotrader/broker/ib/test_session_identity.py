@@ -173,3 +173,47 @@ def test_a_second_trader_on_the_same_ib_account_is_refused_before_any_order(tmp_
         other.release()
     assert main(_args(tmp_path, run_dir, config)) == 0  # the account is free again
     assert gateway.orders()
+
+
+def test_a_trader_with_another_journal_never_doubles_the_working_orders_of_the_first(
+        tmp_path, make_gateway, caplog):
+    # e.g. the GUI on a laptop (client id 7) and the CLI on a server (client id 8) on one
+    # account: the account lock is per machine, so only the broker's book can tell
+    gateway = make_gateway(fill_policy=FillPolicy(marketable_limits=False))  # entries rest
+    run_dir = write_run(tmp_path / "result", "20260301-run", RECOMMENDATIONS)
+    laptop, server = tmp_path / "laptop", tmp_path / "server"
+    laptop.mkdir(), server.mkdir()
+    assert main(_args(laptop, run_dir, _config(laptop, gateway.port, 7))) == 0
+    working = sorted(o.order_ref for o in gateway.orders() if o.is_live)
+    assert len(working) >= 2
+    with caplog.at_level(logging.ERROR):
+        code = main(_args(server, run_dir, _config(server, gateway.port, 8), sim_time=LATER))
+    assert code == 1
+    buys = Counter(o.contract.symbol for o in gateway.orders() if o.action == "BUY")
+    assert all(n == 1 for n in buys.values()), f"the book doubled: {buys}"
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert f"{len(working)} working order(s) of another trader" in message
+    assert "client id 7" in message and working[0] in message
+
+
+def test_a_running_trader_stops_sending_once_another_trader_works_orders(
+        tmp_path, make_gateway, make_broker, caplog):
+    gateway = make_gateway(fill_policy=FillPolicy(marketable_limits=False))  # entries rest
+    run_dir = write_run(tmp_path / "result", "20260301-run", RECOMMENDATIONS)
+    broker = make_broker(gateway, client_id=8)  # the server's trader, started first
+    journal = Journal(tmp_path / "server" / "journal.db").open()
+    runner = TradingRunner(broker, journal,
+                           lambda: load_recommendations(run_dir, broker_is_live=False),
+                           clock=FakeClock(SESSION), market_open=lambda _now: True)
+    runner.start()  # nothing works at the broker yet: it starts
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    assert main(_args(laptop, run_dir, _config(laptop, gateway.port, 7))) == 0  # the other
+    with caplog.at_level(logging.ERROR):
+        report = runner.run_cycle()
+    assert report.submitted == [] and report.decisions == []
+    assert any(f.startswith("another trader: ") and "client id 7" in f for f in report.failures)
+    buys = Counter(o.contract.symbol for o in gateway.orders() if o.action == "BUY")
+    assert buys and all(n == 1 for n in buys.values()), f"the book doubled: {buys}"
+    assert "not in this journal" in caplog.text
+    journal.close()
