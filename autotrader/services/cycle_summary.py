@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from autotrader.engine.reasons import check_phrase
+from autotrader.services.cycle_records import CycleReport
 from autotrader.services.market_session import MarketSession
-from autotrader.services.trading import CycleReport
 
 __all__ = ["cycle_summary"]
 

@@ -44,6 +44,7 @@ from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings
 from autotrader.engine.risk import TradingState
 from autotrader.journal import Journal, ReconcileReport
 from autotrader.services.brokers import make_broker
+from autotrader.services.cycle_records import TraderSettings
 from autotrader.services.recommendations import (
     RecommendationSet,
     latest_run_dir,
@@ -56,7 +57,6 @@ from autotrader.services.state_lock import (
     default_lock_dir,
 )
 from autotrader.services.trading import (
-    TraderSettings,
     TradingRunner,
     journal_trading_state,
     set_journal_trading_state,

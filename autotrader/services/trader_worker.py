@@ -43,17 +43,17 @@ from autotrader.domain.orders import Order
 from autotrader.domain.records import Account, Fill, Position, Quote
 from autotrader.engine.reasons import denial_text
 from autotrader.engine.risk import TradingState
-from autotrader.services.cycle_summary import cycle_summary
-from autotrader.services.market_session import market_session
-from autotrader.services.plan_view import PlanView, load_plan_view
-from autotrader.services.session import SessionOptions, TraderSession, build_session
-from autotrader.services.trading import (
+from autotrader.services.cycle_records import (
     CycleReport,
     ManualResult,
     PreviewLine,
     TraderSettings,
-    TradingRunner,
 )
+from autotrader.services.cycle_summary import cycle_summary
+from autotrader.services.market_session import market_session
+from autotrader.services.plan_view import PlanView, load_plan_view
+from autotrader.services.session import SessionOptions, TraderSession, build_session
+from autotrader.services.trading import TradingRunner
 
 logger = logging.getLogger(__name__)
 

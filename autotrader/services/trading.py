@@ -32,9 +32,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from autotrader.broker.base import Broker
@@ -46,7 +44,6 @@ from autotrader.domain.errors import (
 )
 from autotrader.domain.orders import Order, OrderStatus
 from autotrader.domain.records import (
-    Account,
     Fill,
     OrderOrigin,
     OrderRequest,
@@ -65,142 +62,27 @@ from autotrader.engine.brackets import (
     unit_requests,
 )
 from autotrader.engine.cycle import BookState, Decision, decide, decide_exit, market_inputs
-from autotrader.engine.limits import PlannerSettings, RiskLimits, SizingSettings, StopSettings
-from autotrader.engine.plan_status import (
-    BookPosition,
-    BookSnapshot,
-    Outcome,
-    format_status,
-    plan_vs_book,
-)
-from autotrader.engine.rebalance import target_quantities
+from autotrader.engine.plan_status import format_status, plan_vs_book
 from autotrader.engine.resumption import MANUAL_RUN, STOP_RUN, resume_refusal
-from autotrader.engine.risk import Denial, TradingState
+from autotrader.engine.risk import TradingState
 from autotrader.engine.stops import StopAction, plan_stop_update, trailing_stop_price
 from autotrader.journal import Journal, ReconcileReport
 from autotrader.services.book import BOOK_FILE, write_book
+from autotrader.services.cycle_records import (
+    CycleReport,
+    HealthMetrics,
+    ManualResult,
+    OrderPreview,
+    PreviewLine,
+    TraderSettings,
+    book_snapshot,
+)
 from autotrader.services.market_session import run_age_sessions
 from autotrader.services.recommendations import RecommendationSet, ReturnsForCycles
 
 logger = logging.getLogger(__name__)
 
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-@dataclass(frozen=True)
-class TraderSettings:
-    """Everything the runner passes to the engine, plus its own fallback parameters."""
-
-    risk: RiskLimits = field(default_factory=RiskLimits)
-    sizing: SizingSettings = field(default_factory=SizingSettings)
-    planner: PlannerSettings = field(default_factory=PlannerSettings)
-    stops: StopSettings = field(default_factory=StopSettings)
-    default_atr_pct: float = 0.02
-    order_ref_prefix: str = "bma"
-
-
-@dataclass
-class CycleReport:
-    """What one cycle did; also what the GUI shows per cycle."""
-
-    started_at: dt.datetime
-    cycle_time_s: float = 0.0
-    run_id: str = ""
-    intents: int = 0
-    submitted: list[str] = field(default_factory=list)
-    denials: Counter[str] = field(default_factory=Counter)
-    #: the first reason of each check in :attr:`denials` (the GUI's one-line summary)
-    denial_reasons: dict[str, str] = field(default_factory=dict)
-    fallbacks: dict[str, int] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    stop_actions: list[str] = field(default_factory=list)
-    events: int = 0
-    exiting: set[str] = field(default_factory=set)
-    decisions: list[Decision] = field(default_factory=list)
-    prices: dict[str, float] = field(default_factory=dict)
-    status: dict | None = None
-    #: NYSE sessions closed since the run's last bar (None: unknown or not traded)
-    run_age_sessions: int | None = None
-
-
-@dataclass(frozen=True)
-class PreviewLine:
-    """One intent of a previewed cycle: target vs book and what the engine would do with it.
-
-    ``quantity``/``order_type``/``limit_price`` are the planner's order when the
-    intent passed every check; for a denied intent ``quantity`` is the intent's
-    and ``order_type``/``limit_price`` are None.
-    """
-
-    symbol: str
-    side: Side
-    quantity: int
-    current: int
-    order_type: OrderType | None
-    limit_price: float | None
-    denial: Denial | None
-
-    @property
-    def sends(self) -> bool:
-        """True when the next cycle would submit this order (at unchanged prices)."""
-        return self.denial is None
-
-    @property
-    def outcome(self) -> str:
-        """``"SEND"`` or ``"DENY <check>: <reason>"``, as the decision log line says."""
-        if self.denial is None:
-            return "SEND"
-        return f"DENY {self.denial.check}: {self.denial.reason}"
-
-
-@dataclass(frozen=True)
-class OrderPreview:
-    """What :meth:`TradingRunner.preview` computed; ``failures`` as in :class:`CycleReport`."""
-
-    run_id: str
-    at: dt.datetime
-    lines: tuple[PreviewLine, ...]
-    failures: tuple[str, ...] = ()
-    fallbacks: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ManualResult:
-    """What a trader's order action from the blotter did (cancel, cancel all, flatten).
-
-    ``ok`` is False when nothing was sent (refused, denied or failed);
-    ``message`` says what happened and why in one line.
-    """
-
-    action: str
-    ok: bool
-    message: str
-    refs: tuple[str, ...] = ()
-
-
-@dataclass
-class HealthMetrics:
-    """Running totals over the runner's life: cycle time, denials, fallbacks, failures."""
-
-    cycles: int = 0
-    last_cycle_s: float = 0.0
-    max_cycle_s: float = 0.0
-    total_cycle_s: float = 0.0
-    orders_submitted: int = 0
-    denials: Counter[str] = field(default_factory=Counter)
-    fallbacks: Counter[str] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)
-
-    def record(self, report: CycleReport) -> None:
-        """Add one cycle's report to the totals."""
-        self.cycles += 1
-        self.last_cycle_s = report.cycle_time_s
-        self.max_cycle_s = max(self.max_cycle_s, report.cycle_time_s)
-        self.total_cycle_s += report.cycle_time_s
-        self.orders_submitted += len(report.submitted)
-        self.denials.update(report.denials)
-        self.fallbacks.update(report.fallbacks)
-        self.failures.update(f.split(":", 1)[0] for f in report.failures)
 
 
 #: the journal's key of the kill switch
@@ -225,39 +107,6 @@ def _no_checkpoint(stage: str) -> None:
 def _is_exit_order(order: Order) -> bool:
     return order.side is Side.SELL and (order.parent_ref is not None
                                         or order.order_type is OrderType.STOP)
-
-
-def book_snapshot(account: Account, positions: dict[str, Position],
-                  recs: RecommendationSet | None, report: CycleReport, working: set[str],
-                  now: dt.datetime, *, broker: str, sizing: SizingSettings | None = None,
-                  tolerance_usd: float = 0.0) -> BookSnapshot:
-    """Build the snapshot of the account after a cycle, its plan and each symbol's outcome."""
-    prices = report.prices
-    outcomes: dict[str, Outcome] = {}
-    for decision in report.decisions:
-        symbol = decision.intent.symbol
-        if decision.denial is not None:
-            outcomes[symbol] = Outcome("denied", decision.denial.check, decision.denial.reason)
-        else:
-            outcomes[symbol] = Outcome("working" if symbol in working else "filled")
-    for symbol in working:
-        outcomes.setdefault(symbol, Outcome("working"))
-    held = tuple(BookPosition(s, p.quantity, prices.get(s, p.avg_cost), p.avg_cost)
-                 for s, p in sorted(positions.items()))
-    planned = {r.ticker: r.weight for r in recs.rows if r.weight > 0} if recs else {}
-    sizing = sizing or SizingSettings()
-    targets = target_quantities([r for r in recs.rows if r.weight > 0], account.equity, prices,
-                                sizing) if recs else {}
-    return BookSnapshot(
-        as_of=now.isoformat(), broker=broker, run_id=recs.run_id if recs else "",
-        equity=account.equity, cash=account.cash, positions=held, planned=planned,
-        prices={s: prices[s] for s in set(planned) | set(positions) if s in prices},
-        outcomes=outcomes, lot=100 if sizing.notional_round_lots else 1,
-        tolerance_usd=tolerance_usd,
-        targets={s: q * prices[s] / account.equity for s, q in targets.items()
-                 if account.equity > 0},
-        run_last_date=recs.last_date.isoformat() if recs and recs.last_date else "",
-        run_age_sessions=report.run_age_sessions)
 
 
 def _another_trader_text(orders: Mapping[str, int]) -> str:

@@ -12,10 +12,10 @@ from autotrader.domain.records import Account, Position, Quote
 from autotrader.gui.book_rows import book_figures, position_rows
 from autotrader.gui.progress import RunClock
 from autotrader.gui.state import WorkstationState, arm_refusal, trading_mode, window_title
+from autotrader.services.cycle_records import CycleReport
 from autotrader.services.cycle_summary import cycle_summary
 from autotrader.services.market_session import market_session
 from autotrader.services.plan_view import PlanView, load_plan_view, plan_view
-from autotrader.services.trading import CycleReport
 
 UTC = dt.timezone.utc
 

@@ -7,9 +7,9 @@ import datetime as dt
 
 from autotrader.domain import OrderStatus, OrderType, Side
 from autotrader.engine.risk import TradingState
+from autotrader.services.cycle_records import TraderSettings
 from autotrader.services.cycle_summary import cycle_summary
 from autotrader.services.market_session import market_session
-from autotrader.services.trading import TraderSettings
 from tests.autotrader.services.test_trading import SETTINGS, _assert_journal_matches_broker, _runner
 
 LIMIT_ENTRIES = dataclasses.replace(

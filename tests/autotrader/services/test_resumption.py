@@ -29,8 +29,9 @@ from autotrader.engine.brackets import order_unit, unit_requests
 from autotrader.engine.planner import OrderPlan
 from autotrader.engine.resumption import STOP_RUN
 from autotrader.journal import SCHEMA_VERSION, Journal
+from autotrader.services.cycle_records import CycleReport
 from autotrader.services.recommendations import load_recommendations
-from autotrader.services.trading import CycleReport, TradingRunner
+from autotrader.services.trading import TradingRunner
 
 PAPER_IB = SessionIdentity("ib", "DU1", live=False, client_id=7)
 LIVE_IB = SessionIdentity("ib", "U1", live=True, client_id=7)

@@ -15,8 +15,9 @@ from autotrader.engine import PlannerSettings, RiskLimits, SizingSettings, StopS
 from autotrader.engine.plan_status import format_status
 from autotrader.engine.risk import TradingState
 from autotrader.services.book import read_status
+from autotrader.services.cycle_records import TraderSettings
 from autotrader.services.recommendations import latest_run_dir, load_recommendations
-from autotrader.services.trading import TraderSettings, TradingRunner
+from autotrader.services.trading import TradingRunner
 from bma_models.data.calendar import is_open
 from tests.autotrader.conftest import RECOMMENDATIONS, SESSION_OPEN, write_run
 
