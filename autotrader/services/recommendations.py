@@ -104,24 +104,30 @@ def run_info(run_dir: str | Path) -> RunInfo:
 
 
 def _run_origin(run_dir: Path) -> tuple[str, dt.date | None]:
-    """Return the run's data source and the session of its last bar, from its JSON files."""
-    source, last_date = "unknown", None
-    for name in ("manifest.json", "metrics.json"):
-        path = run_dir / name
-        if not path.is_file():
-            continue
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise RecommendationsError(f"{path} is not readable JSON: {e}") from e
-        run = meta.get("run") if isinstance(meta.get("run"), dict) else {}
-        found = run.get("source") or meta.get("source")
-        if found and source == "unknown":
-            source = str(found)
-        data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
-        if data.get("last_date") and last_date is None:
-            last_date = _date(data["last_date"], path)
+    """Return the run's data source and the session of its last bar (``manifest.json``).
+
+    ``metrics.json`` is read only when the manifest names no source (older runs).
+    """
+    manifest = _json(run_dir / "manifest.json")
+    data = manifest.get("data") if isinstance(manifest.get("data"), dict) else {}
+    last_date = _date(data["last_date"], run_dir / "manifest.json") \
+        if data.get("last_date") else None
+    source = _source(manifest) or _source(_json(run_dir / "metrics.json")) or "unknown"
     return source, last_date
+
+
+def _json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise RecommendationsError(f"{path} is not readable JSON: {e}") from e
+
+
+def _source(meta: dict) -> str:
+    run = meta.get("run") if isinstance(meta.get("run"), dict) else {}
+    return str(run.get("source") or meta.get("source") or "")
 
 
 def _date(value: object, path: Path) -> dt.date:
