@@ -40,6 +40,7 @@ import re
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol, overload
 
 from autotrader.domain.errors import InvalidTransition, JournalError, OverfillError
 from autotrader.domain.orders import Order, OrderStatus
@@ -141,6 +142,16 @@ def _utc_text(moment: dt.datetime) -> str:
 
 def _slug(text: str, limit: int = 16) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", text)[:limit] or "run"
+
+
+class BrokerBook(Protocol):
+    """What :meth:`Journal.reconcile` reads of a broker (an ``autotrader.broker`` Broker)."""
+
+    def orders(self) -> list[Order]:
+        """Return the broker's orders of this session (working and done)."""
+
+    def executions(self) -> list[Fill]:
+        """Return the broker's executions of this session."""
 
 
 @dataclasses.dataclass
@@ -499,6 +510,12 @@ class Journal:
                                (day.isoformat(),)).fetchone()
         return row[0] if row else 0
 
+    @overload
+    def get_value(self, key: str) -> str | None: ...
+
+    @overload
+    def get_value(self, key: str, default: str) -> str: ...
+
     def get_value(self, key: str, default: str | None = None) -> str | None:
         """Return the stored value of ``key``, or ``default`` when it is not set."""
         row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
@@ -543,11 +560,11 @@ class Journal:
         return list(rows)
 
     # -- reconciliation ----------------------------------------------------------------------
-    def reconcile(self, broker: object, now: dt.datetime) -> ReconcileReport:
+    def reconcile(self, broker: BrokerBook, now: dt.datetime) -> ReconcileReport:
         """Align the journal with the broker by ``order_ref`` (see the module docstring).
 
-        ``broker`` is an :class:`autotrader.broker.base.Broker` (typed loosely so
-        the journal does not import the broker package).
+        ``broker`` is an :class:`autotrader.broker.base.Broker` (typed by the
+        :class:`BrokerBook` protocol so the journal does not import the broker package).
         """
         report = ReconcileReport()
         broker_orders = {o.order_ref: o for o in broker.orders()}

@@ -108,8 +108,9 @@ def build_matrices(problem: Problem):
     cols = [np.tile(idx, k), n + np.arange(k), idx, idx, idx, held, t_col, held, t_col, idx]
     vals = [problem.B.T.ravel(), -np.ones(k), np.ones(n), np.ones(n), -np.ones(n),
             np.ones(n_held), -np.ones(n_held), -np.ones(n_held), -np.ones(n_held), np.ones(n)]
-    b = [np.zeros(k), [problem.target], problem.upper, -lower_bounds(problem), problem.w0[held],
-         -problem.w0[held], sector_caps(problem)]
+    b: list[np.ndarray | list[float]] = [
+        np.zeros(k), [problem.target], problem.upper, -lower_bounds(problem), problem.w0[held],
+        -problem.w0[held], sector_caps(problem)]
     n_rows = m + 2 * n + 2 * n_held + n_sec
     if problem.turnover_left is not None:
         rows += [np.full(n_held, n_rows), np.full(int(free.sum()), n_rows)]

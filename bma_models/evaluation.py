@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal, overload
 
-import numba
 import numpy as np
 import pandas as pd
 
+from bma_models._jit import kernel
 from bma_models.cv import date_groups
 from bma_models.errors import DataError, SettingsError
 
 logger = logging.getLogger(__name__)
-
-#: numba options of the per-date kernels (compiled once, cached next to the module)
-_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 
 __all__ = [
     "DateRanks",
@@ -69,7 +67,7 @@ def grouped_correlation(x, y, codes, *, min_count: int = 3) -> np.ndarray:
     return _grouped_correlation(x, y, codes, n_groups, float(min_count))
 
 
-@numba.njit(**_JIT)
+@kernel
 def _grouped_correlation(x, y, codes, n_groups, min_count):  # pragma: no cover - compiled
     # Two passes, each summing in row order like np.bincount(codes, weights) (the numpy
     # formulation this replaces, bit for bit): group means, then centred moments. A
@@ -131,6 +129,18 @@ def _one_column(pred: pd.Series, label: pd.Series) -> PerDateScores:
     return PerDateScores(pred.to_frame("pred"), label)
 
 
+@overload
+def within_date_ranks(
+    values, codes, *, first: Literal[True] = ...
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+@overload
+def within_date_ranks(
+    values, codes, *, first: Literal[False]
+) -> tuple[np.ndarray, None, np.ndarray]: ...
+@overload
+def within_date_ranks(
+    values, codes, *, first: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]: ...
 def within_date_ranks(
     values, codes, *, first: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -170,7 +180,7 @@ def within_date_ranks(
     return average, (ordinal if first else None), sizes
 
 
-@numba.njit(**_JIT)
+@kernel
 def _ranks_from_sorted(ordered, order, sizes, source, n, first):  # pragma: no cover
     # one walk over each date's sorted values: a run of equal values gets the mean of its
     # 1-based positions, k + 1 + (run length - 1) / 2 (exact: a multiple of 1/2); with

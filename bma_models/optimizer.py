@@ -292,7 +292,7 @@ class PortfolioOptimizer:
             retry = None if message else self._run_solver(candidate)
             accepted, reason = (None, message) if retry is None else _accepted(
                 candidate, retry, self.solver)
-            if reason is not None:
+            if retry is None or reason is not None:
                 notes.append(f"{len(names)} trades below the minimum trade "
                              f"{_pct(self.min_trade)} kept: removing them fails ({reason})")
                 break

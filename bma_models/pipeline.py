@@ -105,7 +105,7 @@ class ResearchResult:
     dataset: dict[str, Any]
     baselines: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
-    plan: PortfolioPlan | None = None
+    plan: PortfolioPlan = field(kw_only=True)
     #: the per-date figures of ``predictions_oos`` (its score columns against ``label``)
     #: behind ``metrics`` and ``baselines``, cached for the charts
     per_date: PerDateScores | None = None
@@ -263,7 +263,8 @@ class ResearchPipeline:
         parallel, threads = self._parallel(n_jobs)
         # params of a model that is switched off stay in the config for when it is switched
         # back on (config/default.yaml tunes lgbm_ranker); only enabled models get theirs
-        params = {k: v for k, v in s.models.params.items() if k in s.models.enabled}
+        params: dict[str, Mapping[str, Any]] = {
+            k: v for k, v in s.models.params.items() if k in s.models.enabled}
         first_layer = make_first_layer(s.models.enabled, params, seed=s.seed,
                                        n_jobs_per_model=threads)
         if s.stacking.method == "nonneg_ridge":

@@ -302,8 +302,8 @@ def current_book(holdings: Holdings | None, prices: pd.Series,
     """
     assumed = f"research.portfolio.capital {assumed_capital:,.0f} USD (assumed, no book)"
     if holdings is None or holdings.is_cash:
-        cash = None if holdings is None else holdings.cash
-        if cash is not None and cash > 0:
+        if holdings is not None and holdings.cash is not None and holdings.cash > 0:
+            cash = holdings.cash
             return pd.Series(dtype="float64"), float(cash), \
                 f"account equity {cash:,.0f} USD (all cash, {holdings.source})", []
         return pd.Series(dtype="float64"), float(assumed_capital), assumed, []
@@ -330,6 +330,8 @@ def current_book(holdings: Holdings | None, prices: pd.Series,
 
 def _position_values(holdings: Holdings, prices: pd.Series) -> tuple[pd.Series, list[str]]:
     q = holdings.quantities
+    # a book that is neither cash nor weights holds quantities (Holdings.is_cash)
+    assert q is not None, "a quantities book without quantities"
     price = prices.reindex(q.index)
     own = holdings.prices.reindex(q.index) if holdings.prices is not None else None
     notes: list[str] = []

@@ -114,8 +114,14 @@ class Section:
         """Cross-field checks; override and raise :class:`FieldError` naming the keys."""
 
 
-@cache
 def _hints(cls: type) -> dict[str, Any]:
+    # the plain ``type`` parameter is what mypy accepts as Hashable for the cache
+    # (it rejects ``type[Section]``, python/mypy#11470)
+    return _cached_hints(cls)
+
+
+@cache
+def _cached_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 

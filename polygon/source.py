@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -45,7 +45,7 @@ class TqdmProgress:
 
     def __init__(self, desc: str = "polygon") -> None:
         self.desc = desc
-        self._bar = None
+        self._bar: Any = None  # a tqdm bar while one is drawn
 
     def __call__(self, done: int, total: int, label: str) -> None:
         """Show ``done`` of ``total`` with ``label``; a new ``total`` starts a new bar.

@@ -30,6 +30,7 @@ writer process per cache dir.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -130,8 +131,9 @@ class BarStore:
 
     Parameters
     ----------
-    client : PolygonClient
-        The facade used for every request.
+    client : PolygonClient or None
+        The facade used for every request; None opens the cache read-only (reading
+        coverage and bars works, a refresh raises :class:`~polygon.errors.PolygonError`).
     cache_dir : str or Path
         Root of the cache (see the module docstring for the layout).
     calendar : Calendar
@@ -153,7 +155,7 @@ class BarStore:
 
     def __init__(
         self,
-        client: PolygonClient,
+        client: PolygonClient | None,
         cache_dir: str | Path,
         *,
         calendar: Calendar,
@@ -163,7 +165,7 @@ class BarStore:
         overlap_rtol: float = 1e-6,
         write_hook: _parquet.WriteHook | None = None,
     ) -> None:
-        self.client = client
+        self._client = client
         self.cache_dir = Path(cache_dir)
         self.calendar = calendar
         self.max_concurrency = max_concurrency
@@ -174,6 +176,14 @@ class BarStore:
 
     def __repr__(self) -> str:
         return f"BarStore(cache_dir={str(self.cache_dir)!r})"
+
+    @property
+    def client(self) -> PolygonClient:
+        """The facade used for every request (a read-only store has none)."""
+        if self._client is None:
+            raise PolygonError(f"{self!r} was opened read-only, without a client: "
+                               "it cannot download")
+        return self._client
 
     @property
     def bars_dir(self) -> Path:
@@ -282,14 +292,15 @@ class BarStore:
         )
         total = len(full) + len(stale) + (len(grouped_days) if use_grouped else 0)
         progress = _Progress(total, self.progress)
-        jobs = {t: (lambda t=t, s=span: self._fetch_full(t, *s)) for t, span in full.items()}
+        jobs: dict[str, Callable[[], Any]] = {
+            t: functools.partial(self._fetch_full, t, *span) for t, span in full.items()}
         if use_grouped:
             report.grouped_sessions = list(grouped_days)
             day_bars = self._fetch_grouped(grouped_days, set(stale), report, progress)
-            jobs.update({t: (lambda t=t, c=c: self._merge_grouped(t, c, day_bars, days[-1]))
+            jobs.update({t: functools.partial(self._merge_grouped, t, c, day_bars, days[-1])
                          for t, c in stale.items()})
         else:
-            jobs.update({t: (lambda t=t, c=c: self._update_ticker(t, c, days[-1]))
+            jobs.update({t: functools.partial(self._update_ticker, t, c, days[-1])
                          for t, c in stale.items()})
         outcomes = self._run(jobs, report, progress)
         self._record(outcomes, report)
@@ -343,7 +354,8 @@ class BarStore:
             bars = self.client.get_grouped_daily(day)
             return _parquet.bars_frame(b for b in bars if b.ticker in wanted)
 
-        jobs = {day.date().isoformat(): (lambda d=day: fetch(d)) for day in days}
+        jobs: dict[str, Callable[[], Any]] = {
+            day.date().isoformat(): functools.partial(fetch, day) for day in days}
         results = self._run(jobs, report, progress)
         return {day: results.get(day.date().isoformat()) for day in days}
 
@@ -407,7 +419,8 @@ class BarStore:
         needed = [t for t in symbols if t not in known]
         before = self.client.request_count
         stamp = None if as_of is None else pd.Timestamp(as_of)
-        jobs = {t: (lambda t=t: self._details_row(t, stamp)) for t in needed}
+        jobs: dict[str, Callable[[], Any]] = {
+            t: functools.partial(self._details_row, t, stamp) for t in needed}
         rows = self._run(jobs, report, _Progress(len(jobs), self.progress))
         report.not_found = sorted(t for t, row in rows.items() if row["name"] is None)
         report.full_history = sorted(rows)

@@ -57,7 +57,7 @@ class ContractBook:
         """
         if symbol in self._cache:
             return self._cache[symbol]
-        hints = [primary_exchange] if primary_exchange else []
+        hints: list[str | None] = [primary_exchange] if primary_exchange else []
         hints += [None] + [x for x in FALLBACK_EXCHANGES if x != primary_exchange]
         attempts: list[str] = []
         for hint in hints:

@@ -139,14 +139,16 @@ def build_order(lib: Any, request: OrderRequest, min_tick: float, *, order_id: i
     if request.order_type is OrderType.MARKET:
         return lib.MarketOrder(side, request.quantity, **common)
     if request.order_type is OrderType.LIMIT:
-        if not (request.limit_price or 0) > 0:
+        limit = request.limit_price
+        if limit is None or not limit > 0:
             raise BrokerError(f"{request.order_ref}: a limit order needs a positive limit")
-        price = round_price(request.limit_price, min_tick, request.side, "limit")
+        price = round_price(limit, min_tick, request.side, "limit")
         return lib.LimitOrder(side, request.quantity, price, **common)
     if request.order_type is OrderType.STOP:
-        if not (request.stop_price or 0) > 0:
+        stop = request.stop_price
+        if stop is None or not stop > 0:
             raise BrokerError(f"{request.order_ref}: a stop order needs a positive stop")
-        price = round_price(request.stop_price, min_tick, request.side, "stop")
+        price = round_price(stop, min_tick, request.side, "stop")
         return lib.StopOrder(side, request.quantity, price, **common)
     raise BrokerError(f"{request.order_ref}: send a bracket with place_bracket or as "
                       "parent + children")

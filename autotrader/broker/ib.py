@@ -54,7 +54,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from autotrader.broker import _ib_translate as tr
@@ -85,7 +85,7 @@ try:
 
     LIBRARY = "ib_async"
 except ImportError:  # pragma: no cover - exercised in the separate ib_insync venv
-    import ib_insync as _lib
+    import ib_insync as _lib  # type: ignore[no-redef]  # the same API, the other package
 
     LIBRARY = "ib_insync"
 
@@ -107,6 +107,16 @@ class ContractInfo(NamedTuple):
     primary_exchange: str
     min_tick: float
     attempts: tuple[str, ...]
+
+
+_Part = TypeVar("_Part")
+
+
+def _connected(part: _Part | None, what: str) -> _Part:
+    """``part`` of the session, set by :meth:`IBBroker.connect`; before that a BrokerError."""
+    if part is None:
+        raise BrokerError(f"IB session not connected: no {what} yet")
+    return part
 
 
 def _release_failed_attempt(error: BaseException | None) -> None:
@@ -355,7 +365,7 @@ class IBBroker(Broker):
         attempt = self._open_with_retry("reconnect")
         self.reconnects += 1
         self._forget_working()
-        self._market.resubscribe()
+        _connected(self._market, "market data").resubscribe()
         logger.warning("%r reconnected (attempt %d); reconciling before any new order",
                        self, attempt)
         if self.on_reconnect is not None:
@@ -366,7 +376,7 @@ class IBBroker(Broker):
         self._resync = False
         logger.warning("%r: IB connectivity restored; requesting the day's executions, "
                        "completed and open orders before any new order", self)
-        self._market.resubscribe()
+        _connected(self._market, "market data").resubscribe()
         since = dt.datetime.now(_NEW_YORK).replace(hour=0, minute=0, second=0, microsecond=0)
         executions = _lib.ExecutionFilter(acctCode=self.account_id, time=since.astimezone(
             dt.timezone.utc).strftime("%Y%m%d-%H:%M:%S"))
@@ -498,18 +508,19 @@ class IBBroker(Broker):
     def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         """Snapshot quotes: live, else delayed, else the previous close (see ``_ib_market``)."""
         self._ensure()
+        book = _connected(self._contracts, "contract book")
         contracts: dict[str, Any] = {}
         for symbol in symbols:
             try:
-                contracts[symbol] = self._contracts.resolve(symbol).contract
+                contracts[symbol] = book.resolve(symbol).contract
             except BrokerError as e:
                 logger.warning("no quote for %s: %s", symbol, e)
-        return self._market.snapshot(contracts)
+        return _connected(self._market, "market data").snapshot(contracts)
 
     def qualify(self, symbol: str, primary_exchange: str | None = None) -> ContractInfo:
         """Qualify (and cache) ``symbol`` as a SMART-routed USD stock; see ``_ib_contracts``."""
         self._ensure()
-        resolved = self._contracts.resolve(symbol, primary_exchange)
+        resolved = _connected(self._contracts, "contract book").resolve(symbol, primary_exchange)
         contract = resolved.contract
         return ContractInfo(symbol, int(contract.conId), contract.primaryExchange,
                             resolved.min_tick, resolved.attempts)
@@ -523,9 +534,9 @@ class IBBroker(Broker):
                 what: str = "TRADES") -> list[tuple[str, float, float, float, float, float]]:
         """Historical bars ``(date, open, high, low, close, volume)``, paced per IB's limits."""
         ib = self._ensure()
-        contract = self._contracts.resolve(symbol).contract
+        contract = _connected(self._contracts, "contract book").resolve(symbol).contract
         key = f"{symbol}|{duration}|{bar_size}|{what}"
-        self._pacer.acquire(symbol, key)
+        _connected(self._pacer, "history pacer").acquire(symbol, key)
         bars = ib.reqHistoricalData(contract, endDateTime="", durationStr=duration,
                                     barSizeSetting=bar_size, whatToShow=what, useRTH=True)
         return [(str(b.date), b.open, b.high, b.low, b.close, b.volume) for b in bars or []]
@@ -612,7 +623,7 @@ class IBBroker(Broker):
         if trade is None or trade.isDone():
             raise BrokerError(f"cannot modify {order_ref}: not a working order")
         order, side = trade.order, Side(trade.order.action)
-        tick = self._contracts.resolve(trade.contract.symbol).min_tick
+        tick = _connected(self._contracts, "contract book").resolve(trade.contract.symbol).min_tick
         if quantity is not None:
             if quantity < trade.orderStatus.filled:
                 raise BrokerError(f"cannot modify {order_ref} below its filled quantity")
@@ -653,7 +664,7 @@ class IBBroker(Broker):
         return None
 
     def _send(self, request: OrderRequest, *, parent_id: int, transmit: bool) -> Any:
-        resolved = self._contracts.resolve(request.symbol)
+        resolved = _connected(self._contracts, "contract book").resolve(request.symbol)
         order = tr.build_order(_lib, request, resolved.min_tick, parent_id=parent_id,
                                transmit=transmit, account=self.account_id)
         try:

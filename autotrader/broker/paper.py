@@ -349,7 +349,7 @@ class PaperBroker(Broker):
                     time=now)
         updated = order.apply_fill(fill)
         with self._db:
-            self._book_fill(fill)
+            self._book_fill(fill, now)
             self._db.execute(
                 "UPDATE orders SET filled_qty = ?, avg_price = ?, status = ? WHERE broker_id = ?",
                 (updated.filled_qty, updated.avg_fill_price, updated.status,
@@ -374,11 +374,11 @@ class PaperBroker(Broker):
                 if not sibling.is_done:
                     self._set_status(sibling.order_ref, OrderStatus.CANCELLED, "OCA sibling filled")
 
-    def _book_fill(self, fill: Fill) -> None:
+    def _book_fill(self, fill: Fill, now: dt.datetime) -> None:
         db = self._db
         db.execute("INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    (fill.exec_id, fill.order_ref, fill.symbol, fill.side.value, fill.quantity,
-                    fill.price, fill.commission, fill.time.isoformat()))
+                    fill.price, fill.commission, now.isoformat()))
         row = db.execute("SELECT quantity, avg_cost FROM positions WHERE symbol = ?",
                          (fill.symbol,)).fetchone()
         held, cost = row if row else (0, 0.0)

@@ -426,7 +426,7 @@ class ConfigStore:
         return names + ([src.OVERRIDE_SOURCE] if self._overrides else [])
 
     def _layers(self, cache: Mapping[str, _Cached], overrides: Mapping[str, Any]):
-        layers = []
+        layers: list[tuple[str, Mapping[str, Any]]] = []
         for name in _LAYERS:
             display = self._source_name(name)
             allowed = src.FILE_SECTIONS.get(name, SECTION_NAMES)  # YAML files, DB: any

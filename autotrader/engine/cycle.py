@@ -161,20 +161,23 @@ def decide(
                 and intent.symbol in book.exit_order_symbols):
             denial = Denial("exit_orders_working",
                             f"{intent.symbol} has live exit orders; cancelling them first")
+        outcome: OrderPlan | None = None
         if denial is None:
-            outcome = plan_order(intent, inputs.quotes[intent.symbol],
+            planned = plan_order(intent, inputs.quotes[intent.symbol],
                                  inputs.stats[intent.symbol], planner,
                                  equity=book.account.equity, now=now,
                                  last_order_at=last_order_at)
-            if isinstance(outcome, Denial):
-                denial = outcome
-            elif (outcome.order_type is OrderType.BRACKET
+            if isinstance(planned, Denial):
+                denial = planned
+            elif (planned.order_type is OrderType.BRACKET
                     and intent.symbol in book.exit_order_symbols):
                 # the position already has a stop: add to it as a plain limit order and let
                 # the stop manager resize that stop, rather than creating a second one
-                outcome = replace(outcome, order_type=OrderType.LIMIT, take_profit_price=None,
+                outcome = replace(planned, order_type=OrderType.LIMIT, take_profit_price=None,
                                   stop_price=None)
-        if denial is not None:
+            else:
+                outcome = planned
+        if outcome is None:  # denied by a check or by the planner
             decisions.append(Decision(intent, denial=denial))
             continue
         decisions.append(Decision(intent, plan=outcome))

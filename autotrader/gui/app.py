@@ -396,6 +396,7 @@ class Workstation:
         self._strip_id = None
         if self._closed:
             return
+        assert self.strip is not None  # build() made it before the first tick
         with self.stall.timed("status strip"):
             self.strip.render(self.state, self.calendar_ready)
         self._strip_id = self.root.after(STRIP_MS, self._strip_tick)
@@ -404,6 +405,7 @@ class Workstation:
         if outcome.error is not None:
             logger.error("NYSE calendar unavailable: %s", outcome.error)
         else:
+            assert self.strip is not None  # build() made it before asking for the calendar
             self.strip.session = outcome.value
         self.calendar_ready = True
         self.refresh_header()

@@ -100,13 +100,20 @@ class BacktestView(ttk.Frame):
             self.message.set(str(e))
 
     def load(self, run_dir: Path) -> None:
-        """Compute the series of ``run_dir`` on a helper thread, then draw."""
-        self.run_dir = Path(run_dir)
-        self.message.set(f"loading {self.run_dir.name}...")
-        self.app.run_in_process("backtest", _series_and_chart, self.run_dir,
-                                on_done=self._on_series)
+        """Compute the series of ``run_dir`` in the helper process, then draw."""
+        run_dir = self.run_dir = Path(run_dir)
+        self.message.set(f"loading {run_dir.name}...")
 
-    def _on_series(self, outcome) -> None:
+        def series_done(outcome) -> None:
+            self._on_series(run_dir, outcome)
+
+        self.app.run_in_process("backtest", _series_and_chart, run_dir, on_done=series_done)
+
+    def _on_series(self, run_dir: Path, outcome) -> None:
+        if run_dir != self.run_dir:  # a later load() is under way: its result follows
+            logger.info("backtest of %s not shown: %s was loaded since", run_dir.name,
+                        self.run_dir.name if self.run_dir else None)
+            return
         if outcome.error is not None:
             self.message.set(f"cannot compute the backtest: {outcome.error}")
             self.note.configure(text=WAITING_NOTE)
@@ -128,7 +135,7 @@ class BacktestView(ttk.Frame):
         self.note.configure(text=explanation(series))
         cumulative = series.cumulative
         self.message.set(
-            f"{self.run_dir.name}: model {series.model}, {len(series.ic)} OOS dates, mean rank "
+            f"{run_dir.name}: model {series.model}, {len(series.ic)} OOS dates, mean rank "
             f"IC {series.ic.mean():.4f}, cumulative long-short {cumulative.iloc[-1]:+.1%} "
             f"(non-overlapping {series.horizon}-day holdings); realized returns: "
             f"{series.label_source}")

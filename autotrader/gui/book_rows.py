@@ -95,7 +95,7 @@ def position_rows(positions: Sequence[Position], quotes: Mapping[str, Quote],
     """
     equity = account.equity if account is not None and account.equity > 0 else math.nan
     known = plan is not None and bool(plan.run_id)  # a status to read the plan from
-    planned = dict(plan.planned) if known else {}
+    planned = dict(plan.planned) if known and plan is not None else {}
     rows = []
     for position in positions:
         price, prev = _price(position, quotes.get(position.symbol))

@@ -44,7 +44,7 @@ def cache_coverage(cache_dir: str | Path) -> list[tuple[str, str, str]]:
     from bma_models.data import calendar
     from polygon.store import BarStore
 
-    store = BarStore(None, cache_dir, calendar=calendar)  # read-only use: no request is made
+    store = BarStore(None, cache_dir, calendar=calendar)  # read-only: no client, no request
     rows = []
     for ticker in store.cached_tickers():
         span = store.coverage(ticker)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import tkinter as tk
 from collections.abc import Sequence
+from typing import Literal
 
 from autotrader.gui.theme import COLOURS
 
@@ -59,6 +60,7 @@ class EquityChart(tk.Canvas):
             self.create_text(left - 6, y, anchor="e", text=f"{value:,.0f}", fill=muted,
                              font=("TkDefaultFont", 8))
         first, last = self.marks[0][0], self.marks[-1][0]
+        anchor: Literal["nw", "ne"]
         for moment, x, anchor in ((first, left, "nw"), (last, right, "ne")):
             self.create_text(x, bottom + 3, anchor=anchor, text=f"{moment:%m-%d %H:%M}",
                              fill=muted, font=("TkDefaultFont", 8))

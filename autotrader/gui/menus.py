@@ -53,9 +53,11 @@ def build_menu(app: Any) -> tk.Menu:
     bar.add_cascade(label="File", menu=file_menu)
     view = tk.Menu(bar, tearoff=False)
     for number, key in enumerate(app.pages, start=1):
+        def show(k: str = key) -> None:
+            app.show_tab(k)
+
         view.add_command(label=app.notebook.tab(app.pages[key], "text"),
-                         accelerator=f"Ctrl+{number}",
-                         command=lambda k=key: app.show_tab(k))
+                         accelerator=f"Ctrl+{number}", command=show)
     bar.add_cascade(label="View", menu=view)
     help_menu = tk.Menu(bar, tearoff=False)
     help_menu.add_command(label="Keyboard shortcuts", command=lambda: show_shortcuts(app))
@@ -88,6 +90,12 @@ def _bind_shortcuts(app: Any) -> None:
         root.bind_all(sequence, lambda _e, a=action: (a(), "break")[1])
 
 
+def _close(window: tk.Toplevel) -> str:
+    # an Escape binding: close the dialog, and "break" so no other binding sees the key
+    window.destroy()
+    return "break"
+
+
 class PathDialog(tk.Toplevel):
     """A path the workstation cannot open itself: the reason, the path and a Copy button."""
 
@@ -110,7 +118,7 @@ class PathDialog(tk.Toplevel):
         self.copied = ttk.Label(frame, text="", style="Good.TLabel")
         self.copied.pack(anchor="w")
         ttk.Button(frame, text="Close", command=self.destroy).pack(anchor="e")
-        self.bind("<Escape>", lambda _e: (self.destroy(), "break")[1])
+        self.bind("<Escape>", lambda _e: _close(self))
 
     def copy(self) -> None:
         """Put the path on the clipboard."""
@@ -132,7 +140,7 @@ def show_shortcuts(app: Any) -> tk.Toplevel:
         ttk.Label(frame, text=what).grid(row=row, column=1, sticky="w")
     ttk.Button(frame, text="Close", command=window.destroy).grid(
         row=len(SHORTCUTS), column=1, sticky="e", pady=(8, 0))
-    window.bind("<Escape>", lambda _e: (window.destroy(), "break")[1])
+    window.bind("<Escape>", lambda _e: _close(window))
     return window
 
 
@@ -153,5 +161,5 @@ def show_about(app: Any) -> tk.Toplevel:
     ttk.Button(buttons, text="Open documentation", command=lambda: app.open_file(
         docs_path(), "documentation")).pack(side="left")
     ttk.Button(buttons, text="Close", command=window.destroy).pack(side="right")
-    window.bind("<Escape>", lambda _e: (window.destroy(), "break")[1])
+    window.bind("<Escape>", lambda _e: _close(window))
     return window

@@ -337,18 +337,18 @@ class ResearchView(ttk.Frame):
         if self.clock is None:
             return
         self.clock.update(msg.stage, msg.done, msg.total, time.monotonic())
-        self._draw_progress()
+        self._draw_progress(self.clock)
 
     def _tick(self) -> None:
         self._tick_id = None
         if self.job is None or not self.job.running or self.clock is None:
             return
-        self._draw_progress()
+        self._draw_progress(self.clock)
         self._tick_id = self.after(CLOCK_MS, self._tick)
 
-    def _draw_progress(self) -> None:
+    def _draw_progress(self, clock: RunClock) -> None:
         now = time.monotonic()
-        rows = self.clock.rows(now)
+        rows = clock.rows(now)
         for row in rows:
             bar = self.bars[row.name]
             if float(bar.cget("value")) != row.fraction:
@@ -365,12 +365,12 @@ class ResearchView(ttk.Frame):
             self.stage_times[row.name].set(text)
             self.stage_labels[row.name].configure(
                 style="Heading.TLabel" if row.state == "running" else "TLabel")
-        self.now_line.set(self._now_text(rows, now))
-        self.app.state.research = self._strip_text(rows, now)
+        self.now_line.set(self._now_text(clock, rows, now))
+        self.app.state.research = self._strip_text(clock, rows, now)
         self.app.refresh_header()
 
-    def _now_text(self, rows, now: float) -> str:
-        elapsed, eta = self.clock.overall(now)
+    def _now_text(self, clock: RunClock, rows, now: float) -> str:
+        elapsed, eta = clock.overall(now)
         run = f"run {duration_text(elapsed)}" + (f", about {duration_text(eta)} left"
                                                  if eta is not None else "")
         running = next((r for r in rows if r.state == "running"), None)
@@ -384,9 +384,9 @@ class ResearchView(ttk.Frame):
             f", ETA {duration_text(running.eta_s)}" if running.eta_s is not None else "")
         return f"{what}   ·   {stage}   ·   {run}"
 
-    def _strip_text(self, rows, now: float) -> str:
+    def _strip_text(self, clock: RunClock, rows, now: float) -> str:
         running = next((r for r in rows if r.state == "running"), None)
-        _, eta = self.clock.overall(now)
+        _, eta = clock.overall(now)
         name = running.name if running else "starting"
         tasks = f" {running.tasks[0]}/{running.tasks[1]}" if running and running.tasks else ""
         return f"running: {name}{tasks}" + (f", ~{duration_text(eta)} left" if eta else "")
@@ -471,9 +471,13 @@ class ResearchView(ttk.Frame):
 
     def show_run(self, run_dir: Path) -> None:
         """Read the run's files and render the charts in the helper process, then show them."""
-        self.run_dir = Path(run_dir)
-        self.app.run_in_process("load-run", _summary_and_chart, self.run_dir,
-                                self._chart_width_in(), on_done=self._show_summary)
+        run_dir = self.run_dir = Path(run_dir)
+
+        def summary_done(outcome) -> None:
+            self._show_summary(run_dir, outcome)
+
+        self.app.run_in_process("load-run", _summary_and_chart, run_dir,
+                                self._chart_width_in(), on_done=summary_done)
 
     def _chart_width_in(self) -> float:
         # the charts fill the window's width at the time of the run (9 to 14 inches)
@@ -482,9 +486,13 @@ class ResearchView(ttk.Frame):
             self.app.notebook.winfo_width() > 1 else self.app.root.winfo_width()
         return min(14.0, max(9.0, (pixels - 48) / CHART_DPI))
 
-    def _show_summary(self, outcome) -> None:
+    def _show_summary(self, run_dir: Path, outcome) -> None:
+        if run_dir != self.run_dir:  # a later show_run() is under way: its result follows
+            logger.info("run %s not shown: %s was selected since", run_dir.name,
+                        self.run_dir.name if self.run_dir else None)
+            return
         if outcome.error is not None:
-            self.say(f"cannot read run {self.run_dir.name}: {outcome.error}", "error")
+            self.say(f"cannot read run {run_dir.name}: {outcome.error}", "error")
             return
         summary, image, info = outcome.value
         self.shown = info
@@ -509,7 +517,8 @@ class ResearchView(ttk.Frame):
         if signal is None:
             self.signal_line.configure(text="", style="TLabel")
             return
-        style = {True: "Good.TLabel", False: "Error.TLabel"}.get(signal.good, "Warn.TLabel")
+        styles: dict[bool | None, str] = {True: "Good.TLabel", False: "Error.TLabel"}
+        style = styles.get(signal.good, "Warn.TLabel")
         text = signal.text if signal.good is not False else f"WARNING: {signal.text}"
         self.signal_line.configure(text=text, style=style)
 

@@ -61,6 +61,7 @@ def make(out: Path, cycles: int, step_min: float, size: str) -> Path:
                                    db_path=work / "state" / "workstation.db"),
                           trader_options=options).build()
         app.confirm = lambda title, text: True
+        assert app.strip is not None  # build() made it
         app.strip.clock = clock
         root.geometry(f"{size}+0+0")
         research, trading = app.views["research"], app.views["trading"]

@@ -86,11 +86,12 @@ def timed_tk_callbacks(meter: Callable[[], StallMeter | None]) -> Iterator[None]
                 inner = sum(seconds for _, seconds in target.notes[mark:])
                 target.note(f"tk:{name}", max(0.0, time.perf_counter() - started - inner))
 
-    tk.CallWrapper.__call__ = timed_call
+    # the probe wraps Tk's callback dispatch (CallWrapper.__call__) to time every callback
+    tk.CallWrapper.__call__ = timed_call  # type: ignore[method-assign]  # wraps to time it
     try:
         yield
     finally:
-        tk.CallWrapper.__call__ = original
+        tk.CallWrapper.__call__ = original  # type: ignore[method-assign]  # unwraps it
 
 
 def measure(mode: str, end_date: str, timeout_s: float = 1800.0,

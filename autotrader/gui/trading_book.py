@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import tkinter as tk
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from tkinter import ttk
+from typing import Any
 
 from autotrader.gui.book_rows import (
     ORDER_COLUMNS,
@@ -233,7 +234,7 @@ def _sign(value: float) -> str:
     return "Good" if value > 0 else "Bad"
 
 
-def _pnl_tag(row: tuple) -> str | None:
+def _pnl_tag(row: Sequence[Any]) -> str | None:
     unrealised = row[POSITION_COLUMNS.index("unrealised")]
     if row[1] == 0:
         return "planned"

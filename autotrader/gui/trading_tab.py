@@ -133,7 +133,7 @@ class TradingView(ttk.Frame):
         self.stop_button = ttk.Button(row, text=t("trading.stop"), command=self.stop)
         self.preview_button = ttk.Button(row, text=t("trading.preview") + " (Ctrl+P)",
                                          command=self.request_preview)
-        self.send_button = ttk.Button(row, text=t("trading.send") + "...", command=self.send)
+        self.send_button = ttk.Button(row, text=t("trading.send") + "...", command=self.send_orders)
         for button in (self.test_button, self.start_button, self.stop_button,
                        self.preview_button, self.send_button):
             button.pack(side="left", padx=(0, 4))
@@ -279,6 +279,12 @@ class TradingView(ttk.Frame):
             return f"IB account {state.account} is LIVE: arm live trading first"
         return None
 
+    def _started_worker(self) -> TraderWorker:
+        # the actions call this once ensure_worker() or running said a session exists
+        if self.worker is None:
+            raise RuntimeError("no trader session: ensure_worker() or running comes first")
+        return self.worker
+
     def ensure_worker(self) -> bool:
         """Start the session thread if needed; False (with a message) if it cannot start."""
         if self.running:
@@ -307,7 +313,7 @@ class TradingView(ttk.Frame):
                                       f"{self.app.state.account}? Orders reach a real account."):
             return
         if self.ensure_worker():
-            self.worker.command("auto", True)
+            self._started_worker().command("auto", True)
             self.auto = True
             self.app.state.auto = True
             self.say(f"auto trading started ({self.broker.get()})", "good")
@@ -317,16 +323,16 @@ class TradingView(ttk.Frame):
     def stop(self) -> None:
         """Stop auto trading and end the session (disconnect)."""
         if self.running:
-            self.worker.command("shutdown")
+            self._started_worker().command("shutdown")
             self.say("stopping the session...")
 
     def request_preview(self) -> None:
         """Compute the order list of a cycle without sending anything."""
         if self.ensure_worker():
-            self.worker.command("preview")
+            self._started_worker().command("preview")
             self.say("computing the order preview...")
 
-    def send(self) -> None:
+    def send_orders(self) -> None:
         """Run one cycle now, after a confirmation: the orders that still pass are submitted."""
         refusal = self._orders_refusal()
         if refusal:
@@ -340,7 +346,7 @@ class TradingView(ttk.Frame):
         if not self.app.confirm("Send orders", f"Send {what} to {target} now?"):
             return
         if self.ensure_worker():
-            self.worker.command("send")
+            self._started_worker().command("send")
             self.say("running one cycle...")
 
     def flatten(self) -> None:
@@ -353,8 +359,9 @@ class TradingView(ttk.Frame):
                                            "Its working orders are cancelled first; the sell "
                                            "goes through the risk checks."):
             return
+        worker = self._started_worker()
         for symbol in symbols:
-            self.worker.command("flatten", symbol)
+            worker.command("flatten", symbol)
         self.say(f"flattening {', '.join(symbols)}...")
 
     def cancel_selected(self) -> None:
@@ -365,8 +372,9 @@ class TradingView(ttk.Frame):
             return
         if not self.app.confirm("Cancel orders", f"Cancel {', '.join(refs)}?"):
             return
+        worker = self._started_worker()
         for ref in refs:
-            self.worker.command("cancel", ref)
+            worker.command("cancel", ref)
         self.say(f"cancelling {len(refs)} order(s)...")
 
     def cancel_all(self) -> None:
@@ -377,7 +385,7 @@ class TradingView(ttk.Frame):
         if not self.app.confirm("Cancel all", f"Cancel all {count} working orders, protective "
                                               "stops included?"):
             return
-        self.worker.command("cancel_all")
+        self._started_worker().command("cancel_all")
         self.say("cancelling every working order...")
 
     def toggle_arm(self) -> None:
@@ -423,7 +431,7 @@ class TradingView(ttk.Frame):
         """Send the kill switch to the session, or write it to the journal when none runs."""
         state = TradingState(self.kill.get())
         if self.running:
-            self.worker.command("state", state)
+            self._started_worker().command("state", state)
             self.say(f"kill switch -> {state.value}", "warn" if state is not
                      TradingState.ACTIVE else "info")
             return
@@ -520,7 +528,7 @@ class TradingView(ttk.Frame):
                                                and report.denials else "")
         self.summary_label.configure(style=f"Big{tone}.TLabel")
         if self.preview is not None and self.running:
-            self.worker.command("preview")  # the preview on screen follows the book
+            self._started_worker().command("preview")  # the preview on screen follows the book
 
     def _on_preview(self, msg: PreviewReady) -> None:
         self.preview = msg
@@ -550,7 +558,7 @@ class TradingView(ttk.Frame):
             self.worker.shutdown(timeout=5.0)
 
 
-def _enable(widget: tk.Widget, enabled: bool, normal: str = "!disabled") -> None:
+def _enable(widget: ttk.Widget, enabled: bool, normal: str = "!disabled") -> None:
     if isinstance(widget, ttk.Combobox):
         widget.configure(state=normal if enabled else "disabled")
     elif enabled:

@@ -7,7 +7,7 @@ import tkinter as tk
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from tkinter import ttk
-from typing import Any
+from typing import Any, Literal
 
 
 class ScrollablePage(ttk.Frame):
@@ -80,7 +80,7 @@ def install_global_wheel(root: tk.Tk) -> None:
     """Route wheel events to the nearest :class:`ScrollablePage` above the pointer widget."""
 
     def on_wheel(event: tk.Event) -> None:
-        widget = event.widget
+        widget: tk.Misc | None = event.widget
         if isinstance(widget, (ttk.Treeview, tk.Text, tk.Listbox)):
             return
         units = -1 if getattr(event, "num", 0) == 4 or getattr(event, "delta", 0) > 0 else 1
@@ -111,7 +111,8 @@ class Table(ttk.Frame):
     def __init__(self, master: tk.Misc, columns: Sequence[str], height: int = 10,
                  widths: dict[str, int] | None = None, timer: Any = None,
                  numeric: Sequence[str] = (), headings: dict[str, str] | None = None,
-                 selectmode: str = "extended", stretch: Sequence[str] | None = None) -> None:
+                 selectmode: Literal["extended", "browse", "none"] = "extended",
+                 stretch: Sequence[str] | None = None) -> None:
         super().__init__(master)
         self.timer = timer
         self._fill: Iterator[Sequence[object]] | None = None
@@ -128,7 +129,7 @@ class Table(ttk.Frame):
             raise ValueError(f"stretch names columns the table does not have: {sorted(unknown)}")
         for name in columns:
             width = (widths or {}).get(name, 90)
-            anchor = "e" if name in numeric else "w"
+            anchor: Literal["e", "w"] = "e" if name in numeric else "w"
             self.tree.heading(name, text=(headings or {}).get(name, name), anchor=anchor)
             self.tree.column(name, width=width, minwidth=width, anchor=anchor,
                              stretch=name in stretch)
@@ -227,7 +228,7 @@ class Form(ttk.Frame):
         self._rows = 0
 
     def add(self, name: str, text: str, value: object = "", width: int = 18,
-            widget: tk.Widget | None = None, hint: str = "") -> tk.StringVar:
+            widget: ttk.Entry | None = None, hint: str = "") -> tk.StringVar:
         """Add one row (an entry, or ``widget`` bound to the returned variable)."""
         row = self._rows
         self._rows += 2
@@ -320,7 +321,15 @@ class Tooltip:
             self._tip = None
 
 
-def hold_photo_colors(root: tk.Misc) -> tk.Label:
+class PhotoHolder(tk.Label):
+    """A label that keeps a reference to its photo (Tk does not: see :func:`hold_photo_colors`)."""
+
+    def __init__(self, master: tk.Misc, image: tk.PhotoImage, name: str) -> None:
+        super().__init__(master, image=image, name=name)
+        self.image = image  # the label must keep the photo alive
+
+
+def hold_photo_colors(root: tk.Misc) -> PhotoHolder:
     """Keep Tk's photo colour table of ``root``'s display allocated while ``root`` lives.
 
     Why: Tk allocates a colour table for a display when the first photo image
@@ -332,9 +341,7 @@ def hold_photo_colors(root: tk.Misc) -> tk.Label:
     the others do. Returns that label (it owns the photo).
     """
     image = tk.PhotoImage(master=root, width=1, height=1)
-    holder = tk.Label(root, image=image, name="photo_color_holder")
-    holder.image = image  # the label must keep the photo alive
-    return holder
+    return PhotoHolder(root, image, "photo_color_holder")
 
 
 #: milliseconds between two strips of a :class:`StripImage` (one main-loop poll tick), so
@@ -419,7 +426,7 @@ class StripImage(ttk.Frame):
 
 
     def _refit_page(self) -> None:
-        widget = self.master
+        widget: tk.Misc | None = self.master
         while widget is not None and not isinstance(widget, ScrollablePage):
             widget = widget.master
         if widget is not None:

@@ -12,11 +12,15 @@ import datetime as dt
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotrader.research.cli import DateRange, resolve_dates, resolve_source
 from bma_models.data.protocol import MarketData
 from bma_models.errors import DataError
+
+if TYPE_CHECKING:
+    from bma_models.backtest import OrderRule
+    from bma_models.rules import Rulebook
 
 logger = logging.getLogger("bma")
 
@@ -285,7 +289,8 @@ def _attribution(ns: argparse.Namespace, source: str, settings, overrides: dict[
     from autotrader.config import relaxed_rules, trading_rules
     from bma_models.report.run import attribution_and_report
 
-    variants = {"as configured": (trading_rules(settings), trader_rule(settings), {})}
+    variants: dict[str, tuple[Rulebook, OrderRule, dict[str, Any]]] = {
+        "as configured": (trading_rules(settings), trader_rule(settings), {})}
     for check, relaxed in relaxed_rules(settings).items():
         variant = load_settings(ns, source, {**overrides, **relaxed})
         variants[f"without {check}"] = (trading_rules(variant), trader_rule(variant), relaxed)

@@ -109,7 +109,9 @@ def _run_origin(run_dir: Path) -> tuple[str, dt.date | None]:
     ``metrics.json`` is read only when the manifest names no source (older runs).
     """
     manifest = _json(run_dir / "manifest.json")
-    data = manifest.get("data") if isinstance(manifest.get("data"), dict) else {}
+    data = manifest.get("data")
+    if not isinstance(data, dict):
+        data = {}
     last_date = _date(data["last_date"], run_dir / "manifest.json") \
         if data.get("last_date") else None
     source = _source(manifest) or _source(_json(run_dir / "metrics.json")) or "unknown"
@@ -120,13 +122,19 @@ def _json(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise RecommendationsError(f"{path} is not readable JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise RecommendationsError(f"{path} holds a JSON {type(value).__name__}, "
+                                   "not an object")
+    return value
 
 
 def _source(meta: dict) -> str:
-    run = meta.get("run") if isinstance(meta.get("run"), dict) else {}
+    run = meta.get("run")
+    if not isinstance(run, dict):
+        run = {}
     return str(run.get("source") or meta.get("source") or "")
 
 

@@ -322,6 +322,8 @@ class ResearchJob:
             raise RuntimeError("this research job is already running")
         logger.info("research job starting (%s): %s", self.mode, self.request)
         self._pgid, self._cancel_at, self._process = None, None, None
+        target: Callable[..., None]
+        args: tuple[Any, ...]
         if self.mode == "thread":
             self._cancel = threading.Event()
             target, args = _outcome, (self.request, self.post, self._cancel)

@@ -161,6 +161,8 @@ class TraderSession:
 
         def pause(seconds: float) -> None:
             if self.options.simulated_clock:
+                if not isinstance(self.clock, SimClock):
+                    raise TypeError(f"simulated_clock needs a SimClock, not {self.clock!r}")
                 self.clock.advance(interval_s)
             wait = getattr(self.broker, "wait", None)
             if wait is not None:

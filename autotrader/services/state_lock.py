@@ -36,14 +36,15 @@ import json
 import logging
 import os
 import socket
+import sys
 from pathlib import Path
 
 from autotrader.domain.errors import TraderError
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
-    _BUSY = (errno.EACCES, errno.EDEADLK)
+    _BUSY: tuple[int, ...] = (errno.EACCES, errno.EDEADLK)
 
     def _try_lock(fd: int) -> None:
         os.lseek(fd, 0, os.SEEK_SET)
@@ -55,7 +56,7 @@ if os.name == "nt":  # pragma: no cover - exercised on Windows only
 else:
     import fcntl
 
-    _BUSY = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
+    _BUSY: tuple[int, ...] = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
 
     def _try_lock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

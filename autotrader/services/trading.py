@@ -469,14 +469,16 @@ class TradingRunner:
         day = local.date()
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         key = f"day_start_equity:{day.isoformat()}"
-        if self.journal.get_value(key) is None:
-            self.journal.set_value(key, repr(account.equity))
+        day_start = self.journal.get_value(key)
+        if day_start is None:
+            day_start = repr(account.equity)
+            self.journal.set_value(key, day_start)
         return BookState(
             account=account, positions=positions, in_flight=in_flight,
             open_order_keys=frozenset((o.symbol, o.side.value) for o in entries),
             exit_order_symbols=frozenset(o.symbol for o in active if _is_exit_order(o)),
             pending_buy_value=pending_buys, daily_orders=self.journal.daily_orders(day),
-            day_start_equity=float(self.journal.get_value(key)),
+            day_start_equity=float(day_start),
             stopped_out=frozenset(self.journal.stopped_out_symbols(midnight)))
 
     def _decisions(self, recs: RecommendationSet, now: dt.datetime,
@@ -643,7 +645,8 @@ class TradingRunner:
             orders = [o for o in self.journal.orders(active_only=True)
                       if o.status != OrderStatus.PENDING_CANCEL]
             for order in sorted(orders, key=lambda o: o.parent_ref is not None):
-                if not self.journal.order(order.order_ref).is_done:  # a parent took it along
+                current = self.journal.order(order.order_ref) or order
+                if not current.is_done:  # a parent took it along
                     self._manual_cancel(order, now, report)
                     self._ingest_events(report)
         except (BrokerError, JournalError) as e:
@@ -755,12 +758,12 @@ class TradingRunner:
             quantity = positions[symbol].quantity if symbol in positions else 0
             if quantity <= 0:
                 self.journal.delete_value(f"trail:{symbol}")
-            quote = quotes.get(symbol)
-            if quantity > 0 and quote is None:
-                report.failures.append(f"stops: no price for {symbol}")
-                continue
             new_stop = 0.0
             if quantity > 0:
+                quote = quotes.get(symbol)
+                if quote is None:
+                    report.failures.append(f"stops: no price for {symbol}")
+                    continue
                 new_stop = self._trail(positions[symbol], quote.reference_price,
                                        atr_of.get(symbol), now, report)
             current = live[0] if live else next(iter(stops.get(symbol, [])), None)
@@ -792,18 +795,7 @@ class TradingRunner:
         report.stop_actions.append(f"{action.kind} {symbol} {action.stop_price}")
         logger.info("STOP %s %s qty=%d stop=%s ref=%s", action.kind, symbol, action.quantity,
                     action.stop_price, action.order_ref)
-        if action.kind == "CANCEL":
-            self._cancel(action.order_ref, now, report)
-        elif action.kind == "MODIFY":
-            try:
-                self.broker.modify(action.order_ref, quantity=action.quantity,
-                                   stop_price=action.stop_price)
-            except BrokerError as e:
-                report.failures.append(f"modify: {action.order_ref}: {e}")
-                return
-            self.journal.record_modification(action.order_ref, now, action.quantity,
-                                             action.stop_price)
-        elif action.kind == "PLACE":
+        if action.kind == "PLACE":
             day = now.astimezone(NEW_YORK).date()
             ref = self.journal.next_order_ref(day, STOP_RUN, symbol,
                                               self.settings.order_ref_prefix)
@@ -813,3 +805,17 @@ class TradingRunner:
                                      OrderOrigin(RunIdentity(STOP_RUN), self.broker.session()),
                                      count_as_order=False)
             self._transmit_unit(request, now, report)
+            return
+        live_ref = action.order_ref  # CANCEL and MODIFY name the live stop
+        if live_ref is None:
+            raise ValueError(f"stop {action.kind} for {symbol} names no live order")
+        if action.kind == "CANCEL":
+            self._cancel(live_ref, now, report)
+        elif action.kind == "MODIFY":
+            try:
+                self.broker.modify(live_ref, quantity=action.quantity,
+                                   stop_price=action.stop_price)
+            except BrokerError as e:
+                report.failures.append(f"modify: {live_ref}: {e}")
+                return
+            self.journal.record_modification(live_ref, now, action.quantity, action.stop_price)

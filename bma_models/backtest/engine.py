@@ -435,6 +435,8 @@ class _Simulation:
     def _fill(self, row: int):
         p = self.panels
         pending, self.pending = self.pending, None
+        # called only with orders pending, which rebalance sets together with the decision
+        assert pending is not None and self.decision is not None, "no pending orders to fill"
         decision_row, adv, sigma = self.decision
         price = p.fill[row]
         wanted = np.flatnonzero(pending)

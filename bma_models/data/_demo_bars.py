@@ -82,7 +82,9 @@ def bar_mask(rng: np.random.Generator, n_sessions: int, n_tickers: int) -> tuple
     the drawn events by kind.
     """
     mask = np.ones((n_sessions, n_tickers), dtype=bool)
-    events = {"late_listing": [], "delisting": [], "halt": [], "missing_day": []}
+    events: dict[str, list[int]] = {
+        "late_listing": [], "delisting": [], "halt": [], "missing_day": []
+    }
     if n_tickers < 50 or n_sessions < 60:
         return mask, events
     counts = {

@@ -129,7 +129,7 @@ def ar1(innovations: np.ndarray, persistence: float, initial: np.ndarray) -> np.
 def simulate(
     rng: np.random.Generator, universe: Universe, n_sessions: int, params: SignalParams
 ) -> Simulation:
-    n = universe.beta.shape[0]
+    n: int = universe.beta.shape[0]
     shape = (n_sessions, n)
     regimes = regime_path(rng, n_sessions)
     market = _REGIME_DRIFT[regimes] + _REGIME_VOL[regimes] * student_t(rng, 5.0, n_sessions)

@@ -459,7 +459,7 @@ def _match_columns(table, aliases, path, required, report) -> dict[str, str]:
 
 def _read_bars_table(path: Path, default_ticker: str | None, report: LoadReport) -> pd.DataFrame:
     table = _read_table(path)
-    required = ("date", "open", "high", "low", "close", "volume")
+    required: tuple[str, ...] = ("date", "open", "high", "low", "close", "volume")
     if default_ticker is None:
         required = ("ticker", *required)
     columns = _match_columns(table, BAR_ALIASES, path, required, report)
@@ -488,7 +488,7 @@ def _is_empty(values: pd.Series) -> np.ndarray:
     return values.isna().to_numpy()
 
 
-def _examples(where: np.ndarray, mask: np.ndarray, detail) -> list[str]:
+def _examples(where: _Locator, mask: np.ndarray, detail) -> list[str]:
     picked = np.flatnonzero(mask)[:_MAX_EXAMPLES]
     if isinstance(detail, pd.Series):
         return [f"{where[i]}: {detail.iloc[i]!r}" for i in picked]

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
+from bma_models._jit import inline_kernel, kernel
 from bma_models.factors import library
 
 # derived series held in the ring buffer
@@ -39,8 +39,6 @@ N_SERIES = 11
 # opcodes of the factor formulas
 (MA_RATIO, VOL, RSI, HL_POS, MOM, MOM_SKIP, REVERSAL, VOLUME_TREND, ADV, AMIHUD_MEAN, ATR,
  GAP, RANGE, CLV, VWAP, TURNOVER) = range(16)
-
-_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 
 
 class Plan:
@@ -158,13 +156,13 @@ def plan_specs(specs) -> Plan | None:
     return plan
 
 
-@numba.njit(**_JIT)
+@kernel
 def _ratio(a, b):
     q = a / b
     return np.nan if math.isinf(q) else q
 
 
-@numba.njit(**_JIT)
+@kernel
 def _nan_max(a, b):
     # np.maximum: NaN if either is NaN
     if math.isnan(a) or math.isnan(b):
@@ -172,7 +170,7 @@ def _nan_max(a, b):
     return a if a >= b else b
 
 
-@numba.njit(**_JIT)
+@kernel
 def _derive(d, slot, ring, bars, has_bar, p, t0, width, pos, cur):
     # the bars of session d into cur (open high low close vwap volume), then the
     # derived series into the ring's slot (a branch-free, vectorisable loop)
@@ -208,7 +206,7 @@ def _derive(d, slot, ring, bars, has_bar, p, t0, width, pos, cur):
     return p
 
 
-@numba.njit(inline="always", **_JIT)
+@inline_kernel
 def _sum_row(new, old, leaving, span, warm, total, comp, bad, empty, values, width):
     # branch-free (vectorisable) compensated update of one running window sum per
     # ticker: every addition's rounding error is recovered exactly (TwoSum) and
@@ -244,7 +242,7 @@ def _sum_row(new, old, leaving, span, warm, total, comp, bad, empty, values, wid
         values[j] = s + c if warm and count == 0 else np.nan
 
 
-@numba.njit(**_JIT)
+@kernel
 def _update_sums(d, slot, ring, sums, total, comp, bad, empty, values, width):
     n_ring = ring.shape[1]
     for k in range(sums.shape[0]):
@@ -253,7 +251,7 @@ def _update_sums(d, slot, ring, sums, total, comp, bad, empty, values, width):
                  d >= w - 1, total[k], comp[k], bad[k], empty[k], values[k], width)
 
 
-@numba.njit(**_JIT)
+@kernel
 def _update_extremes(d, slot, ring, extremes, prefix, suffix, bad, values, width):
     # running max (min: sign -1) of complete windows by van Herk / Gil-Werman:
     # sessions are cut into blocks of w from session 0; a window is the suffix of
@@ -289,7 +287,7 @@ def _update_extremes(d, slot, ring, extremes, prefix, suffix, bad, values, width
             values[k, j] = sign * top if complete else np.nan
 
 
-@numba.njit(**_JIT)
+@kernel
 def _window_row(code, w, a, b, short, d, width, ring, cur, sums, ext, tmp):
     # one windowed factor for every ticker of the block on session d, into tmp (one
     # loop per opcode: a call per cell would pay numba's reference counting of
@@ -331,7 +329,7 @@ def _window_row(code, w, a, b, short, d, width, ring, cur, sums, ext, tmp):
             tmp[j] = _ratio(sums[a, j] / w, cur[3, j])
 
 
-@numba.njit(**_JIT)
+@kernel
 def _bar_row(code, w, a, t0, d, width, ring, cur, sums, shares, tmp):
     # one single-bar factor (or turnover) for every ticker of the block on session d
     prev = ring[CLOSE, (d - 1) % ring.shape[1]]  # NaN at d = 0
@@ -353,7 +351,7 @@ def _bar_row(code, w, a, t0, d, width, ring, cur, sums, shares, tmp):
         tmp[j] = value
 
 
-@numba.njit(inline="always", **_JIT)
+@inline_kernel
 def _store(row, tmp, pos, first, full, width):
     # the block's values of one session into their (date, ticker) positions
     if full:
@@ -364,7 +362,7 @@ def _store(row, tmp, pos, first, full, width):
                 row[pos[j]] = tmp[j]
 
 
-@numba.njit(**_JIT)
+@kernel
 def _block(bars, has_bar, shares, starts, t0, t1, ring_len, sums, extremes, ops,
            out):
     # every session of tickers t0:t1; starts[d] = position of the first bar of the
@@ -399,7 +397,7 @@ def _block(bars, has_bar, shares, starts, t0, t1, ring_len, sums, extremes, ops,
             _store(out[f], tmp, pos, starts[d], full, width)
 
 
-@numba.njit(**_JIT)
+@kernel
 def block_starts(has_bar, edges):
     """Position of each block's first bar per session: shape (n_dates, n_blocks)."""
     n_dates, n_blocks = has_bar.shape[0], edges.shape[0] - 1

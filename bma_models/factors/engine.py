@@ -138,6 +138,7 @@ def compute_factors(
         raise SettingsError(f"n_jobs and chunk_cells must be >= 1, got {n_jobs}, {chunk_cells}")
     started = time.perf_counter()
     plan = _fused.plan_specs(selected)
+    grid: Panel | BarGrid
     if plan is None:  # a spec outside the registered families: generic numpy tiles
         grid = panel = build_panel(bars, reference, n_jobs=n_jobs)
         values = _tiled_values(panel, selected, n_jobs, chunk_cells)
@@ -197,7 +198,8 @@ def _tiled_values(
     # (n_factors, n_bars) view in (date, ticker) order; see compute_factors' notes on tiles
     n_dates, n_tickers = panel.shape
     lookbacks = [spec.lookback for spec in selected]
-    halo = n_dates if None in lookbacks else max(lookbacks)
+    bounded = [lookback for lookback in lookbacks if lookback is not None]
+    halo = n_dates if len(bounded) < len(lookbacks) else max(bounded)
     step = max(_BLOCK_HALOS * halo, 64)
     width = max(16, chunk_cells // (step + halo))
     # one row per grid cell: tiles write straight into their final place, and the

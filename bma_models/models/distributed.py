@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightgbm as lgb
@@ -122,4 +122,6 @@ def _fit_xgboost(model: xgb.XGBRegressor, dX, dy, client) -> xgb.XGBRegressor:
     return local
 
 
-_FITTERS = {"lightgbm": _fit_lightgbm, "xgboost": _fit_xgboost}
+#: Model name -> its native Dask fit (each takes the estimator class NATIVE_MODELS names).
+_FITTERS: dict[str, Callable[[Any, Any, Any, Any], Any]] = {
+    "lightgbm": _fit_lightgbm, "xgboost": _fit_xgboost}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -183,7 +184,9 @@ class StackedModel(BaseEstimator):
             final_fit=[n for n in first_layer if n not in native], on_task=self.on_task)
         self.oof_ = oof.drop(columns=list(reference))
         self.reference_oof_ = oof[list(reference)]
-        self.first_layer_ = {n: native[n] if n in native else local[n] for n in first_layer}
+        # fitted estimators, used through their duck-typed ``predict``
+        self.first_layer_: dict[str, Any] = {
+            n: native[n] if n in native else local[n] for n in first_layer}
         self.model_names_ = list(first_layer)
         meta_X = self._meta_features(self.oof_[self.model_names_])
         meta_y = y.reindex(self.oof_.index)

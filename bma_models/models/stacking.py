@@ -306,7 +306,7 @@ class ValidatedStack(RegressorMixin, BaseEstimator):
         bar = self.min_t if len(uniques) >= 3 else -np.inf
         proven = [name for name, t in self.candidate_t_.items()
                   if not t < bar and self.candidate_ic_[name] > self.candidate_ic_["equal"]]
-        self.choice_ = max(proven, key=self.candidate_ic_.get) if proven else "equal"
+        self.choice_ = max(proven, key=self.candidate_ic_.__getitem__) if proven else "equal"
         self.weights_ = candidates[self.choice_]
         logger.debug("%r chose %s (IC %.4f)", self, self.choice_,
                      self.candidate_ic_[self.choice_])

@@ -10,10 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_JIT = {"nogil": True, "cache": True}
 
-
-@numba.njit(**_JIT)
+@numba.njit(nogil=True, cache=True)
 def sorted_codes(values):
     """Codes of a non-decreasing int64 array (None if it is not sorted) and its uniques."""
     n = values.shape[0]
@@ -31,7 +29,7 @@ def sorted_codes(values):
     return codes, uniques
 
 
-@numba.njit(**_JIT)
+@numba.njit(nogil=True, cache=True)
 def mark_cells(date_codes, ticker_codes, has_bar):
     """Set ``has_bar`` at every row's cell; True when the rows are in strict cell order."""
     n_tickers = has_bar.shape[1]

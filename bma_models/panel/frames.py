@@ -195,10 +195,9 @@ def bar_grid(bars: pd.DataFrame, *, n_jobs: int = 1) -> BarGrid:
     has_bar = np.zeros(shape, dtype=bool)
     # rows already in (date, ticker) order: strictly increasing cells, hence unique
     ordered = bool(_grid.mark_cells(date_codes, ticker_codes, has_bar))
-    flat = None
-    if not ordered:
-        flat = date_codes.astype(np.int64) * shape[1] + ticker_codes
-    if not ordered and int(np.count_nonzero(has_bar)) != len(bars):
+    # each row's flat cell, None when the rows are in cell order
+    flat = None if ordered else date_codes.astype(np.int64) * shape[1] + ticker_codes
+    if flat is not None and int(np.count_nonzero(has_bar)) != len(bars):
         _, first, counts = np.unique(flat, return_index=True, return_counts=True)
         row = bars.iloc[first[np.argmax(counts > 1)]]
         raise DataError(
@@ -206,8 +205,7 @@ def bar_grid(bars: pd.DataFrame, *, n_jobs: int = 1) -> BarGrid:
             f"e.g. {row['ticker']} on {pd.Timestamp(row['date']).date()}"
         )
     return BarGrid(pd.DatetimeIndex(dates, name="date"),
-                   pd.Index(tickers, name="ticker", dtype="str"), has_bar,
-                   None if ordered else flat)
+                   pd.Index(tickers, name="ticker", dtype="str"), has_bar, flat)
 
 
 def build_panel(
@@ -307,7 +305,7 @@ def long_index(panel: Panel | BarGrid) -> pd.MultiIndex:
     )
 
 
-def _code_dtype(n: int) -> type:
+def _code_dtype(n: int) -> type[np.signedinteger]:
     for dtype in (np.int8, np.int16, np.int32):
         if n < np.iinfo(dtype).max:
             return dtype

@@ -87,14 +87,17 @@ def run_and_report(market: MarketData, settings: ResearchSettings, output_root: 
     """
     started = time.perf_counter()
     clean_stale_staging(output_root)
-    if settings.backtest.enabled and order_rule is None:
-        raise DataError("research.backtest.enabled needs the trader's order rule (run it "
-                        "through bma run --backtest)")
+    backtest_rule: OrderRule | None = None  # None: no backtest
+    if settings.backtest.enabled:
+        if order_rule is None:
+            raise DataError("research.backtest.enabled needs the trader's order rule (run it "
+                            "through bma run --backtest)")
+        backtest_rule = order_rule
     result = ResearchPipeline(settings, progress=progress, cancel=cancel, cluster=cluster,
                               rules=rules, holdings=holdings, factors=factors).run(market)
     backtest = None
-    if settings.backtest.enabled:
-        backtest = run_backtest(market, result.predictions_oos, settings, rules, order_rule,
+    if backtest_rule is not None:
+        backtest = run_backtest(market, result.predictions_oos, settings, rules, backtest_rule,
                                 result.dataset, progress)
     report_start = time.perf_counter()
     run_id = run_id_for(market)

@@ -32,14 +32,14 @@ class RunDirectory:
         self.output_root = Path(output_root)
         self.run_id = run_id
         self.final_path = self.output_root / run_id
-        self.path: Path | None = None
+        self._staging: Path | None = None
 
     def __enter__(self) -> RunDirectory:
         self.output_root.mkdir(parents=True, exist_ok=True)
         if self.final_path.exists():
             raise FileExistsError(f"run directory already exists: {self.final_path}")
-        self.path = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{self.run_id}-",
-                                          dir=self.output_root))
+        self._staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{self.run_id}-",
+                                              dir=self.output_root))
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -48,10 +48,21 @@ class RunDirectory:
         else:
             self.discard()
 
+    @property
+    def path(self) -> Path:
+        """The staging directory.
+
+        Raises
+        ------
+        RuntimeError
+            Outside the context (nothing staged, or already committed or discarded).
+        """
+        if self._staging is None:
+            raise RuntimeError("RunDirectory used outside its context")
+        return self._staging
+
     def file(self, name: str) -> Path:
         """Path of a file inside the staging directory."""
-        if self.path is None:
-            raise RuntimeError("RunDirectory used outside its context")
         return self.path / name
 
     def write_json(self, name: str, payload: Any) -> Path:
@@ -69,19 +80,19 @@ class RunDirectory:
         RuntimeError
             Nothing is staged (outside the context, or already committed).
         """
-        if self.path is None:
+        if self._staging is None:
             raise RuntimeError("nothing staged")
-        os.replace(self.path, self.final_path)
+        os.replace(self._staging, self.final_path)
         logger.info("run directory complete: %s", self.final_path)
-        self.path = None
+        self._staging = None
         return self.final_path
 
     def discard(self) -> None:
         """Delete the staging directory, if any, so no partial output is left."""
-        if self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=False)
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=False)
             logger.warning("run %s discarded; no partial output left", self.run_id)
-            self.path = None
+            self._staging = None
 
 
 def complete_runs(output_root: str | Path) -> list[Path]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from polygon import RefreshError
-from polygon.errors import CacheError
+from bma_models.data import calendar
+from polygon import BarStore, RefreshError
+from polygon.errors import CacheError, PolygonError
 from tests.polygon.conftest import UNIVERSE
 
 START, END = "2024-01-02", "2024-06-28"
@@ -206,3 +207,15 @@ def test_stale_temp_files_are_ignored_by_readers_and_removed(server, make_store)
     assert store.cached_tickers() == ["SYNA"]
     store.refresh(["SYNA"], START, END)
     assert not stale.exists()
+
+
+def test_a_store_without_client_reads_the_cache_and_refuses_to_download(server, make_store,
+                                                                       tmp_path) -> None:
+    make_store().refresh(UNIVERSE, START, END)
+    server.clear_log()
+    reader = BarStore(None, tmp_path / "cache", calendar=calendar)
+    assert reader.coverage("SYNA") == (pd.Timestamp(START), pd.Timestamp(END))
+    _assert_same_bars(reader.read_bars(), _expected(server))
+    with pytest.raises(PolygonError, match="read-only, without a client"):
+        reader.refresh(UNIVERSE, START, END)
+    assert server.paths() == []

@@ -347,3 +347,55 @@ def test_charts_show_the_rendered_pixels_with_the_photo_colours_held(display, ma
         first, again, pixels = measure(strips, hold)
         assert pixels == [_payload(strip) for strip in strips]
         assert first > 0.0 and again > 0.0
+
+
+def _two_copies_of_a_run(demo_result, root):
+    run = next(p for p in sorted(demo_result.iterdir()) if (p / "metrics.json").is_file())
+    first, second = root / "20260101-000000-demo-DEMO", root / "20260102-000000-demo-DEMO"
+    shutil.copytree(run, first)
+    shutil.copytree(run, second)
+    return first, second
+
+
+def _count_calls(view, name):
+    calls, method = [], getattr(view, name)
+
+    def counted(*args):
+        calls.append(args)
+        method(*args)
+
+    setattr(view, name, counted)
+    return calls
+
+
+def test_a_backtest_loaded_over_another_shows_only_the_last_one(make_app, demo_result,
+                                                                tmp_path):
+    first, second = _two_copies_of_a_run(demo_result, tmp_path / "result")
+    app = make_app(result_root=tmp_path / "result")
+    view = app.views["backtest"]
+    seen = []
+    view.message.trace_add("write", lambda *_: seen.append(view.message.get()))
+    results = _count_calls(view, "_on_series")
+    view.load(first)
+    view.load(second)  # before the first result is back (one helper process, in order)
+    pump_until(app, lambda: len(results) == 2, timeout=90)
+    assert view.run_dir == second and view.message.get().startswith(f"{second.name}: model")
+    # the first result was not drawn (under the second's name, as it used to be)
+    assert len([m for m in seen if ": model " in m]) == 1, seen
+
+
+def test_a_run_selected_over_another_shows_only_the_last_one(make_app, demo_result, tmp_path):
+    first, second = _two_copies_of_a_run(demo_result, tmp_path / "result")
+    app = make_app(result_root=tmp_path / "result")
+    view = app.views["research"]
+    pump_until(app, lambda: view.shown is not None, timeout=90)  # the newest run, at start
+    titles = []
+    configure = view.results_title.configure
+    view.results_title.configure = lambda **kw: (titles.append(kw.get("text")),
+                                                 configure(**kw))[1]
+    results = _count_calls(view, "_show_summary")
+    view.show_run(first)
+    view.show_run(second)
+    pump_until(app, lambda: len(results) == 2, timeout=90)
+    assert view.shown.run_dir == second
+    assert len(titles) == 1 and f"run {second.name}" in titles[0], titles

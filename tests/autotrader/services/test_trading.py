@@ -342,3 +342,10 @@ def test_the_run_records_its_last_bar_and_a_bad_one_is_named(tmp_path):
     bad = write_run(tmp_path / "result", "bad", last_date="27/02/2026")
     with pytest.raises(RecommendationsError, match=r"manifest.json: data.last_date '27/02/2026'"):
         load_recommendations(bad, broker_is_live=False)
+
+
+def test_a_manifest_that_is_not_a_json_object_is_named(tmp_path):
+    run = write_run(tmp_path / "result", "listed")
+    (run / "manifest.json").write_text("[]", encoding="utf-8")
+    with pytest.raises(RecommendationsError, match=r"manifest.json holds a JSON list"):
+        load_recommendations(run, broker_is_live=False)
