@@ -101,6 +101,7 @@ class StatusStrip(ttk.Frame):
         self.values: dict[str, ttk.Label] = {}
         self.cells: dict[str, ttk.Frame] = {}
         self.session: MarketSession | None = None
+        self._wrap = 0  # wraplength of the research text (pixels), set by _flow
         for column, key in enumerate(self.FIELDS):
             cell = ttk.Frame(self, style="Strip.TFrame")
             cell.grid(row=0, column=column, sticky="w", padx=(0, 18))
@@ -113,8 +114,15 @@ class StatusStrip(ttk.Frame):
         self.bind("<Configure>", lambda _e: self._flow())
 
     def _flow(self) -> None:
-        # a narrow window puts the research cell on a second line instead of clipping it
+        # a narrow window puts the research cell on a second line instead of clipping it,
+        # and a research text longer than the window wraps within it
         width = self.winfo_width()
+        if width > 1:
+            caption = self.cells["research"].winfo_children()[0]
+            wrap = max(200, width - caption.winfo_reqwidth() - 40)
+            if wrap != self._wrap:
+                self._wrap = wrap
+                self.values["research"].configure(wraplength=wrap)
         needed = sum(c.winfo_reqwidth() + 18 for c in self.cells.values()) + 12
         research = self.cells["research"]
         wanted = (1, 0) if needed > width > 1 else (0, len(self.FIELDS) - 1)
@@ -208,7 +216,12 @@ def _research_text(state: WorkstationState, now: float,
         if limit is not None and age is not None and age > limit:
             data += f" ({age} sessions old, limit {limit}: opens nothing)"
             style = "Warn"
-    if state.run_finished_at is None:
-        return f"run {state.run_id}{demo}{data}", style
-    return (f"run {state.run_id}{demo}{data}, finished "
-            f"{ago_text(now - state.run_finished_at)}"), style
+    finished = "" if state.run_finished_at is None else \
+        f", finished {ago_text(now - state.run_finished_at)}"
+    signal = ""
+    if state.run_beats_baselines is True:
+        signal = "; signal beats every baseline"
+    elif state.run_beats_baselines is False:  # the fused score loses to a rule of thumb
+        signal = f"; signal LOSES to {', '.join(state.run_beaten_by) or 'a baseline'}"
+        style = "Bad"
+    return f"run {state.run_id}{demo}{data}{finished}{signal}", style

@@ -63,11 +63,13 @@ class SignalCheck:
     """Does the run's fused score beat the simple baselines? (``metrics.json`` ``baselines``).
 
     ``good`` is True when it beats every baseline, False when it does not, None
-    when the run has no baselines table (written before they existed).
+    when the run has no baselines table (written before they existed);
+    ``beaten_by`` names the baselines that beat it.
     """
 
     text: str
     good: bool | None
+    beaten_by: tuple[str, ...] = ()
 
 
 def signal_check(metrics: dict) -> SignalCheck:
@@ -89,7 +91,8 @@ def signal_check(metrics: dict) -> SignalCheck:
         sure = "" if abs(plain["nw_t"]) >= 2 else ", not significant"
         text += (f"; {report['reference']} minus {PLAIN_LIGHTGBM} {plain['mean']:+.4f} "
                  f"(paired t {plain['nw_t']:.2f}{sure})")
-    return SignalCheck(text, bool(report["beats_all_baselines"]))
+    return SignalCheck(text, bool(report["beats_all_baselines"]),
+                       tuple(report.get("beaten_by") or ()))
 
 
 @dataclass(frozen=True)

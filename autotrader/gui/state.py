@@ -46,6 +46,8 @@ class WorkstationState:
     run_last_date: dt.date | None = None  # session of that run's last bar
     max_run_age_sessions: int | None = None  # signals.max_run_age_sessions (None: no limit)
     demo_run: bool = False
+    run_beats_baselines: bool | None = None  # that run's signal check (None: no baselines)
+    run_beaten_by: tuple[str, ...] = ()  # the baselines that beat its fused score
     research: str = ""  # "train 12/40 tasks, ETA 1:10" while a run is in progress
 
 

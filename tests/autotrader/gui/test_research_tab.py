@@ -187,6 +187,9 @@ def test_the_signal_check_line_is_red_when_the_fused_score_loses_to_a_baseline(
     assert str(view.signal_line.cget("style")) == ("Good.TLabel" if good else "Error.TLabel")
     plain_t = report["scores"]["lightgbm_plain"]["vs_reference"]["nw_t"]
     assert f"paired t {plain_t:.2f}" in text
+    app.refresh_header()  # the strip says it on every tab, the trading tab included
+    verdict = "; signal beats every baseline" if good else "; signal LOSES to "
+    assert verdict in app.strip.text("research")
 
     report.update(beats_all_baselines=False, beaten_by=["reversal_5"])
     (run / "metrics.json").write_text(json.dumps(metrics))
@@ -196,6 +199,9 @@ def test_the_signal_check_line_is_red_when_the_fused_score_loses_to_a_baseline(
     text = view.signal_line.cget("text")
     assert text.startswith("WARNING: Signal check (out of sample): fused does NOT beat")
     assert "reversal_5" in text and str(view.signal_line.cget("style")) == "Error.TLabel"
+    app.refresh_header()
+    assert app.strip.text("research").endswith("; signal LOSES to reversal_5")
+    assert str(app.strip.values["research"].cget("style")) == "StripBad.TLabel"
     screenshot(app, "research", screenshots, "signal-warning")
 
 
