@@ -26,7 +26,7 @@ cycle"), which the CLI table and the GUI show.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +77,9 @@ class BookSnapshot:
     minimum order value (a difference below it is at plan: the trader would
     not send such an order); ``run_last_date`` the session of the run's last
     bar (ISO date, "" when unknown) and ``run_age_sessions`` the NYSE sessions
-    closed since then at the cycle (None: unknown).
+    closed since then at the cycle (None: unknown); ``run_beats_baselines``
+    the run's signal check (None: the run has none) and ``run_beaten_by`` the
+    baselines that beat its fused score.
     """
 
     as_of: str
@@ -94,6 +96,8 @@ class BookSnapshot:
     targets: Mapping[str, float] = field(default_factory=dict)
     run_last_date: str = ""
     run_age_sessions: int | None = None
+    run_beats_baselines: bool | None = None
+    run_beaten_by: tuple[str, ...] = ()
 
 
 def plan_vs_book(snapshot: BookSnapshot) -> dict[str, Any]:
@@ -132,6 +136,8 @@ def plan_vs_book(snapshot: BookSnapshot) -> dict[str, Any]:
     invested = sum(p.market_value for p in snapshot.positions) / equity
     return {"run_id": snapshot.run_id, "run_last_date": snapshot.run_last_date or None,
             "run_age_sessions": snapshot.run_age_sessions,
+            "run_beats_baselines": snapshot.run_beats_baselines,
+            "run_beaten_by": list(snapshot.run_beaten_by),
             "as_of": snapshot.as_of, "broker": snapshot.broker,
             "equity": _round(snapshot.equity, 2), "cash": _round(snapshot.cash, 2),
             "invested": _round(invested, 4), "planned_invested": _round(total_plan, 4),
@@ -198,6 +204,21 @@ def _round(value: float, digits: int) -> float | None:
     return None if value != value else round(float(value), digits)
 
 
+def signal_text(beats: bool | None, beaten_by: Sequence[str]) -> str:
+    """``", signal beats every baseline"``, ``", signal LOSES to ..."`` or "" (no check).
+
+    Examples
+    --------
+    >>> signal_text(False, ["reversal_5"]), signal_text(None, [])
+    (', signal LOSES to reversal_5', '')
+    """
+    if beats is None:
+        return ""
+    if beats:
+        return ", signal beats every baseline"
+    return f", signal LOSES to {', '.join(beaten_by) or 'a baseline'}"
+
+
 def format_status(status: Mapping[str, Any], max_rows: int = 60) -> str:
     """Format the status as a fixed-width table (the CLI prints it; the runner logs it)."""
     coverage = status["coverage"]
@@ -206,6 +227,7 @@ def format_status(status: Mapping[str, Any], max_rows: int = 60) -> str:
         age = status.get("run_age_sessions")
         data = f", data to {status['run_last_date']}" + (
             "" if age is None else f", {age} sessions old")
+    data += signal_text(status.get("run_beats_baselines"), status.get("run_beaten_by") or ())
     head = (f"PLAN vs BOOK run {status['run_id']} ({status['broker']}, {status['as_of']}{data}): "
             f"equity {status['equity']:,.2f} cash {status['cash']:,.2f} invested "
             f"{status['invested']:.2%} of planned {status['planned_invested']:.2%}, coverage "

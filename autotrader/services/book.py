@@ -111,7 +111,9 @@ def read_book(path: str | Path) -> BookSnapshot:
             tolerance_usd=_float(document.get("tolerance_usd", 0.0)),
             targets={str(k): float(v) for k, v in document.get("targets", {}).items()},
             run_last_date=str(document.get("run_last_date") or ""),
-            run_age_sessions=_optional_int(document.get("run_age_sessions")))
+            run_age_sessions=_optional_int(document.get("run_age_sessions")),
+            run_beats_baselines=_optional_bool(document.get("run_beats_baselines")),
+            run_beaten_by=tuple(str(r) for r in document.get("run_beaten_by") or ()))
     except (KeyError, TypeError, ValueError) as e:
         raise BookError(f"{path}: bad book snapshot ({type(e).__name__}: {e})") from e
 
@@ -129,6 +131,12 @@ def read_status(state_dir: str | Path) -> dict[str, Any]:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _optional_bool(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise TypeError(f"run_beats_baselines must be true, false or null, not {value!r}")
 
 
 def _float(value: Any) -> float:

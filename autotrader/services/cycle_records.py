@@ -174,4 +174,6 @@ def book_snapshot(account: Account, positions: dict[str, Position],
         targets={s: q * prices[s] / account.equity for s, q in targets.items()
                  if account.equity > 0},
         run_last_date=recs.last_date.isoformat() if recs and recs.last_date else "",
-        run_age_sessions=report.run_age_sessions)
+        run_age_sessions=report.run_age_sessions,
+        run_beats_baselines=recs.signal.beats_all_baselines if recs and recs.signal else None,
+        run_beaten_by=recs.signal.beaten_by if recs and recs.signal else ())

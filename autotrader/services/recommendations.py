@@ -35,6 +35,19 @@ REQUIRED_COLUMNS = ("rank", "ticker", "sector", "score", "expected_return", "wei
 
 
 @dataclass(frozen=True)
+class RunSignal:
+    """The run's signal check (``metrics.json`` ``baselines``, see docs/signal.md).
+
+    ``beats_all_baselines``: the fused score's mean rank IC beats each simple
+    baseline's on the run's out-of-sample rows; ``beaten_by`` names those it
+    does not beat.
+    """
+
+    beats_all_baselines: bool
+    beaten_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RecommendationSet:
     """The rows of one run plus where they came from."""
 
@@ -43,6 +56,7 @@ class RecommendationSet:
     source: str
     rows: tuple[Recommendation, ...]
     last_date: dt.date | None = None  # session of the run's last bar (None: not recorded)
+    signal: RunSignal | None = None  # None: the run has no baselines table
 
     @property
     def is_demo(self) -> bool:
@@ -106,7 +120,8 @@ def run_info(run_dir: str | Path) -> RunInfo:
 def _run_origin(run_dir: Path) -> tuple[str, dt.date | None]:
     """Return the run's data source and the session of its last bar (``manifest.json``).
 
-    ``metrics.json`` is read only when the manifest names no source (older runs).
+    ``metrics.json`` is read here only when the manifest names no source (older
+    runs); :func:`_run_signal` reads its ``baselines``.
     """
     manifest = _json(run_dir / "manifest.json")
     data = manifest.get("data")
@@ -191,7 +206,17 @@ def load_recommendations(run_dir: str | Path, *, broker_is_live: bool) -> Recomm
     if len(set(tickers)) != len(tickers):
         raise RecommendationsError(f"{path}: duplicate tickers")
     logger.info("recommendations: run %s (source %s), %d rows", run_dir.name, source, len(rows))
-    return RecommendationSet(run_dir.name, run_dir, source, rows, last_date)
+    return RecommendationSet(run_dir.name, run_dir, source, rows, last_date,
+                             _run_signal(run_dir))
+
+
+def _run_signal(run_dir: Path) -> RunSignal | None:
+    """Return the run's signal check; None for a run without a baselines table."""
+    report = _json(run_dir / "metrics.json").get("baselines")
+    if not isinstance(report, dict) or "beats_all_baselines" not in report:
+        return None
+    return RunSignal(bool(report["beats_all_baselines"]),
+                     tuple(str(row) for row in report.get("beaten_by") or ()))
 
 
 def load_recent_returns(run_dir: str | Path, window: int | None = None) -> ReturnHistory | None:

@@ -162,6 +162,7 @@ class TradingRunner:
         self.market_open = market_open or _default_market_open
         self.run_age = run_age or run_age_sessions
         self._stale_runs_warned: set[str] = set()
+        self._losing_runs_warned: set[str] = set()
         self.settings_source = settings_source
         self.checkpoint = checkpoint or _no_checkpoint
         self.health = HealthMetrics()
@@ -414,6 +415,13 @@ class TradingRunner:
             logger.error("refusing demo run %s on a live broker", recs.run_id)
             return None
         report.run_id = recs.run_id
+        signal = recs.signal
+        if (signal is not None and not signal.beats_all_baselines
+                and recs.run_id not in self._losing_runs_warned):
+            self._losing_runs_warned.add(recs.run_id)  # once per run, not every cycle
+            logger.warning("run %s: its fused score does NOT beat every baseline (loses to %s, "
+                           "the run's Baselines sheet); trading its plan as configured",
+                           recs.run_id, ", ".join(signal.beaten_by) or "a baseline")
         return recs
 
     def _ingest_events(self, report: CycleReport) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,11 @@ from autotrader.engine.plan_status import format_status
 from autotrader.engine.risk import TradingState
 from autotrader.services.book import read_status
 from autotrader.services.cycle_records import TraderSettings
-from autotrader.services.recommendations import latest_run_dir, load_recommendations
+from autotrader.services.recommendations import (
+    RunSignal,
+    latest_run_dir,
+    load_recommendations,
+)
 from autotrader.services.trading import TradingRunner
 from bma_models.data.calendar import is_open
 from tests.autotrader.conftest import RECOMMENDATIONS, SESSION_OPEN, write_run
@@ -349,3 +354,32 @@ def test_a_manifest_that_is_not_a_json_object_is_named(tmp_path):
     (run / "manifest.json").write_text("[]", encoding="utf-8")
     with pytest.raises(RecommendationsError, match=r"manifest.json holds a JSON list"):
         load_recommendations(run, broker_is_live=False)
+
+
+# -- the run's signal check (metrics.json baselines) -----------------------------------------
+
+@pytest.mark.parametrize(("baselines", "signal", "head"), [
+    ({"beats_all_baselines": False, "beaten_by": ["reversal_5", "lightgbm_plain"]},
+     RunSignal(False, ("reversal_5", "lightgbm_plain")),
+     ", signal LOSES to reversal_5, lightgbm_plain): "),
+    ({"beats_all_baselines": True, "beaten_by": []}, RunSignal(True), ", signal beats every "
+                                                                       "baseline): "),
+    (None, None, " sessions old): "),  # a run from before baselines: nothing said
+])
+def test_the_runs_signal_check_reaches_the_status_and_a_losing_one_the_log_once(
+        tmp_path, broker, journal, clock, caplog, baselines, signal, head):
+    run = write_run(tmp_path / "result", "r")
+    if baselines is not None:
+        (run / "metrics.json").write_text(json.dumps({"baselines": baselines}), encoding="utf-8")
+    assert load_recommendations(run, broker_is_live=False).signal == signal
+    runner = _runner(broker, journal, run, clock, market_open=lambda now: True)
+    with caplog.at_level("WARNING"):
+        first, _ = runner.run_cycle(), runner.run_cycle()
+    assert len(first.submitted) >= 4  # a warning, not a gate: the plan is traded
+    status = read_status(tmp_path)
+    assert status["run_beats_baselines"] == (None if signal is None else
+                                             signal.beats_all_baselines)
+    assert status["run_beaten_by"] == ([] if signal is None else list(signal.beaten_by))
+    assert head in format_status(status)
+    warned = [r for r in caplog.records if "does NOT beat every baseline" in r.getMessage()]
+    assert len(warned) == (1 if signal and not signal.beats_all_baselines else 0)
