@@ -205,18 +205,20 @@ def _round(value: float, digits: int) -> float | None:
 
 
 def signal_text(beats: bool | None, beaten_by: Sequence[str]) -> str:
-    """``", signal beats every baseline"``, ``", signal LOSES to ..."`` or "" (no check).
+    """``"signal beats every baseline"``, ``"signal LOSES to ..."`` or "" (no check).
+
+    The words of the status table and the GUI's status strip.
 
     Examples
     --------
     >>> signal_text(False, ["reversal_5"]), signal_text(None, [])
-    (', signal LOSES to reversal_5', '')
+    ('signal LOSES to reversal_5', '')
     """
     if beats is None:
         return ""
     if beats:
-        return ", signal beats every baseline"
-    return f", signal LOSES to {', '.join(beaten_by) or 'a baseline'}"
+        return "signal beats every baseline"
+    return f"signal LOSES to {', '.join(beaten_by) or 'a baseline'}"
 
 
 def format_status(status: Mapping[str, Any], max_rows: int = 60) -> str:
@@ -227,7 +229,8 @@ def format_status(status: Mapping[str, Any], max_rows: int = 60) -> str:
         age = status.get("run_age_sessions")
         data = f", data to {status['run_last_date']}" + (
             "" if age is None else f", {age} sessions old")
-    data += signal_text(status.get("run_beats_baselines"), status.get("run_beaten_by") or ())
+    signal = signal_text(status.get("run_beats_baselines"), status.get("run_beaten_by") or ())
+    data += f", {signal}" if signal else ""
     head = (f"PLAN vs BOOK run {status['run_id']} ({status['broker']}, {status['as_of']}{data}): "
             f"equity {status['equity']:,.2f} cash {status['cash']:,.2f} invested "
             f"{status['invested']:.2%} of planned {status['planned_invested']:.2%}, coverage "

@@ -21,6 +21,7 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
+from autotrader.engine.plan_status import signal_text
 from autotrader.gui.state import (
     MODE_LIVE_ARMED,
     MODE_LIVE_NOT_ARMED,
@@ -219,9 +220,9 @@ def _research_text(state: WorkstationState, now: float,
     finished = "" if state.run_finished_at is None else \
         f", finished {ago_text(now - state.run_finished_at)}"
     signal = ""
-    if state.run_beats_baselines is True:
-        signal = "; signal beats every baseline"
-    elif state.run_beats_baselines is False:  # the fused score loses to a rule of thumb
-        signal = f"; signal LOSES to {', '.join(state.run_beaten_by) or 'a baseline'}"
-        style = "Bad"
+    if state.run_signal is not None:
+        signal = "; " + signal_text(state.run_signal.beats_all_baselines,
+                                    state.run_signal.beaten_by)
+        if not state.run_signal.beats_all_baselines:  # the fused score loses to a baseline
+            style = "Bad"
     return f"run {state.run_id}{demo}{data}{finished}{signal}", style

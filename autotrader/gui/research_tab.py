@@ -510,9 +510,7 @@ class ResearchView(ttk.Frame):
         state = self.app.state
         state.run_id, state.run_finished_at = info.run_id, info.finished_at
         state.run_last_date, state.demo_run = info.last_date, summary.is_demo
-        signal = summary.signal
-        state.run_beats_baselines = signal.good if signal is not None else None
-        state.run_beaten_by = signal.beaten_by if signal is not None else ()
+        state.run_signal = summary.signal.signal if summary.signal is not None else None
         self.app.refresh_header()
         self.app.bus.post(RunShown(summary.run_dir))
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from autotrader.services.recommendations import RunSignal, run_signal
+
 logger = logging.getLogger(__name__)
 
 RECOMMENDATION_COLUMNS = ("rank", "ticker", "sector", "score", "weight", "current_weight",
@@ -62,14 +64,17 @@ class RunSummary:
 class SignalCheck:
     """Does the run's fused score beat the simple baselines? (``metrics.json`` ``baselines``).
 
-    ``good`` is True when it beats every baseline, False when it does not, None
-    when the run has no baselines table (written before they existed);
-    ``beaten_by`` names the baselines that beat it.
+    ``signal`` is the check itself (:func:`~autotrader.services.recommendations.run_signal`,
+    None when the run has no baselines table: written before they existed).
     """
 
     text: str
-    good: bool | None
-    beaten_by: tuple[str, ...] = ()
+    signal: RunSignal | None
+
+    @property
+    def good(self) -> bool | None:
+        """True when it beats every baseline, False when not, None without a check."""
+        return None if self.signal is None else self.signal.beats_all_baselines
 
 
 def signal_check(metrics: dict) -> SignalCheck:
@@ -81,18 +86,18 @@ def signal_check(metrics: dict) -> SignalCheck:
     """
     from bma_models.baselines import PLAIN_LIGHTGBM, describe_verdict
 
-    report = metrics.get("baselines") or {}
-    if not report.get("scores"):
+    signal = run_signal(metrics)
+    if signal is None:
         return SignalCheck("signal check: this run has no baselines table (written before "
                            "baselines were computed)", None)
+    report = metrics["baselines"]
     text = f"Signal check (out of sample): {describe_verdict(report)}"
     plain = (report["scores"].get(PLAIN_LIGHTGBM) or {}).get("vs_reference")
     if plain:
         sure = "" if abs(plain["nw_t"]) >= 2 else ", not significant"
         text += (f"; {report['reference']} minus {PLAIN_LIGHTGBM} {plain['mean']:+.4f} "
                  f"(paired t {plain['nw_t']:.2f}{sure})")
-    return SignalCheck(text, bool(report["beats_all_baselines"]),
-                       tuple(report.get("beaten_by") or ()))
+    return SignalCheck(text, signal)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from autotrader.services.recommendations import RunSignal
+
 __all__ = ["MODE_LIVE_ARMED", "MODE_LIVE_NOT_ARMED", "MODE_PAPER", "WorkstationState",
            "age_text", "ago_text", "arm_refusal", "duration_text", "trading_mode", "window_title"]
 
@@ -46,8 +48,7 @@ class WorkstationState:
     run_last_date: dt.date | None = None  # session of that run's last bar
     max_run_age_sessions: int | None = None  # signals.max_run_age_sessions (None: no limit)
     demo_run: bool = False
-    run_beats_baselines: bool | None = None  # that run's signal check (None: no baselines)
-    run_beaten_by: tuple[str, ...] = ()  # the baselines that beat its fused score
+    run_signal: RunSignal | None = None  # that run's signal check (None: no baselines)
     research: str = ""  # "train 12/40 tasks, ETA 1:10" while a run is in progress
 
 

@@ -136,7 +136,7 @@ def _optional_int(value: Any) -> int | None:
 def _optional_bool(value: Any) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    raise TypeError(f"run_beats_baselines must be true, false or null, not {value!r}")
+    raise TypeError(f"expected true, false or null, not {value!r}")
 
 
 def _float(value: Any) -> float:

@@ -16,9 +16,10 @@ import datetime as dt
 import json
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ def _run_origin(run_dir: Path) -> tuple[str, dt.date | None]:
     """Return the run's data source and the session of its last bar (``manifest.json``).
 
     ``metrics.json`` is read here only when the manifest names no source (older
-    runs); :func:`_run_signal` reads its ``baselines``.
+    runs); :func:`run_signal` reads its ``baselines``.
     """
     manifest = _json(run_dir / "manifest.json")
     data = manifest.get("data")
@@ -207,12 +208,12 @@ def load_recommendations(run_dir: str | Path, *, broker_is_live: bool) -> Recomm
         raise RecommendationsError(f"{path}: duplicate tickers")
     logger.info("recommendations: run %s (source %s), %d rows", run_dir.name, source, len(rows))
     return RecommendationSet(run_dir.name, run_dir, source, rows, last_date,
-                             _run_signal(run_dir))
+                             run_signal(_json(run_dir / "metrics.json")))
 
 
-def _run_signal(run_dir: Path) -> RunSignal | None:
-    """Return the run's signal check; None for a run without a baselines table."""
-    report = _json(run_dir / "metrics.json").get("baselines")
+def run_signal(metrics: Mapping[str, Any]) -> RunSignal | None:
+    """Return the signal check of a run's ``metrics``; None without a baselines table."""
+    report = metrics.get("baselines")
     if not isinstance(report, dict) or "beats_all_baselines" not in report:
         return None
     return RunSignal(bool(report["beats_all_baselines"]),
